@@ -1,0 +1,50 @@
+// swift-tools-version:5.10
+import PackageDescription
+
+// Hot loops are written with unsafe buffers; release builds drop the remaining
+// bounds checks there.
+let fastMath: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "DiTPipeline",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "dit-worker", targets: ["Worker"]),
+        .executable(name: "dit-coordinator", targets: ["Coordinator"]),
+        .library(name: "Pipeline", targets: ["Pipeline"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+    ],
+    targets: [
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        .systemLibrary(name: "CZMQ", path: "Sources/CZMQ", pkgConfig: "libzmq"),
+        .target(
+            name: "Pipeline",
+            dependencies: [
+                "COpenBLAS", "CZMQ",
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ],
+            path: "Sources/Pipeline",
+            swiftSettings: fastMath
+        ),
+        .executableTarget(
+            name: "Worker",
+            dependencies: ["Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/Worker",
+            swiftSettings: fastMath
+        ),
+        .executableTarget(
+            name: "Coordinator",
+            dependencies: ["Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/Coordinator",
+            swiftSettings: fastMath
+        ),
+        .testTarget(
+            name: "PipelineTests",
+            dependencies: ["Pipeline"],
+            path: "Tests/PipelineTests"
+        ),
+    ]
+)

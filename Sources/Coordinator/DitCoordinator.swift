@@ -1,0 +1,12 @@
+import ArgumentParser
+import Pipeline
+
+/// `dit-coordinator`: owns the job ledger and hands shards to workers.
+@main
+struct DitCoordinator: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dit-coordinator",
+        abstract: "Coordinator for distributed DiT encode / noise / sample / fidstats jobs.",
+        subcommands: []
+    )
+}

@@ -1,0 +1,98 @@
+import Foundation
+
+/// A memory-mapped safetensors file (the Hugging Face format: an 8-byte
+/// little-endian header length, a JSON header, then the raw tensor bytes).
+public final class SafeTensorsFile: TensorSource {
+    public let path: String
+    public var sourceName: String { path }
+    public let metadata: [String: String]
+    public private(set) var keys: [String]
+    private var entries: [String: (info: TensorInfo, offset: Int)] = [:]
+    private let mapping: MappedFile
+
+    public init(path: String) throws {
+        self.path = path
+        mapping = try MappedFile(path: path)
+        let size = mapping.size
+        guard size >= 8 else { throw WeightError.malformed(file: path, reason: "file is \(size) bytes, too short for a safetensors header") }
+        let base = mapping.bytes
+        let headerLen = Int(UnsafeRawPointer(base).loadUnaligned(as: UInt64.self).littleEndian)
+        guard headerLen > 0, headerLen <= size - 8, headerLen < 100_000_000 else {
+            throw WeightError.malformed(file: path, reason: "header length \(headerLen) does not fit a \(size)-byte file (truncated, or not safetensors)")
+        }
+        let headerData = Data(bytes: base + 8, count: headerLen)
+        guard let json = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any] else {
+            throw WeightError.malformed(file: path, reason: "header is not a JSON object")
+        }
+        let dataStart = 8 + headerLen
+        var meta: [String: String] = [:]
+        var names: [String] = []
+        for (name, value) in json {
+            if name == "__metadata__" {
+                if let m = value as? [String: Any] { for (k, v) in m { meta[k] = "\(v)" } }
+                continue
+            }
+            guard let d = value as? [String: Any], let dt = d["dtype"] as? String,
+                  let shapeAny = d["shape"] as? [Any], let offs = d["data_offsets"] as? [Any], offs.count == 2 else {
+                throw WeightError.malformed(file: path, reason: "entry '\(name)' lacks dtype, shape or data_offsets")
+            }
+            guard let dtype = DType(rawValue: dt) else {
+                throw WeightError.unsupportedDType(file: path, key: name, dtype: dt)
+            }
+            let shape = shapeAny.compactMap { ($0 as? NSNumber)?.intValue }
+            let o = offs.compactMap { ($0 as? NSNumber)?.intValue }
+            guard shape.count == shapeAny.count, shape.allSatisfy({ $0 >= 0 }), o.count == 2 else {
+                throw WeightError.malformed(file: path, reason: "entry '\(name)' has a bad shape or offsets")
+            }
+            let info = TensorInfo(dtype: dtype, shape: shape)
+            guard o[0] >= 0, o[1] - o[0] == info.count * dtype.size else {
+                throw WeightError.malformed(file: path, reason: "entry '\(name)': offsets \(o) do not hold \(shape) of \(dt)")
+            }
+            guard dataStart + o[1] <= size else {
+                throw WeightError.malformed(file: path, reason: "entry '\(name)' ends past the end of the file (truncated?)")
+            }
+            entries[name] = (info, dataStart + o[0])
+            names.append(name)
+        }
+        metadata = meta
+        keys = names.sorted()
+    }
+
+    public func info(_ key: String) -> TensorInfo? { entries[key]?.info }
+
+    public func withRawBytes<R>(_ key: String, _ body: (UnsafeRawPointer) throws -> R) throws -> R {
+        guard let e = entries[key] else { throw WeightError.missingKey(file: path, key: key) }
+        return try body(UnsafeRawPointer(mapping.bytes + e.offset))
+    }
+}
+
+/// A read-only memory mapping of a whole file.
+public final class MappedFile {
+    public let size: Int
+    public let bytes: UnsafeMutablePointer<UInt8>
+    private let mapped: Bool
+
+    public init(path: String) throws {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw WeightError.unreadable(file: path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw WeightError.unreadable(file: path, reason: String(cString: strerror(errno))) }
+        if (st.st_mode & S_IFMT) == S_IFDIR { throw WeightError.unreadable(file: path, reason: "is a directory") }
+        size = Int(st.st_size)
+        if size == 0 {
+            bytes = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
+            mapped = false
+            return
+        }
+        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+            throw WeightError.unreadable(file: path, reason: "mmap failed: \(String(cString: strerror(errno)))")
+        }
+        bytes = p.assumingMemoryBound(to: UInt8.self)
+        mapped = true
+    }
+
+    deinit {
+        if mapped { munmap(bytes, size) } else { bytes.deallocate() }
+    }
+}

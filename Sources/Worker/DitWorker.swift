@@ -1,0 +1,29 @@
+import ArgumentParser
+import Pipeline
+
+/// `dit-worker`: the per-machine engine. Every subcommand is a thin shell over
+/// library code in `Pipeline`.
+@main
+struct DitWorker: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dit-worker",
+        abstract: "DiT / VAE / Inception worker: evaluation, benchmarks, single-process jobs.",
+        subcommands: [Eval.self, Bench.self]
+    )
+}
+
+/// `dit-worker eval KIND`: runs one engine on a safetensors file of inputs.
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run one engine on IN.safetensors and write OUT.safetensors.",
+        subcommands: []
+    )
+}
+
+/// `dit-worker bench KIND`: prints throughput figures.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure throughput with random weights.",
+        subcommands: [BenchGEMM.self]
+    )
+}
