@@ -104,7 +104,14 @@ final class JobsCoordinatorCoreTests: XCTestCase {
         // A stale FAILED from the dead worker changes nothing.
         _ = try core.handle(.failed("a", jobId: job, shardId: ga[0].1.shardId, attempt: 1, reason: "x", retryable: true))
         XCTAssertEqual(core.ignored, 1)
+        // After a restart, leases of workers that did not come back are released.
+        let restarted = CoordinatorCore<String>(ledger: ledger)
+        _ = try restarted.handle(.hello("c", workerId: "wc", host: "h", pid: 3, threads: 1))
+        XCTAssertEqual(try ledger.leaseHolders(), ["wb"])
+        _ = try restarted.releaseAbsentWorkers()
+        XCTAssertEqual(try ledger.leaseHolders(), [])
+        XCTAssertEqual(try ledger.attempts(jobId: job, shardIndex: 0).last?.outcome, "released")
         // Bad credit counts are dropped.
-        XCTAssertTrue(try core.handle(.request("b", credits: -5)).isEmpty)
+        XCTAssertTrue(try restarted.handle(.request("c", credits: -5)).isEmpty)
     }
 }

@@ -5,7 +5,6 @@ import Foundation
 public enum CoordinatorInput<Peer: Hashable> {
     case hello(Peer, workerId: String, host: String, pid: Int, threads: Int)
     case request(Peer, credits: Int)
-    case heartbeat(Peer)
     case result(Peer, ShardCompletion)
     case failed(Peer, jobId: Int64, shardId: Int64, attempt: Int, reason: String, retryable: Bool)
     /// The worker said DISCONNECT, or the messaging layer declared it dead.
@@ -24,7 +23,6 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
     struct PeerState { var workerId: String; var credits: Int }
     private var peers: [Peer: PeerState] = [:]
     private var peerOfWorker: [String: Peer] = [:]
-    private var lastRenewal: [String: Double] = [:]
     /// Counters for `status`/bench.
     public private(set) var dispatched = 0
     public private(set) var accepted = 0
@@ -54,14 +52,6 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
             let w = try known(peer)
             peers[peer]?.credits = min(w.credits + credits, 1024)
             return try dispatch()
-        case let .heartbeat(peer):
-            guard let w = peers[peer] else { return [] }
-            let now = ledger.clock()
-            if now - (lastRenewal[w.workerId] ?? 0) >= 1 {
-                lastRenewal[w.workerId] = now
-                try ledger.renewLeases(workerId: w.workerId)
-            }
-            return []
         case let .result(peer, c):
             try accept(c, from: peer)
             return try dispatch()
@@ -147,6 +137,18 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
         }
         try settleJobs()
         idle = false   // other processes (submit, retry) may have added work
+        return try dispatch()
+    }
+
+    /// Releases the leases of workers that are not connected (after a coordinator restart:
+    /// workers that did not come back within the grace period). Returns new assignments.
+    public func releaseAbsentWorkers() throws -> [(Peer, LeaseGrant)] {
+        let present = Set(peers.values.map(\.workerId))
+        for worker in try ledger.leaseHolders().subtracting(present) {
+            let released = try ledger.releaseWorker(worker, reason: "did not reconnect after the coordinator restarted")
+            log("worker \(worker) absent; \(released.count) lease(s) released")
+            idle = false
+        }
         return try dispatch()
     }
 

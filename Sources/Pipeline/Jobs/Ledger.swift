@@ -115,17 +115,9 @@ public final class Ledger {
         }
     }
 
-    /// A heartbeat: the worker is alive, so its leases are extended by their job's lease time.
-    public func renewLeases(workerId: String) throws {
-        let now = clock()
-        try transaction { db in
-            try db.cachedStatement(sql: "UPDATE workers SET last_seen = ? WHERE id = ?").execute(arguments: [now, workerId])
-            try db.cachedStatement(sql: """
-                UPDATE leases SET expires_at = ? + (SELECT j.lease_seconds FROM shards s JOIN jobs j ON j.id = s.job_id
-                                                    WHERE s.id = leases.shard_id)
-                WHERE worker_id = ?
-                """).execute(arguments: [now, workerId])
-        }
+    /// Workers holding at least one lease.
+    public func leaseHolders() throws -> Set<String> {
+        try read { db in Set(try String.fetchAll(db, sql: "SELECT DISTINCT worker_id FROM leases")) }
     }
 
     // MARK: dispatch
@@ -247,7 +239,8 @@ public final class Ledger {
         return exhausted
     }
 
-    /// Leases past their expiry go back to pending (or failed past max attempts).
+    /// Leases past their deadline (lease start + the job's lease seconds: the longest a shard
+    /// attempt may take) go back to pending (or failed past max attempts).
     public func expireLeases() throws -> [ExpiredLease] {
         let now = clock()
         return try transaction { db in
