@@ -11,7 +11,7 @@ public final class ShardRunner {
     public let threads: Int
     private var executors: [String: ShardExecutor] = [:]
     private let lock = NSLock()
-    private var current: ShardControl?
+    private var running: [ObjectIdentifier: ShardControl] = [:]
 
     public init(threads: Int = 1) { self.threads = threads }
 
@@ -34,8 +34,9 @@ public final class ShardRunner {
     public func run(_ task: ShardTask) -> Outcome {
         let start = Date()
         let control = ShardControl(threads: threads)
-        lock.lock(); current = control; lock.unlock()
-        defer { lock.lock(); current = nil; lock.unlock() }
+        let key = ObjectIdentifier(control)
+        lock.lock(); running[key] = control; lock.unlock()
+        defer { lock.lock(); running[key] = nil; lock.unlock() }
         do {
             let executor = try self.executor(task.kind)
             let report = try executor.execute(task, control: control)
@@ -50,9 +51,9 @@ public final class ShardRunner {
         }
     }
 
-    /// SIGTERM: the running shard stops at its next item boundary and reports as abandoned.
-    public func abandonCurrent() {
-        lock.lock(); current?.requestStop(); lock.unlock()
+    /// SIGTERM: running shards stop at their next item boundary and report as abandoned.
+    public func abandonRunning() {
+        lock.lock(); running.values.forEach { $0.requestStop() }; lock.unlock()
     }
 
     private func executor(_ kind: String) throws -> ShardExecutor {
