@@ -138,3 +138,14 @@ extension Ledger {
         }
     }
 }
+
+extension Ledger {
+    /// When a job was created, first leased and ended (seconds since the epoch).
+    public func jobTimes(_ jobId: Int64) throws -> (created: Double, started: Double?, finished: Double?) {
+        try read { db in
+            guard let r = try Row.fetchOne(db, sql: "SELECT created_at, started_at, finished_at FROM jobs WHERE id = ?",
+                                           arguments: [jobId]) else { throw JobError.unknownJob(jobId) }
+            return (r["created_at"], r["started_at"], r["finished_at"])
+        }
+    }
+}
