@@ -45,7 +45,6 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
             peers[peer] = PeerState(workerId: workerId, credits: 0)
             peerOfWorker[workerId] = peer
             try ledger.workerSeen(id: workerId, host: host, pid: pid, threads: threads)
-            log("worker \(workerId) ready (\(host) pid \(pid), \(threads) threads)")
             return []
         case let .request(peer, credits):
             guard credits > 0, credits <= 1024 else { log("ignored REQUEST with \(credits) credits from \(peer)"); return [] }
@@ -156,6 +155,8 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
     public func settleJobs() throws {
         for job in try ledger.settledJobs() {
             if job.failedShards.isEmpty {
+                let swept = OutputFileWriter.removeTemporaries(under: job.outputDir)
+                if swept > 0 { log("job \(job.jobId): removed \(swept) temporary file(s) left by killed workers") }
                 do {
                     let kind = try JobKinds.named(job.kind)
                     let outs = try ledger.outputs(jobId: job.jobId)

@@ -26,11 +26,7 @@ public final class OutputFileWriter {
         finalPath = path
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
-        do {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        } catch {
-            throw JobError.io(path: dir, reason: "cannot create folder: \(error.localizedDescription)")
-        }
+        try OutputFileWriter.makeDirectory(dir)
         tmpPath = dir + "/.\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         fd = open(tmpPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw JobError.io(path: path, reason: "cannot create: \(String(cString: strerror(errno)))") }
@@ -89,6 +85,35 @@ public final class OutputFileWriter {
         let w = try OutputFileWriter(path: path)
         try w.write(data)
         return try w.commit(relativeTo: root)
+    }
+
+    /// `mkdir -p` with the system's reason on failure (no space, not a folder, read-only...).
+    public static func makeDirectory(_ path: String) throws {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) {
+            if isDir.boolValue { return }
+            throw JobError.io(path: path, reason: "exists and is not a folder")
+        }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty && parent != path { try makeDirectory(parent) }
+        if mkdir(path, 0o755) != 0 && errno != EEXIST {
+            throw JobError.io(path: path, reason: "cannot create folder: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Whether a file name is one of this writer's temporaries.
+    public static func isTemporary(_ name: String) -> Bool { name.hasPrefix(".") && name.contains(".tmp-") }
+
+    /// Removes temporaries that killed writers left under `root` (run when no attempt of
+    /// the job can still be writing: before its finalize step). Returns how many.
+    @discardableResult
+    public static func removeTemporaries(under root: String) -> Int {
+        var n = 0
+        guard let e = FileManager.default.enumerator(atPath: root) else { return 0 }
+        while let p = e.nextObject() as? String {
+            if isTemporary((p as NSString).lastPathComponent), unlink(root + "/" + p) == 0 { n += 1 }
+        }
+        return n
     }
 
     static func relative(_ path: String, to root: String) -> String {
