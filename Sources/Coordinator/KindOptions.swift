@@ -51,5 +51,5 @@ struct LedgerOptions: ParsableArguments {
 /// How a job's shards are retried.
 struct ShardingOptions: ParsableArguments {
     @Option(help: "Attempts per shard before it is marked failed.") var maxAttempts: Int = 3
-    @Option(help: "Lease time in seconds, renewed by heartbeats.") var leaseSeconds: Double = 60
+    @Option(help: "Longest time one shard attempt may take before it is leased again (s); a dead worker's leases are released at once.") var leaseSeconds: Double = 600
 }

@@ -28,6 +28,9 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
     public private(set) var accepted = 0
     public private(set) var ignored = 0
     private var idle = false   // no pending shard at the last look; cleared by any ledger change
+    private struct AttemptKey: Hashable { var job: Int64; var shard: Int64; var attempt: Int }
+    /// Verdicts of `prepare` (nil: outputs verify), so files are hashed outside the ledger's write lock.
+    private var verdicts: [AttemptKey: String?] = [:]
 
     public init(ledger: Ledger, log: @escaping (String) -> Void = { _ in }) {
         self.ledger = ledger
@@ -84,14 +87,31 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
         return w
     }
 
+    /// Work an input needs that does not touch the ledger's write lock: hashing a RESULT's
+    /// output files. Optional (`handle` verifies itself otherwise); call it before `handle`.
+    public func prepare(_ input: CoordinatorInput<Peer>) throws {
+        guard case let .result(_, c) = input, verifyOutputs else { return }
+        verdicts[AttemptKey(job: c.jobId, shard: c.shardId, attempt: c.attempt)] = try verdict(c)
+    }
+
+    private func verdict(_ c: ShardCompletion) throws -> String? {
+        guard !c.outputs.isEmpty else { return nil }
+        guard let outputDir = try ledger.outputDir(jobId: c.jobId) else { return "unknown job \(c.jobId)" }
+        return OutputVerifier.check(c.outputs, in: outputDir)
+    }
+
     private func accept(_ c: ShardCompletion, from peer: Peer) throws {
         let worker = peers[peer]?.workerId ?? peer.description
-        guard let outputDir = try ledger.leaseOutputDir(jobId: c.jobId, shardId: c.shardId, attempt: c.attempt) else {
-            ignored += 1
-            log("ignored stale RESULT from \(worker): job \(c.jobId) shard \(c.shardId) attempt \(c.attempt) is not leased")
-            return
+        let key = AttemptKey(job: c.jobId, shard: c.shardId, attempt: c.attempt)
+        let problem: String?
+        if !verifyOutputs {
+            problem = nil
+        } else if let cached = verdicts.removeValue(forKey: key) {
+            problem = cached
+        } else {
+            problem = try verdict(c)
         }
-        if verifyOutputs, let problem = OutputVerifier.check(c.outputs, in: outputDir) {
+        if let problem {
             idle = false
             switch try ledger.fail(jobId: c.jobId, shardId: c.shardId, attempt: c.attempt, workerId: worker,
                                    reason: problem, retryable: true) {

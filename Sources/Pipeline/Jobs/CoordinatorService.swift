@@ -38,23 +38,37 @@ public final class CoordinatorService {
                 if try shouldStop() { return }
                 nextTick = now + tickInterval
             }
-            guard let (peer, message) = try endpoint.receive(timeout: max(0, nextTick - Self.now())) else { continue }
-            guard let input = Self.input(peer: peer, message: message) else {
-                log("ignored \(message.command) from peer \(peer): workers never send it")
-                continue
+            guard let first = try endpoint.receive(timeout: max(0, nextTick - Self.now())) else { continue }
+            // Drain what else has arrived and apply it all in one ledger transaction (group
+            // commit); the resulting ASSIGNs leave only after that commit.
+            var inputs: [CoordinatorInput<PeerID>] = []
+            var next: (peer: PeerID, message: WireMessage)? = first
+            while let (peer, message) = next {
+                if let input = Self.input(peer: peer, message: message) {
+                    try core.prepare(input)
+                    inputs.append(input)
+                } else {
+                    log("ignored \(message.command) from peer \(peer): workers never send it")
+                }
+                next = inputs.count < maxBatch ? try endpoint.receive(timeout: 0) : nil
             }
-            try deliver(core.handle(input))
+            let grants = try core.ledger.batch { try inputs.flatMap { try core.handle($0) } }
+            try deliver(grants)
         }
     }
 
+    /// Most messages applied in one ledger transaction.
+    public var maxBatch = 256
+
     /// Sends ASSIGNs (their leases are already in the ledger). An unreachable worker is
     /// treated as gone, so its leases go back to pending at once.
+    private let encoder = JSONEncoder()
+
     func deliver(_ grants: [(PeerID, LeaseGrant)]) throws {
-        var queue = grants
-        while !queue.isEmpty {
-            let (peer, g) = queue.removeFirst()
+        var queue = grants[...]
+        while let (peer, g) = queue.popFirst() {
             do {
-                let payload = try JSONEncoder().encode(g.task)
+                let payload = try encoder.encode(g.task)
                 try endpoint.send(.assign(Assignment(jobId: g.jobId, shardId: g.shardId, attempt: g.attempt,
                                                      kind: g.task.kind, payload: payload)), to: peer)
             } catch {

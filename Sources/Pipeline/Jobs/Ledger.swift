@@ -37,9 +37,15 @@ public final class Ledger {
         }
     }
 
-    /// One transition = one IMMEDIATE transaction.
+    /// The open group-commit transaction (see `batch`), if any.
+    private var batchDatabase: Database?
+
+    /// One transition = one IMMEDIATE transaction (or part of the open `batch`).
     @discardableResult
     func transaction<T>(_ body: (Database) throws -> T) throws -> T {
+        // Inside a batch a failing transition throws out of the batch, which then rolls back
+        // whole: no transition is ever applied in part.
+        if let db = batchDatabase { return try body(db) }
         do {
             var result: T?
             try db.inTransaction(.immediate) { db in
@@ -52,7 +58,27 @@ public final class Ledger {
         }
     }
 
+    /// Group commit: every transition made inside `body` is written in ONE transaction
+    /// so the coordinator pays one commit for a burst of
+    /// messages. Nothing decided inside may be sent before this returns.
+    public func batch<T>(_ body: () throws -> T) throws -> T {
+        if batchDatabase != nil { return try body() }
+        do {
+            var result: T?
+            try db.inTransaction(.immediate) { db in
+                batchDatabase = db
+                defer { batchDatabase = nil }
+                result = try body()
+                return .commit
+            }
+            return result!
+        } catch let e as DatabaseError {
+            throw JobError.ledger(e.message ?? e.description)
+        }
+    }
+
     func read<T>(_ body: (Database) throws -> T) throws -> T {
+        if let db = batchDatabase { return try body(db) }
         do { return try db.read(body) } catch let e as DatabaseError {
             throw JobError.ledger(e.message ?? e.description)
         }
@@ -155,11 +181,13 @@ public final class Ledger {
     }
 
     /// The current lease of a shard, if it is (job, shard, attempt).
-    func currentLease(_ db: Database, job: Int64, shard: Int64, attempt: Int) throws -> String? {
-        try String.fetchOne(db.cachedStatement(sql: """
-            SELECT l.worker_id FROM leases l JOIN shards s ON s.id = l.shard_id JOIN jobs j ON j.id = s.job_id
+    func currentLease(_ db: Database, job: Int64, shard: Int64, attempt: Int) throws -> (worker: String, items: Int)? {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: """
+            SELECT l.worker_id, s.item_end - s.item_start AS items
+            FROM leases l JOIN shards s ON s.id = l.shard_id JOIN jobs j ON j.id = s.job_id
             WHERE l.shard_id = ? AND l.attempt = ? AND s.job_id = ? AND s.state = 'leased' AND j.state = 'running'
-            """), arguments: [shard, attempt, job])
+            """), arguments: [shard, attempt, job]) else { return nil }
+        return (row["worker_id"], row["items"])
     }
 
     /// The output folder of the job a report names, if the report matches a current lease.
@@ -170,20 +198,28 @@ public final class Ledger {
         }
     }
 
+    /// A job's output folder (nil for an unknown job); cached, as it never changes.
+    public func outputDir(jobId: Int64) throws -> String? {
+        if let c = jobCache[jobId] { return c.outputDir }
+        return try read { db in
+            guard try Int.fetchOne(db, sql: "SELECT 1 FROM jobs WHERE id = ?", arguments: [jobId]) != nil else { return nil }
+            return try jobInfo(db, jobId).outputDir
+        }
+    }
+
     /// Records a verified RESULT: shard done, outputs and item errors recorded, lease dropped,
     /// worker rates updated — one transaction. Anything that does not match the current
     /// lease is `.stale` and changes nothing.
     public func complete(_ c: ShardCompletion, workerId: String) throws -> ReportOutcome {
         let now = clock()
         return try transaction { db -> ReportOutcome in
-            guard let holder = try currentLease(db, job: c.jobId, shard: c.shardId, attempt: c.attempt) else {
+            guard let lease = try currentLease(db, job: c.jobId, shard: c.shardId, attempt: c.attempt) else {
                 return .stale("no current lease for job \(c.jobId) shard \(c.shardId) attempt \(c.attempt)")
             }
-            guard holder == workerId else {
-                return .stale("shard \(c.shardId) attempt \(c.attempt) is leased to \(holder), not \(workerId)")
+            guard lease.worker == workerId else {
+                return .stale("shard \(c.shardId) attempt \(c.attempt) is leased to \(lease.worker), not \(workerId)")
             }
-            let items = try Int.fetchOne(db.cachedStatement(sql: "SELECT item_end - item_start FROM shards WHERE id = ?"),
-                                         arguments: [c.shardId]) ?? 0
+            let items = lease.items
             try db.cachedStatement(sql: "UPDATE shards SET state = 'done', done_at = ?, last_error = NULL WHERE id = ?")
                 .execute(arguments: [now, c.shardId])
             try db.cachedStatement(sql: "DELETE FROM leases WHERE shard_id = ?").execute(arguments: [c.shardId])
@@ -213,7 +249,7 @@ public final class Ledger {
                      retryable: Bool) throws -> ReportOutcome {
         let now = clock()
         return try transaction { db -> ReportOutcome in
-            guard let holder = try currentLease(db, job: jobId, shard: shardId, attempt: attempt), holder == workerId else {
+            guard let lease = try currentLease(db, job: jobId, shard: shardId, attempt: attempt), lease.worker == workerId else {
                 return .stale("no current lease for job \(jobId) shard \(shardId) attempt \(attempt) held by \(workerId)")
             }
             let failed = try endAttempt(db, shard: shardId, attempt: attempt, outcome: "failed", reason: reason,
