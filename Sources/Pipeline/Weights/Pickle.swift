@@ -170,7 +170,9 @@ public struct Unpickler {
     mutating func mutate(_ v: PickleValue, adding children: [Slot]) throws {
         guard let o = Self.object(v) else { return }
         let id = ObjectIdentifier(o)
-        guard !sealed.contains(id) else { throw bad("a \(v.kind) is modified after being placed in another value (cyclic or hostile pickle)") }
+        guard !sealed.contains(id), !children.contains(where: { Self.object($0.value) === o }) else {
+            throw bad("a \(v.kind) is modified after being placed in another value, or put inside itself (cyclic or hostile pickle)")
+        }
         let d = try nest(children)
         objectDepth[id] = max(objectDepth[id] ?? 0, d)
     }

@@ -110,6 +110,9 @@ public struct ZipDirectory {
             guard usize <= UInt64(size), csize <= UInt64(size), local <= UInt64(size) else {
                 throw bad("entry '\(name)': sizes or offset exceed the \(size)-byte file (truncated?)")
             }
+            guard method != 0 || csize == usize else {
+                throw bad("entry '\(name)' is stored uncompressed but its sizes differ (\(csize) vs \(usize))")
+            }
             let lh = Int(local)
             guard lh + 30 <= size, r.u32(lh) == 0x0403_4b50 else {
                 throw bad("entry '\(name)': no local header at offset \(lh) (truncated or damaged)")

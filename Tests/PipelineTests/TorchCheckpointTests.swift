@@ -1,0 +1,158 @@
+import Foundation
+import XCTest
+@testable import Pipeline
+
+final class TorchCheckpointTests: XCTestCase {
+    var dir = ""
+    override func setUp() { dir = Fixtures.tempDir("torchckpt") }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    func write(_ bytes: [UInt8], _ name: String) throws -> String {
+        let p = dir + "/" + name
+        try Data(bytes).write(to: URL(fileURLWithPath: p))
+        return p
+    }
+
+    /// Every tensor of `a` has the dtype, shape and bytes of the same key in `b`, and the key sets agree.
+    func assertBitEqual(_ a: TensorSource, _ b: TensorSource, file: StaticString = #filePath, line: UInt = #line) throws {
+        XCTAssertEqual(Set(a.keys), Set(b.keys), "key sets", file: file, line: line)
+        XCTAssertFalse(a.keys.isEmpty, file: file, line: line)
+        for k in b.keys {
+            guard let ia = a.info(k), let ib = b.info(k) else { XCTFail("missing \(k)", file: file, line: line); continue }
+            XCTAssertEqual(ia, ib, k, file: file, line: line)
+            let n = ib.count * ib.dtype.size
+            let same = try a.withRawBytes(k) { pa in try b.withRawBytes(k) { pb in memcmp(pa, pb, n) == 0 } }
+            XCTAssertTrue(same, "\(k): bytes differ", file: file, line: line)
+        }
+    }
+
+    func assertError(_ expr: @autoclosure () throws -> Any, contains parts: [String],
+                     file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try expr(), file: file, line: line) { e in
+            XCTAssertTrue(e is WeightError, "\(e)", file: file, line: line)
+            for p in parts { XCTAssertTrue("\(e)".contains(p), "'\(e)' lacks '\(p)'", file: file, line: line) }
+        }
+    }
+
+    // MARK: fixtures
+
+    func testStateDictMatchesSafetensorsBitForBit() throws {
+        let pt = try Fixtures.require("dit/tiny/state_dict.pt")
+        let ref = try SafeTensorsFile(path: try Fixtures.require("dit/tiny/weights.safetensors"))
+        let src = try WeightsFile.open(pt)
+        let ckpt = try XCTUnwrap(src as? TorchCheckpoint)
+        XCTAssertNil(ckpt.servedEntry)
+        XCTAssertEqual(ckpt.skippedEntries, [])
+        XCTAssertEqual(ckpt.keys.first, "pos_embed") // state-dict order is kept
+        try assertBitEqual(src, ref)
+        // Float32 access through the TensorSource extension.
+        XCTAssertEqual(try src.tensor("x_embedder.proj.weight").values, try ref.tensor("x_embedder.proj.weight").values)
+    }
+
+    func testTrainCheckpointServesEMAByDefaultAndModelOnRequest() throws {
+        let pt = try Fixtures.require("dit/tiny/checkpoint.pt")
+        let ref = try SafeTensorsFile(path: try Fixtures.require("dit/tiny/weights.safetensors"))
+        let ema = try XCTUnwrap(try WeightsFile.open(pt) as? TorchCheckpoint)
+        XCTAssertEqual(ema.servedEntry, "ema")
+        XCTAssertEqual(ema.skippedEntries, ["model", "opt", "args"])
+        try assertBitEqual(ema, ref)
+        // In this fixture `ema` is the very same pickled dict as `model` (a BINGET of
+        // it), so both picks hold the reference weights; the pick itself is checked
+        // on a hand-made checkpoint with distinct weights below.
+        let model = try XCTUnwrap(try WeightsFile.open(pt, pick: .model) as? TorchCheckpoint)
+        XCTAssertEqual(model.servedEntry, "model")
+        XCTAssertEqual(model.skippedEntries, ["ema", "opt", "args"])
+        try assertBitEqual(model, ref)
+    }
+
+    func testPickChoosesBetweenDistinctEMAAndModel() throws {
+        var p = PickleBuilder()
+        p.dict([
+            ("model", { $0.dict([("w", { $0.tensor(storage: "0", numel: 2, shape: [2], stride: [1]) })]) }),
+            ("ema", { $0.dict([("w", { $0.tensor(storage: "1", numel: 2, shape: [2], stride: [1]) })]) }),
+            ("opt", { $0.op(0x7D) }),
+            ("args", { b in
+                b.global("argparse", "Namespace"); b.op(0x29, 0x81) // Namespace.__new__
+                b.dict([("model", { $0.string("DiT-XL/2") }), ("epochs", { $0.int(1400) })]); b.op(0x62) // BUILD
+            }),
+        ])
+        p.stop()
+        let path = try write(ZipBuilder.checkpoint(pickle: p.bytes, storages: ["0": bytesOf([Float(1), 2]), "1": bytesOf([Float(3), 4])]), "train.pt")
+        let ema = try TorchCheckpoint(path: path)
+        XCTAssertEqual(ema.servedEntry, "ema")
+        XCTAssertEqual(try ema.tensor("w").values, [3, 4])
+        let model = try TorchCheckpoint(path: path, pick: .model)
+        XCTAssertEqual(try model.tensor("w").values, [1, 2])
+
+        // Only `model`: ema falls back to it. Only `ema`: asking for model is an error.
+        var q = PickleBuilder()
+        q.dict([("model", { $0.dict([("w", { $0.tensor(storage: "0", numel: 2, shape: [2], stride: [1]) })]) }), ("epoch", { $0.int(3) })])
+        q.stop()
+        let onlyModel = try write(ZipBuilder.checkpoint(pickle: q.bytes, storages: ["0": bytesOf([Float(1), 2])]), "m.pt")
+        let c = try TorchCheckpoint(path: onlyModel)
+        XCTAssertEqual(c.servedEntry, "model")
+        XCTAssertEqual(c.skippedEntries, ["epoch"])
+        var r = PickleBuilder()
+        r.dict([("ema", { $0.dict([("w", { $0.tensor(storage: "0", numel: 2, shape: [2], stride: [1]) })]) })])
+        r.stop()
+        let onlyEMA = try write(ZipBuilder.checkpoint(pickle: r.bytes, storages: ["0": bytesOf([Float(1), 2])]), "e.pt")
+        assertError(try TorchCheckpoint(path: onlyEMA, pick: .model), contains: [onlyEMA, "'model'"])
+    }
+
+    // MARK: layouts, dtypes, strides
+
+    func testStateDictKeyNestingDtypesAndStrides() throws {
+        let half: [UInt16] = [Float16(1.5), Float16(-2), Float16(0.25)].map(\.bitPattern)
+        let bf: [UInt16] = [Float(3.0), Float(-0.5)].map { UInt16($0.bitPattern >> 16) }
+        var p = PickleBuilder()
+        p.dict([("state_dict", { $0.dict([
+            // A transposed 2x3 view of storage [0, 1, 2, 3, 4, 5] (a 3x2 matrix): stride (1, 2).
+            ("t", { $0.tensor(storage: "f", numel: 6, shape: [2, 3], stride: [1, 2]) }),
+            // A slice at an offset: elements 4, 5.
+            ("slice", { $0.tensor(storage: "f", numel: 6, offset: 4, shape: [2], stride: [1]) }),
+            // Broadcast (stride 0) row.
+            ("bcast", { $0.tensor(storage: "f", numel: 6, offset: 1, shape: [2, 2], stride: [0, 1]) }),
+            ("h", { $0.tensor(storage: "h", type: "HalfStorage", numel: 3, shape: [3], stride: [1]) }),
+            ("b", { $0.tensor(storage: "b", type: "BFloat16Storage", numel: 2, shape: [2], stride: [1]) }),
+            ("steps", { $0.tensor(storage: "l", type: "LongStorage", numel: 1, shape: [], stride: []) }),
+            ("sub", { $0.dict([("k", { $0.tensor(storage: "f", numel: 6, shape: [1], stride: [1]) })]) }),
+        ]) }), ("epoch", { $0.int(7) })])
+        p.stop()
+        let storages = ["f": bytesOf((0..<6).map(Float.init)), "h": bytesOf(half), "b": bytesOf(bf),
+                        "l": bytesOf([Int64(1) << 40])]
+        let path = try write(ZipBuilder.checkpoint(pickle: p.bytes, storages: storages, archive: "some_name"), "sd.pth")
+        let c = try XCTUnwrap(try WeightsFile.open(path) as? TorchCheckpoint)
+        XCTAssertEqual(c.servedEntry, "state_dict")
+        XCTAssertEqual(c.keys, ["t", "slice", "bcast", "h", "b", "steps", "sub.k"])
+        XCTAssertEqual(try c.tensor("t").values, [0, 2, 4, 1, 3, 5])
+        XCTAssertEqual(try c.tensor("slice").values, [4, 5])
+        XCTAssertEqual(try c.tensor("bcast").values, [1, 2, 1, 2])
+        XCTAssertEqual(c.info("h"), TensorInfo(dtype: .f16, shape: [3]))
+        XCTAssertEqual(try c.tensor("h").values, [1.5, -2, 0.25])
+        XCTAssertEqual(try c.tensor("b").values, [3, -0.5])
+        XCTAssertEqual(c.info("steps"), TensorInfo(dtype: .i64, shape: []))
+        XCTAssertEqual(try c.int64s("steps"), [1 << 40])
+        XCTAssertEqual(try c.tensor("sub.k").values, [0])
+
+        // Zip64 records (checkpoints over 4 GiB) give the same archive.
+        let path64 = try write(ZipBuilder.checkpoint(pickle: p.bytes, storages: storages, zip64: true), "sd64.pt")
+        let c64 = try TorchCheckpoint(path: path64)
+        XCTAssertEqual(c64.keys, c.keys)
+        XCTAssertEqual(try c64.tensor("t").values, [0, 2, 4, 1, 3, 5])
+        XCTAssertEqual(try c64.int64s("steps"), [1 << 40])
+    }
+
+    func testTensorOutsideItsStorageIsAnError() throws {
+        var p = PickleBuilder()
+        p.dict([("w", { $0.tensor(storage: "0", numel: 4, shape: [2, 3], stride: [3, 1]) })])
+        p.stop()
+        let path = try write(ZipBuilder.checkpoint(pickle: p.bytes, storages: ["0": bytesOf([Float](repeating: 0, count: 4))]), "oob.pt")
+        assertError(try TorchCheckpoint(path: path), contains: [path, "4-element storage"])
+        // The storage member is shorter than its declared element count.
+        var q = PickleBuilder()
+        q.dict([("w", { $0.tensor(storage: "0", numel: 8, shape: [8], stride: [1]) })])
+        q.stop()
+        let short = try write(ZipBuilder.checkpoint(pickle: q.bytes, storages: ["0": bytesOf([Float](repeating: 0, count: 4))]), "short.pt")
+        assertError(try TorchCheckpoint(path: short), contains: [short, "data/0", "fewer than 8 elements"])
+    }
+}
