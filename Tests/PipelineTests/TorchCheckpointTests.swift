@@ -142,6 +142,31 @@ final class TorchCheckpointTests: XCTestCase {
         XCTAssertEqual(try c64.int64s("steps"), [1 << 40])
     }
 
+    /// `model.state_dict()` is an OrderedDict pickled as REDUCE(OrderedDict, ()),
+    /// SETITEMS, then BUILD with its `_metadata` attribute; tensors may come as Parameters.
+    func testOrderedDictWithMetadataAndParameters() throws {
+        var p = PickleBuilder()
+        p.global("collections", "OrderedDict"); p.op(0x29, 0x52, 0x71, 0) // OrderedDict(), memo 0
+        p.op(0x28)
+        p.string("w"); p.tensor(storage: "0", numel: 2, shape: [2], stride: [1])
+        p.string("p")
+        p.global("torch._utils", "_rebuild_parameter"); p.op(0x28)
+        p.tensor(storage: "0", numel: 2, offset: 1, shape: [1], stride: [1]); p.op(0x88)
+        p.global("collections", "OrderedDict"); p.op(0x29, 0x52, 0x74, 0x52) // (t, True, OrderedDict()) REDUCE
+        p.op(0x75) // SETITEMS
+        p.dict([("_metadata", { b in
+            b.global("collections", "OrderedDict"); b.op(0x29, 0x52)
+            b.op(0x28); b.string(""); b.dict([("version", { $0.int(1) })]); b.op(0x75)
+        })])
+        p.op(0x62) // BUILD
+        p.stop()
+        let path = try write(ZipBuilder.checkpoint(pickle: p.bytes, storages: ["0": bytesOf([Float(5), 6])]), "od.pt")
+        let c = try TorchCheckpoint(path: path)
+        XCTAssertEqual(c.keys, ["w", "p"])
+        XCTAssertEqual(try c.tensor("w").values, [5, 6])
+        XCTAssertEqual(try c.tensor("p").values, [6])
+    }
+
     func testTensorOutsideItsStorageIsAnError() throws {
         var p = PickleBuilder()
         p.dict([("w", { $0.tensor(storage: "0", numel: 4, shape: [2, 3], stride: [3, 1]) })])
@@ -154,5 +179,11 @@ final class TorchCheckpointTests: XCTestCase {
         q.stop()
         let short = try write(ZipBuilder.checkpoint(pickle: q.bytes, storages: ["0": bytesOf([Float](repeating: 0, count: 4))]), "short.pt")
         assertError(try TorchCheckpoint(path: short), contains: [short, "data/0", "fewer than 8 elements"])
+        // A stride-0 view that would materialise terabytes.
+        var r = PickleBuilder()
+        r.dict([("w", { $0.tensor(storage: "0", numel: 4, shape: [1 << 20, 1 << 20], stride: [0, 0]) })])
+        r.stop()
+        let huge = try write(ZipBuilder.checkpoint(pickle: r.bytes, storages: ["0": bytesOf([Float](repeating: 0, count: 4))]), "huge.pt")
+        assertError(try TorchCheckpoint(path: huge), contains: [huge, "expands"])
     }
 }

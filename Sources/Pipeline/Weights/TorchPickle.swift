@@ -24,6 +24,8 @@ final class TorchTensor {
     /// Row-major and dense, so its bytes can be served in place.
     let isContiguous: Bool
 
+    static let maxExpandedBytes = 1 << 30
+
     init(storage: TorchStorage, offset: Int, shape: [Int], strides: [Int], file: String) throws {
         func bad(_ r: String) -> WeightError { .malformed(file: file, reason: "tensor on storage '\(storage.key)': \(r)") }
         guard shape.count == strides.count else { throw bad("size \(shape) and stride \(strides) differ in rank") }
@@ -40,6 +42,12 @@ final class TorchTensor {
         }
         if count > 0, last >= storage.numel {
             throw bad("size \(shape), stride \(strides) at offset \(offset) reach element \(last) of a \(storage.numel)-element storage")
+        }
+        // Views with stride 0 or overlapping strides hold more elements than their
+        // storage; they are materialised on access, so bound what that may cost.
+        let (bytes, o4) = count.multipliedReportingOverflow(by: storage.dtype.size)
+        if count > storage.numel, o4 || bytes > Self.maxExpandedBytes {
+            throw bad("size \(shape) with stride \(strides) expands a \(storage.numel)-element storage beyond \(Self.maxExpandedBytes >> 30) GiB")
         }
         var expected = 1, contiguous = true
         for (n, s) in zip(shape, strides).reversed() where n != 1 {
