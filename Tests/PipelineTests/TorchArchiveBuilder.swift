@@ -61,12 +61,13 @@ enum ZipBuilder {
     static func le32(_ v: UInt32, _ out: inout [UInt8]) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
     static func le64(_ v: UInt64, _ out: inout [UInt8]) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
 
-    static func build(_ members: [(name: String, data: [UInt8])], zip64: Bool = false) -> [UInt8] {
+    /// `recordCRC: false` writes 0 as every checksum, as torch does with CRC computation switched off.
+    static func build(_ members: [(name: String, data: [UInt8])], zip64: Bool = false, recordCRC: Bool = true) -> [UInt8] {
         var out: [UInt8] = []
         var central: [UInt8] = []
         for m in members {
             let offset = out.count
-            let crc = m.data.withUnsafeBytes { CRC32.checksum($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: m.data.count) }
+            let crc = !recordCRC ? 0 : m.data.withUnsafeBytes { CRC32.checksum($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: m.data.count) }
             let name = Array(m.name.utf8)
             let size32: UInt32 = zip64 ? 0xFFFF_FFFF : UInt32(m.data.count)
             var localExtra: [UInt8] = []
@@ -104,11 +105,11 @@ enum ZipBuilder {
 
     /// A torch.save-style archive: `<archive>/data.pkl`, `byteorder`, and `data/<key>` storages.
     static func checkpoint(pickle: [UInt8], storages: [String: [UInt8]], archive: String = "archive",
-                           zip64: Bool = false) -> [UInt8] {
+                           zip64: Bool = false, recordCRC: Bool = true) -> [UInt8] {
         var members: [(String, [UInt8])] = [("\(archive)/data.pkl", pickle), ("\(archive)/byteorder", Array("little".utf8))]
         for k in storages.keys.sorted() { members.append(("\(archive)/data/\(k)", storages[k]!)) }
         members.append(("\(archive)/version", Array("3\n".utf8)))
-        return build(members, zip64: zip64)
+        return build(members, zip64: zip64, recordCRC: recordCRC)
     }
 }
 

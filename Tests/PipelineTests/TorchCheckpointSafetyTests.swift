@@ -52,6 +52,31 @@ final class TorchCheckpointSafetyTests: XCTestCase {
         assertError(try TorchCheckpoint(path: p), contains: [p, "CRC-32"])
     }
 
+    func testStorageChecksums() throws {
+        XCTAssertEqual(Array("123456789".utf8).withUnsafeBytes { CRC32.checksum($0.baseAddress!, count: 9) }, 0xCBF4_3926)
+        let fixture = try Fixtures.require("dit/tiny/state_dict.pt")
+        try TorchCheckpoint(path: fixture).verifyChecksums()
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixture)))
+        let z = try ZipDirectory(file: fixture, base: bytes, size: bytes.count)
+        let member = try XCTUnwrap(z["state_dict/data/3"])
+        bytes[member.dataOffset + 1000] ^= 0x40
+        let p = try write(bytes, "flipped.pt")
+        let c = try TorchCheckpoint(path: p) // storages are not read on opening
+        assertError(try c.verifyChecksums(), contains: [p, "state_dict/data/3", "CRC-32"])
+        let out = dir + "/out.safetensors"
+        assertError(try WeightsConversion.toSafeTensors(input: p, output: out), contains: [p, "CRC-32"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+
+        // Checksums recorded as 0 (not computed) are not checked.
+        var b = PickleBuilder()
+        b.dict([("w", { $0.tensor(storage: "0", numel: 1, shape: [1], stride: [1]) })])
+        b.stop()
+        let noCRC = try write(ZipBuilder.checkpoint(pickle: b.bytes, storages: ["0": bytesOf([Float(2)])], recordCRC: false), "nocrc.pt")
+        let n = try TorchCheckpoint(path: noCRC)
+        try n.verifyChecksums()
+        XCTAssertEqual(try n.tensor("w").values, [2])
+    }
+
     func testNotACheckpoint() throws {
         let noPickle = try write(ZipBuilder.build([("archive/readme.txt", Array("hello".utf8))]), "nopkl.pt")
         assertError(try WeightsFile.open(noPickle), contains: [noPickle, "data.pkl"])

@@ -29,6 +29,8 @@ public final class TorchCheckpoint: TensorSource {
     public private(set) var skippedEntries: [String] = []
     private var tensors: [String: TorchTensor] = [:]
     private let mapping: MappedFile
+    /// The zip members of every storage the pickle refers to.
+    private var storageMembers: [ZipEntry] = []
 
     public init(path: String, pick: CheckpointPick = .ema) throws {
         self.path = path
@@ -56,13 +58,15 @@ public final class TorchCheckpoint: TensorSource {
         }
         guard pkl.method == 0 else { throw bad("'\(pkl.name)' is compressed (method \(pkl.method)); torch.save stores it uncompressed") }
         let pklBytes = UnsafeRawBufferPointer(start: base + pkl.dataOffset, count: pkl.size)
-        guard CRC32.checksum(base + pkl.dataOffset, count: pkl.size) == pkl.crc32 else {
+        // A recorded CRC of 0 means "not computed" (torch.serialization.set_crc32_options(False)).
+        guard pkl.crc32 == 0 || CRC32.checksum(base + pkl.dataOffset, count: pkl.size) == pkl.crc32 else {
             throw bad("'\(pkl.name)' fails its CRC-32 check (damaged file)")
         }
 
         let hooks = TorchPickleHooks(file: path, zip: zip, prefix: prefix)
         var unpickler = Unpickler(file: path, bytes: pklBytes, hooks: hooks)
         let root = try unpickler.load()
+        storageMembers = hooks.members
         guard case let .dict(top) = root else { throw bad("data.pkl holds a \(root.kind), not a dict of tensors") }
 
         let chosen = try Self.select(top, pick: pick, bad: bad)
@@ -110,6 +114,16 @@ public final class TorchCheckpoint: TensorSource {
                 try flatten(sub, prefix: full + ".", seen: &seen)
             default:
                 skippedEntries.append(full)
+            }
+        }
+    }
+
+    /// Checks the CRC-32 of every storage member (the pickle's is checked on
+    /// opening). Reading serves bytes without this pass, which reads the whole file.
+    public func verifyChecksums() throws {
+        for m in storageMembers where m.crc32 != 0 {
+            guard CRC32.checksum(UnsafeRawPointer(mapping.bytes) + m.dataOffset, count: m.size) == m.crc32 else {
+                throw WeightError.malformed(file: path, reason: "member '\(m.name)' fails its CRC-32 check (damaged file)")
             }
         }
     }

@@ -122,6 +122,8 @@ final class TorchPickleHooks: PickleHooks {
     /// The archive's top folder with its slash ("checkpoint/").
     let prefix: String
     private var storages: [String: TorchStorage] = [:]
+    /// The zip members of the storages loaded so far, in order.
+    private(set) var members: [ZipEntry] = []
 
     init(file: String, zip: ZipDirectory, prefix: String) {
         self.file = file; self.zip = zip; self.prefix = prefix
@@ -226,6 +228,7 @@ final class TorchPickleHooks: PickleHooks {
         }
         let s = TorchStorage(key: key, dtype: dtype, numel: numel, fileOffset: entry.dataOffset)
         storages[key] = s
+        members.append(entry)
         return .opaque(s)
     }
 

@@ -2,6 +2,7 @@ import Foundation
 
 /// Rewrites any weights file `WeightsFile.open` reads as safetensors.
 ///
+/// PyTorch checkpoints have their storage CRC-32s checked first.
 /// Dtypes are kept as stored (F32/F16/BF16/I64/... bytes copied bit for bit);
 /// `upcastToFloat32` writes every floating-point tensor as F32 instead. Tensors
 /// are streamed from the memory-mapped input one at a time, so a multi-GB
@@ -24,6 +25,9 @@ public enum WeightsConversion {
         var served: String?
         var skipped: [String] = []
         if let ckpt = source as? TorchCheckpoint {
+            // A conversion reads every byte anyway: check the zip checksums so a damaged
+            // checkpoint is not silently turned into a clean-looking safetensors file.
+            try ckpt.verifyChecksums()
             served = ckpt.servedEntry
             skipped = ckpt.skippedEntries
             if let s = served { metadata["checkpoint_entry"] = s }
