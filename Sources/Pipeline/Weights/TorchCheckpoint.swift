@@ -29,8 +29,8 @@ public final class TorchCheckpoint: TensorSource {
     public private(set) var skippedEntries: [String] = []
     private var tensors: [String: TorchTensor] = [:]
     private let mapping: MappedFile
-    /// The zip members of every storage the pickle refers to.
-    private var storageMembers: [ZipEntry] = []
+    /// The zip members of every storage the pickle refers to, with their storage keys.
+    private var storageMembers: [(key: String, entry: ZipEntry)] = []
 
     public init(path: String, pick: CheckpointPick = .ema) throws {
         self.path = path
@@ -118,12 +118,14 @@ public final class TorchCheckpoint: TensorSource {
         }
     }
 
-    /// Checks the CRC-32 of every storage member (the pickle's is checked on
-    /// opening). Reading serves bytes without this pass, which reads the whole file.
+    /// Checks the CRC-32 of the storage members the served tensors use (the
+    /// pickle's is checked on opening). Reading serves bytes without this pass,
+    /// which reads all of them.
     public func verifyChecksums() throws {
-        for m in storageMembers where m.crc32 != 0 {
-            guard CRC32.checksum(UnsafeRawPointer(mapping.bytes) + m.dataOffset, count: m.size) == m.crc32 else {
-                throw WeightError.malformed(file: path, reason: "member '\(m.name)' fails its CRC-32 check (damaged file)")
+        let used = Set(tensors.values.map { $0.storage.key })
+        for m in storageMembers where m.entry.crc32 != 0 && used.contains(m.key) {
+            guard CRC32.checksum(UnsafeRawPointer(mapping.bytes) + m.entry.dataOffset, count: m.entry.size) == m.entry.crc32 else {
+                throw WeightError.malformed(file: path, reason: "member '\(m.entry.name)' fails its CRC-32 check (damaged file)")
             }
         }
     }

@@ -123,7 +123,7 @@ final class TorchPickleHooks: PickleHooks {
     let prefix: String
     private var storages: [String: TorchStorage] = [:]
     /// The zip members of the storages loaded so far, in order.
-    private(set) var members: [ZipEntry] = []
+    private(set) var members: [(key: String, entry: ZipEntry)] = []
 
     init(file: String, zip: ZipDirectory, prefix: String) {
         self.file = file; self.zip = zip; self.prefix = prefix
@@ -228,7 +228,7 @@ final class TorchPickleHooks: PickleHooks {
         }
         let s = TorchStorage(key: key, dtype: dtype, numel: numel, fileOffset: entry.dataOffset)
         storages[key] = s
-        members.append(entry)
+        members.append((key, entry))
         return .opaque(s)
     }
 
