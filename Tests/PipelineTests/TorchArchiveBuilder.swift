@@ -31,12 +31,14 @@ struct PickleBuilder {
     }
     /// `torch._utils._rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict())`
     /// on the persistent storage ('storage', torch.<type>, key, 'cpu', numel).
+    /// `legacy`: the pre-1.6 persistent id, with a sixth field (view metadata, None).
     mutating func tensor(storage key: String, type: String = "FloatStorage", numel: Int,
-                         offset: Int = 0, shape: [Int], stride: [Int]) {
+                         offset: Int = 0, shape: [Int], stride: [Int], legacy: Bool = false) {
         global("torch._utils", "_rebuild_tensor_v2")
         op(0x28) // MARK (args)
         op(0x28)
         string("storage"); global("torch", type); string(key); string("cpu"); int(numel)
+        if legacy { op(0x4E) }
         op(0x74, 0x51) // TUPLE, BINPERSID
         int(offset)
         ints(shape)
@@ -114,3 +116,28 @@ enum ZipBuilder {
 }
 
 func bytesOf<T>(_ values: [T]) -> [UInt8] { values.withUnsafeBytes { Array($0) } }
+
+/// Writes the pre-1.6 `torch.save` format: magic, protocol version and sys_info
+/// pickles, the object pickle, the storage key list, then each storage as an
+/// int64 element count followed by its bytes.
+enum LegacyTorchBuilder {
+    static func build(pickle: [UInt8], storages: [(key: String, numel: Int, bytes: [UInt8])]) -> [UInt8] {
+        var out = TorchLegacyFormat.magic
+        var version = PickleBuilder(); version.int(1001); version.stop()
+        var info = PickleBuilder()
+        info.dict([("protocol_version", { $0.int(1001) }), ("little_endian", { $0.op(0x88) }),
+                   ("type_sizes", { $0.dict([("short", { $0.int(2) }), ("int", { $0.int(4) }), ("long", { $0.int(8) })]) })])
+        info.stop()
+        var keys = PickleBuilder()
+        keys.op(0x5D, 0x28)
+        for s in storages { keys.string(s.key) }
+        keys.op(0x65)
+        keys.stop()
+        out += version.bytes + info.bytes + pickle + keys.bytes
+        for s in storages {
+            withUnsafeBytes(of: Int64(s.numel).littleEndian) { out += $0 }
+            out += s.bytes
+        }
+        return out
+    }
+}

@@ -167,6 +167,49 @@ final class TorchCheckpointTests: XCTestCase {
         XCTAssertEqual(try c.tensor("p").values, [6])
     }
 
+    /// The pre-1.6 format (pytorch-fid's FID Inception weights are in it).
+    func testLegacyFormat() throws {
+        var p = PickleBuilder()
+        p.global("collections", "OrderedDict"); p.op(0x29, 0x52, 0x28)
+        p.string("conv.weight"); p.tensor(storage: "94", numel: 6, shape: [3, 2], stride: [1, 3], legacy: true)
+        p.string("bn.running_mean"); p.tensor(storage: "95", type: "HalfStorage", numel: 2, shape: [2], stride: [1], legacy: true)
+        p.string("bn.num_batches_tracked"); p.tensor(storage: "96", type: "LongStorage", numel: 1, shape: [], stride: [], legacy: true)
+        p.op(0x75)
+        p.stop()
+        let storages = [("94", 6, bytesOf((0..<6).map(Float.init))), ("95", 2, bytesOf([Float16(0.5), Float16(-1)].map(\.bitPattern))),
+                        ("96", 1, bytesOf([Int64(12)]))]
+        let bytes = LegacyTorchBuilder.build(pickle: p.bytes, storages: storages)
+        let path = try write(bytes, "legacy.pth")
+        XCTAssertEqual(try WeightsFile.format(of: path), .torchLegacy)
+        let c = try XCTUnwrap(try WeightsFile.open(path) as? TorchCheckpoint)
+        XCTAssertEqual(c.keys, ["conv.weight", "bn.running_mean", "bn.num_batches_tracked"])
+        XCTAssertEqual(try c.tensor("conv.weight").values, [0, 3, 1, 4, 2, 5])
+        XCTAssertEqual(try c.tensor("bn.running_mean").values, [0.5, -1])
+        XCTAssertEqual(try c.int64s("bn.num_batches_tracked"), [12])
+        try c.verifyChecksums() // nothing to check in this format
+
+        let out = dir + "/legacy.safetensors"
+        try WeightsConversion.toSafeTensors(input: path, output: out)
+        XCTAssertEqual(try SafeTensorsFile(path: out).tensor("conv.weight").values, [0, 3, 1, 4, 2, 5])
+
+        for cut in [bytes.count - 1, bytes.count - 30, 200, 20] {
+            let t = try write(Array(bytes.prefix(cut)), "cut\(cut).pth")
+            assertError(try WeightsFile.open(t), contains: [t, "legacy", "truncated"])
+        }
+        var wrong = storages
+        wrong[2].1 = 2
+        let w = try write(LegacyTorchBuilder.build(pickle: p.bytes, storages: wrong), "count.pth")
+        assertError(try TorchCheckpoint(path: w), contains: [w, "storage '96' records 2 elements"])
+        let missing = try write(LegacyTorchBuilder.build(pickle: p.bytes, storages: Array(storages.prefix(2))), "missing.pth")
+        assertError(try TorchCheckpoint(path: missing), contains: [missing, "storage '96' has no data"])
+        var evil = PickleBuilder()
+        evil.global("posix", "system"); evil.op(0x28); evil.string("true"); evil.op(0x74, 0x52); evil.stop()
+        let e = try write(LegacyTorchBuilder.build(pickle: evil.bytes, storages: []), "evil.pth")
+        XCTAssertThrowsError(try TorchCheckpoint(path: e)) { err in
+            XCTAssertEqual(err as? WeightError, .forbiddenGlobal(file: e, name: "posix.system"))
+        }
+    }
+
     func testTensorOutsideItsStorageIsAnError() throws {
         var p = PickleBuilder()
         p.dict([("w", { $0.tensor(storage: "0", numel: 4, shape: [2, 3], stride: [3, 1]) })])

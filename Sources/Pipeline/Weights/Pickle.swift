@@ -72,7 +72,6 @@ public struct Unpickler {
     let file: String
     let bytes: UnsafeRawBufferPointer
     let hooks: PickleHooks
-    var pos = 0
     var stack: [Slot] = []
     var marks: [Int] = []
     var memo: [Int: Slot] = [:]
@@ -84,14 +83,20 @@ public struct Unpickler {
     public static let maxDepth = 256
     static let maxMarks = 10_000
 
-    public init(file: String, bytes: UnsafeRawBufferPointer, hooks: PickleHooks) {
+    /// Names the pickle in errors ("data.pkl").
+    let label: String
+    /// The bytes consumed so far; after `load()`, the length of the pickle.
+    public private(set) var pos = 0
+
+    public init(file: String, bytes: UnsafeRawBufferPointer, hooks: PickleHooks, label: String = "data.pkl") {
         self.file = file
         self.bytes = bytes
         self.hooks = hooks
+        self.label = label
     }
 
     func bad(_ reason: String, at: Int? = nil) -> WeightError {
-        .malformed(file: file, reason: "data.pkl: \(reason) (byte \(at ?? pos))")
+        .malformed(file: file, reason: "\(label): \(reason) (byte \(at ?? pos))")
     }
 
     // MARK: reading
@@ -111,7 +116,7 @@ public struct Unpickler {
         return Int(v)
     }
     mutating func line() throws -> String {
-        guard let nl = bytes[pos...].firstIndex(of: 0x0A) else { throw bad("unterminated text line") }
+        guard let nl = bytes[pos...].firstIndex(of: 0x0A) else { throw bad("unterminated text line (truncated?)") }
         let s = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[pos..<nl]), as: UTF8.self)
         pos = nl + 1
         return s

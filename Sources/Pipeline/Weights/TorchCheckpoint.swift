@@ -11,9 +11,10 @@ public enum CheckpointPick: String, CaseIterable, Sendable {
 
 /// A PyTorch checkpoint in the zip format `torch.save` writes (PyTorch ≥ 1.6):
 /// `<archive>/data.pkl` (the pickled object), `<archive>/data/<key>` (raw
-/// little-endian storages), `<archive>/byteorder`. The file is memory-mapped and
-/// storages are served in place; the pickle goes through a restricted
-/// unpickler that executes nothing (`TorchPickleHooks`).
+/// little-endian storages), `<archive>/byteorder`; or in the legacy format
+/// before it (`TorchLegacyFormat`). The file is memory-mapped and storages are
+/// served in place; the pickle goes through a restricted unpickler that
+/// executes nothing (`TorchPickleHooks`).
 ///
 /// Served state dict: for a train.py checkpoint `ema` (or `model`, per `pick`);
 /// for `{"state_dict": …}` that dict; otherwise the top-level dict itself.
@@ -36,15 +37,39 @@ public final class TorchCheckpoint: TensorSource {
         self.path = path
         mapping = try MappedFile(path: path)
         let base = UnsafeRawPointer(mapping.bytes)
-        let zip = try ZipDirectory(file: path, base: base, size: mapping.size)
         func bad(_ r: String) -> WeightError { .malformed(file: path, reason: r) }
 
+        let root: PickleValue
+        if TorchLegacyFormat.matches(base, size: mapping.size) {
+            root = try TorchLegacyFormat.load(file: path, base: base, size: mapping.size).0
+        } else {
+            let hooks: TorchPickleHooks
+            (root, hooks) = try Self.loadZip(file: path, base: base, size: mapping.size)
+            storageMembers = hooks.members
+        }
+        guard case let .dict(top) = root else { throw bad("the pickle holds a \(root.kind), not a dict of tensors") }
+
+        let chosen = try Self.select(top, pick: pick, bad: bad)
+        servedEntry = chosen.entry
+        skippedEntries = top.items.compactMap { k, _ in
+            guard chosen.entry != nil, case let .string(s) = k, s != chosen.entry else { return nil }
+            return s
+        }
+        var seen = Set<ObjectIdentifier>()
+        try flatten(chosen.dict, prefix: "", seen: &seen)
+        guard !tensors.isEmpty else { throw bad("checkpoint holds no tensors") }
+    }
+
+    /// The zip format: finds `<archive>/data.pkl`, checks it and unpickles it.
+    private static func loadZip(file path: String, base: UnsafeRawPointer, size: Int) throws -> (PickleValue, TorchPickleHooks) {
+        func bad(_ r: String) -> WeightError { .malformed(file: path, reason: r) }
+        let zip = try ZipDirectory(file: path, base: base, size: size)
+        if zip.entries.contains(where: { $0.name.hasSuffix("/constants.pkl") }) {
+            throw bad("this is a TorchScript archive (torch.jit.save), not a torch.save checkpoint")
+        }
         let pickles = zip.entries.filter { e in
             let parts = e.name.split(separator: "/", omittingEmptySubsequences: false)
             return parts.count == 2 && parts[1] == "data.pkl" && !parts[0].isEmpty
-        }
-        if zip.entries.contains(where: { $0.name.hasSuffix("/constants.pkl") }) {
-            throw bad("this is a TorchScript archive (torch.jit.save), not a torch.save checkpoint")
         }
         guard let pkl = pickles.first else {
             let names = zip.entries.prefix(5).map(\.name).joined(separator: ", ")
@@ -57,27 +82,13 @@ public final class TorchCheckpoint: TensorSource {
             guard bo.method == 0, text == "little" else { throw bad("byte order '\(text)' is not supported (only little-endian)") }
         }
         guard pkl.method == 0 else { throw bad("'\(pkl.name)' is compressed (method \(pkl.method)); torch.save stores it uncompressed") }
-        let pklBytes = UnsafeRawBufferPointer(start: base + pkl.dataOffset, count: pkl.size)
         // A recorded CRC of 0 means "not computed" (torch.serialization.set_crc32_options(False)).
         guard pkl.crc32 == 0 || CRC32.checksum(base + pkl.dataOffset, count: pkl.size) == pkl.crc32 else {
             throw bad("'\(pkl.name)' fails its CRC-32 check (damaged file)")
         }
-
-        let hooks = TorchPickleHooks(file: path, zip: zip, prefix: prefix)
-        var unpickler = Unpickler(file: path, bytes: pklBytes, hooks: hooks)
-        let root = try unpickler.load()
-        storageMembers = hooks.members
-        guard case let .dict(top) = root else { throw bad("data.pkl holds a \(root.kind), not a dict of tensors") }
-
-        let chosen = try Self.select(top, pick: pick, bad: bad)
-        servedEntry = chosen.entry
-        skippedEntries = top.items.compactMap { k, _ in
-            guard chosen.entry != nil, case let .string(s) = k, s != chosen.entry else { return nil }
-            return s
-        }
-        var seen = Set<ObjectIdentifier>()
-        try flatten(chosen.dict, prefix: "", seen: &seen)
-        guard !tensors.isEmpty else { throw bad("checkpoint holds no tensors") }
+        let hooks = TorchPickleHooks(file: path, container: .zip(zip, prefix: prefix))
+        var unpickler = Unpickler(file: path, bytes: UnsafeRawBufferPointer(start: base + pkl.dataOffset, count: pkl.size), hooks: hooks)
+        return (try unpickler.load(), hooks)
     }
 
     private static func select(_ top: PickleDict, pick: CheckpointPick,

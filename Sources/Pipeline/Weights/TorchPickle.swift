@@ -6,8 +6,8 @@ final class TorchStorage {
     let key: String
     let dtype: DType
     let numel: Int
-    /// Absolute offset of the first byte in the file.
-    let fileOffset: Int
+    /// Absolute offset of the first byte in the file (-1 until a legacy file's storages are located).
+    var fileOffset: Int
     init(key: String, dtype: DType, numel: Int, fileOffset: Int) {
         self.key = key; self.dtype = dtype; self.numel = numel; self.fileOffset = fileOffset
     }
@@ -117,16 +117,22 @@ final class TorchPickleHooks: PickleHooks {
         "_codecs.encode", "builtins.set", "builtins.frozenset", "__builtin__.set", "__builtin__.frozenset",
     ]
 
+    /// Where storage bytes live.
+    enum Container {
+        /// Member `<prefix>data/<key>` of the zip archive (prefix: "archive/").
+        case zip(ZipDirectory, prefix: String)
+        /// After the pickles, in the legacy format: located later by `TorchLegacyFormat`.
+        case legacy
+    }
+
     let file: String
-    let zip: ZipDirectory
-    /// The archive's top folder with its slash ("checkpoint/").
-    let prefix: String
-    private var storages: [String: TorchStorage] = [:]
+    let container: Container
+    private(set) var storages: [String: TorchStorage] = [:]
     /// The zip members of the storages loaded so far, in order.
     private(set) var members: [(key: String, entry: ZipEntry)] = []
 
-    init(file: String, zip: ZipDirectory, prefix: String) {
-        self.file = file; self.zip = zip; self.prefix = prefix
+    init(file: String, container: Container) {
+        self.file = file; self.container = container
     }
 
     func bad(_ r: String) -> WeightError { .malformed(file: file, reason: r) }
@@ -206,29 +212,39 @@ final class TorchPickleHooks: PickleHooks {
     }
 
     func persistentLoad(_ pid: PickleValue) throws -> PickleValue {
-        // ('storage', torch.<T>Storage, key, location, numel)
-        guard case let .tuple(t) = pid, t.count == 5, case let .string(tag) = t[0], tag == "storage",
+        // ('storage', torch.<T>Storage, key, location, numel), plus view metadata (None) in the legacy format.
+        guard case let .tuple(t) = pid, t.count == 5 || t.count == 6, case let .string(tag) = t[0], tag == "storage",
               case let .global(module, type) = t[1], module == "torch", let dtype = Self.storageTypes[type],
               case let .string(key) = t[2], case let .int(numel64) = t[4], numel64 >= 0 else {
-            throw bad("data.pkl: unrecognised persistent id \(pid.kind) (expected ('storage', type, key, location, numel))")
+            throw bad("unrecognised persistent id \(pid.kind) in the pickle (expected ('storage', type, key, location, numel))")
+        }
+        if t.count == 6, case .tuple = t[5] {
+            throw bad("storage '\(key)' is a legacy storage view, which is not supported")
         }
         if let s = storages[key] {
             guard s.dtype == dtype else { throw bad("storage '\(key)' is used as both \(s.dtype) and \(dtype)") }
             return .opaque(s)
         }
-        let member = prefix + "data/" + key
-        guard let entry = zip[member] else { throw bad("storage '\(key)' has no member '\(member)' in the archive") }
-        guard entry.method == 0 else {
-            throw bad("member '\(member)' is compressed (method \(entry.method)); torch.save stores members uncompressed")
-        }
         let numel = Int(numel64)
         let (bytes, overflow) = numel.multipliedReportingOverflow(by: dtype.size)
-        guard !overflow, bytes <= entry.size else {
-            throw bad("member '\(member)' holds \(entry.size) bytes, fewer than \(numel) elements of \(dtype.rawValue)")
+        guard !overflow else { throw bad("storage '\(key)' of \(numel) elements is too large") }
+        let s: TorchStorage
+        switch container {
+        case .legacy:
+            s = TorchStorage(key: key, dtype: dtype, numel: numel, fileOffset: -1)
+        case let .zip(zip, prefix):
+            let member = prefix + "data/" + key
+            guard let entry = zip[member] else { throw bad("storage '\(key)' has no member '\(member)' in the archive") }
+            guard entry.method == 0 else {
+                throw bad("member '\(member)' is compressed (method \(entry.method)); torch.save stores members uncompressed")
+            }
+            guard bytes <= entry.size else {
+                throw bad("member '\(member)' holds \(entry.size) bytes, fewer than \(numel) elements of \(dtype.rawValue)")
+            }
+            s = TorchStorage(key: key, dtype: dtype, numel: numel, fileOffset: entry.dataOffset)
+            members.append((key, entry))
         }
-        let s = TorchStorage(key: key, dtype: dtype, numel: numel, fileOffset: entry.dataOffset)
         storages[key] = s
-        members.append((key, entry))
         return .opaque(s)
     }
 

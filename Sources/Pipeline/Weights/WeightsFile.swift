@@ -1,10 +1,10 @@
 import Foundation
 
 /// Opens any weights file this project reads, by content (never by extension):
-/// safetensors, or a PyTorch zip checkpoint (`torch.save`, .pt/.pth/.bin).
+/// safetensors, or a PyTorch checkpoint (`torch.save`, .pt/.pth/.bin; zip or legacy format).
 public enum WeightsFile {
     public enum Format: Equatable {
-        case safetensors, torchZip
+        case safetensors, torchZip, torchLegacy
     }
 
     /// `pick` chooses between a train.py checkpoint's `ema` (default) and `model`
@@ -12,7 +12,7 @@ public enum WeightsFile {
     public static func open(_ path: String, pick: CheckpointPick = .ema) throws -> TensorSource {
         switch try format(of: path) {
         case .safetensors: return try SafeTensorsFile(path: path)
-        case .torchZip: return try TorchCheckpoint(path: path, pick: pick)
+        case .torchZip, .torchLegacy: return try TorchCheckpoint(path: path, pick: pick)
         }
     }
 
@@ -33,9 +33,7 @@ public enum WeightsFile {
         if head.count > 8, head[8] == UInt8(ascii: "{") { return .safetensors }
         // The format torch.save wrote before PyTorch 1.6: a pickle stream that
         // starts with protocol 2 and the magic number 0x1950a86a20f9469cfc6c.
-        if head.starts(with: [0x80, 0x02, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19]) {
-            throw WeightError.malformed(file: path, reason: "legacy (pre-1.6) torch.save format; re-save it with a current PyTorch (torch.save writes zip archives since 1.6)")
-        }
+        if head.starts(with: TorchLegacyFormat.magic.prefix(14)) { return .torchLegacy }
         throw WeightError.malformed(file: path, reason: "neither a safetensors file nor a PyTorch zip checkpoint (\(head.count < 16 ? "only \(head.count) bytes" : "unknown leading bytes"))")
     }
 }
