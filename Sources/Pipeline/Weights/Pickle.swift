@@ -40,7 +40,8 @@ public final class PickleList { public var items: [PickleValue] = [] }
 public final class PickleDict {
     public var items: [(key: PickleValue, value: PickleValue)] = []
     public func value(forString key: String) -> PickleValue? {
-        for (k, v) in items { if case let .string(s) = k, s == key { return v } }
+        // The last one wins, as when Python builds the dict.
+        for (k, v) in items.reversed() { if case let .string(s) = k, s == key { return v } }
         return nil
     }
 }
