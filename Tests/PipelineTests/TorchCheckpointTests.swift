@@ -210,6 +210,25 @@ final class TorchCheckpointTests: XCTestCase {
         }
     }
 
+    /// Pages of large tensors are dropped from the resident set after each read;
+    /// reading again must fault the same bytes back in.
+    func testLargeTensorsReadAgainAfterTheirPagesAreReleased() throws {
+        let n = 700_000
+        let values = (0..<n).map { Float($0 % 1000) - 500 }
+        var p = PickleBuilder()
+        p.dict([("big", { $0.tensor(storage: "0", numel: n, shape: [n / 1000, 1000], stride: [1000, 1]) }),
+                ("bigT", { $0.tensor(storage: "0", numel: n, shape: [1000, n / 1000], stride: [1, 1000]) })])
+        p.stop()
+        let path = try write(ZipBuilder.checkpoint(pickle: p.bytes, storages: ["0": bytesOf(values)]), "big.pt")
+        let c = try TorchCheckpoint(path: path)
+        XCTAssertEqual(try c.tensor("big").values, values)
+        try c.verifyChecksums()
+        XCTAssertEqual(try c.tensor("big").values, values)
+        let t = try c.tensor("bigT")
+        XCTAssertEqual(t.values[1], values[1000])
+        XCTAssertEqual(try c.tensor("big").values, values)
+    }
+
     func testTensorOutsideItsStorageIsAnError() throws {
         var p = PickleBuilder()
         p.dict([("w", { $0.tensor(storage: "0", numel: 4, shape: [2, 3], stride: [3, 1]) })])

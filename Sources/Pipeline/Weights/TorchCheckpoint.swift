@@ -135,7 +135,9 @@ public final class TorchCheckpoint: TensorSource {
     public func verifyChecksums() throws {
         let used = Set(tensors.values.map { $0.storage.key })
         for m in storageMembers where m.entry.crc32 != 0 && used.contains(m.key) {
-            guard CRC32.checksum(UnsafeRawPointer(mapping.bytes) + m.entry.dataOffset, count: m.entry.size) == m.entry.crc32 else {
+            let sum = CRC32.checksum(UnsafeRawPointer(mapping.bytes) + m.entry.dataOffset, count: m.entry.size)
+            mapping.release(offset: m.entry.dataOffset, count: m.entry.size)
+            guard sum == m.entry.crc32 else {
                 throw WeightError.malformed(file: path, reason: "member '\(m.entry.name)' fails its CRC-32 check (damaged file)")
             }
         }
@@ -151,12 +153,29 @@ public final class TorchCheckpoint: TensorSource {
         guard let t = tensors[key] else { throw WeightError.missingKey(file: path, key: key) }
         let base = UnsafeRawPointer(mapping.bytes)
         if t.isContiguous {
-            return try body(base + t.storage.fileOffset + t.offset * t.storage.dtype.size)
+            let start = t.storage.fileOffset + t.offset * t.storage.dtype.size
+            defer { mapping.release(offset: start, count: t.count * t.storage.dtype.size) }
+            return try body(base + start)
         }
         let bytes = t.count * t.storage.dtype.size
         let tmp = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 16)
         defer { tmp.deallocate() }
         t.gather(from: base, into: tmp)
+        mapping.release(offset: t.storage.fileOffset, count: t.storage.numel * t.storage.dtype.size)
         return try body(UnsafeRawPointer(tmp))
+    }
+}
+
+extension MappedFile {
+    /// Drops the pages of a byte range from this process's resident set once
+    /// read (weights are copied out, so a multi-GB checkpoint does not stay
+    /// resident beside its copy). The mapping is read-only and file-backed, so a
+    /// later read simply faults the pages in again. Small ranges are left alone.
+    func release(offset: Int, count: Int) {
+        guard count >= 1 << 20, offset >= 0, offset + count <= size else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = offset / page * page
+        let end = min((offset + count + page - 1) / page * page, (size + page - 1) / page * page)
+        _ = madvise(UnsafeMutableRawPointer(bytes) + start, end - start, MADV_DONTNEED)
     }
 }
