@@ -84,6 +84,14 @@ public final class DiT {
         guard t.count == n, y.count == n else {
             throw DiTError.badInput("x holds \(n) items but t has \(t.count) and y \(y.count)")
         }
+        // Every GEMM below is split across `Threads.count` threads by the caller
+        // (`BLAS.sgemmSplit`, attention heads in parallel), each a single-threaded BLAS call:
+        // no BLAS thread pool spins beside the elementwise passes.
+        return try BLAS.withThreads(1) { try forwardBody(x, t: t, y: y) }
+    }
+
+    private func forwardBody(_ x: Tensor, t: [Float], y: [Int]) throws -> Tensor {
+        let c = config, n = x.shape[0]
         let ws = takeWorkspace(batch: n)
         defer { giveBack(ws) }
         xEmbedder(x, pos: posEmbed, into: ws.x.data, patches: ws.u.data)

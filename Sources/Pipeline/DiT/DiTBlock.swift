@@ -27,12 +27,12 @@ struct DiTAttention {
 
     /// Multi-head attention of (N·T, 3D) packed q|k|v into (N·T, D). Each (item, head) pair
     /// is two GEMMs read straight out of the packed buffer (lda = 3D, no copies) around a
-    /// row softmax; pairs run in parallel, each with single-threaded BLAS.
+    /// row softmax; pairs run in parallel, each a single-threaded BLAS call.
     static func attend(qkv: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, batch: Int, tokens t: Int,
                        dim d: Int, heads: Int) {
         let hd = d / heads, ld = 3 * d
         let scale = 1 / Float(hd).squareRoot()
-        BLAS.withThreads(1) {
+        BLAS.withThreads(1) {  // already so inside DiT.forward
             parallelFor(batch * heads, grain: 1) { s, e in
                 let scores = UnsafeMutablePointer<Float>.allocate(capacity: t * t)
                 defer { scores.deallocate() }

@@ -34,14 +34,19 @@ struct DiTLinear {
     /// out[rows×out] = x·Wᵀ + b.
     func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
         DiTKernels.broadcastRows(out, rows: rows, width: outFeatures, bias: bias.data)
-        BLAS.sgemm(transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures,
-                   a: x, lda: inFeatures, b: weight.data, ldb: inFeatures, beta: 1, c: out, ldc: outFeatures)
+        gemm(x, rows: rows, beta: 1, into: out)
     }
 
     /// out = x·Wᵀ without the bias; the caller folds `bias` into its next elementwise pass.
     func withoutBias(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
-        BLAS.sgemm(transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures,
-                   a: x, lda: inFeatures, b: weight.data, ldb: inFeatures, beta: 0, c: out, ldc: outFeatures)
+        gemm(x, rows: rows, beta: 0, into: out)
+    }
+
+    /// The GEMM, split across threads by `BLAS.sgemmSplit` (the forward pass runs with
+    /// single-threaded BLAS calls on the elementwise kernels' own threads).
+    private func gemm(_ x: UnsafePointer<Float>, rows: Int, beta: Float, into out: UnsafeMutablePointer<Float>) {
+        BLAS.sgemmSplit(transB: true, m: rows, n: outFeatures, k: inFeatures, a: x, lda: inFeatures,
+                        b: weight.data, ldb: inFeatures, beta: beta, c: out, ldc: outFeatures)
     }
 
     /// 2·rows·in·out.

@@ -49,8 +49,8 @@ struct PatchEmbed {
                 for i in 0..<d { o[i] = q[i] + bias[i] }
             }
         }
-        BLAS.sgemm(transA: false, transB: true, m: n * t, n: d, k: k, a: patches, lda: k,
-                   b: proj.weight.data, ldb: k, beta: 1, c: out, ldc: d)
+        BLAS.sgemmSplit(transB: true, m: n * t, n: d, k: k, a: patches, lda: k,
+                        b: proj.weight.data, ldb: k, beta: 1, c: out, ldc: d)
     }
 }
 

@@ -7,7 +7,9 @@ extension BLAS {
     /// the pool's wake-up cost and keeps concurrent calls from contending for it.
     /// The setting is process-wide: do not overlap with GEMMs that want the pool.
     public static func withThreads<R>(_ n: Int, _ body: () throws -> R) rethrows -> R {
-        openblas_set_num_threads(Int32(max(1, n)))
+        let want = Int32(max(1, n))
+        if openblas_get_num_threads() == want { return try body() }  // nested: already so
+        openblas_set_num_threads(want)
         defer { openblas_set_num_threads(Int32(Threads.count)) }
         return try body()
     }
