@@ -90,19 +90,26 @@ public enum DiTBenchmark {
         let x = rng.uniform([batch, config.inChannels, config.inputSize, config.inputSize], bound: 1.7)
         let t = (0..<batch).map { Float(($0 * 997) % 1000) }
         let y = (0..<batch).map { $0 % config.numClasses }
-        _ = try model.forward(x, t: t, y: y)  // warm-up: pages, BLAS buffers, thread pools
-        var iterations = 0
-        let start = DispatchTime.now().uptimeNanoseconds
-        var elapsed = 0.0
-        repeat {
-            _ = try model.forward(x, t: t, y: y)
-            iterations += 1
-            elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        } while elapsed < minSeconds || iterations < minIterations
-        let perForward = elapsed / Double(iterations)
-        let flops = model.flops(batch: batch)
         let shape = model.largestGEMM(batch: batch)
-        let ceiling = GEMMBenchmark.measure(m: shape.m, n: shape.n, k: shape.k, seconds: 2)
+        _ = try model.forward(x, t: t, y: y)  // warm-up: pages, BLAS buffers, thread pools
+        _ = GEMMBenchmark.measure(m: shape.m, n: shape.n, k: shape.k, seconds: 0.2)
+        // Forwards and ceiling slices alternate, so that both see the same machine (other
+        // processes' load changes over seconds); each figure is total work / total time.
+        var iterations = 0
+        var forwardSeconds = 0.0, ceilingFlop = 0.0, ceilingSeconds = 0.0
+        repeat {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try model.forward(x, t: t, y: y)
+            let took = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            forwardSeconds += took
+            iterations += 1
+            let slice = max(0.3, took / 4)
+            ceilingFlop += GEMMBenchmark.measure(m: shape.m, n: shape.n, k: shape.k, seconds: slice) * 1e9 * slice
+            ceilingSeconds += slice
+        } while forwardSeconds < minSeconds || iterations < minIterations
+        let perForward = forwardSeconds / Double(iterations)
+        let flops = model.flops(batch: batch)
+        let ceiling = ceilingFlop / ceilingSeconds / 1e9
         return Result(model: preset.rawValue, imageSize: imageSize, batch: batch, threads: threads,
                       iterations: iterations, secondsPerForward: perForward,
                       imagesPerSecond: Double(batch) / perForward, gflopPerForward: flops / 1e9,
