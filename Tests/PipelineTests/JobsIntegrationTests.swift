@@ -42,7 +42,6 @@ final class JobsIntegrationTests: ProcessTestCase {
         try waitFor("the victim to hold a lease", timeout: 10) {
             try l.leaseHolders().contains { $0.hasSuffix("-\(victim.processIdentifier)") }
         }
-        usleep(100_000)
         kill(victim.processIdentifier, SIGKILL)
         try waitFor("the job to finish", timeout: 30) { try l.jobState(1).isFinished }
         try assertExactlyOnce(ledger)
@@ -56,8 +55,8 @@ final class JobsIntegrationTests: ProcessTestCase {
     func testCoordinatorKilledAndRestarted() throws {
         let port = try freePort()
         let ledger = dir + "/ledger.sqlite"
-        let spec = SyntheticSpec(outputDir: dir + "/out", items: 60, itemsPerShard: 5, seed: 9, bytesPerItem: 300,
-                                 millisPerItem: 30)
+        let spec = SyntheticSpec(outputDir: dir + "/out", items: 80, itemsPerShard: 5, seed: 9, bytesPerItem: 300,
+                                 millisPerItem: 40)
         let hb = ["--heartbeat", "0.2", "--liveness", "3"]
         let serve = ["serve", "--ledger", ledger, "--bind", "tcp://127.0.0.1:\(port)"] + hb
         let coordinator = try start("dit-coordinator", serve)
@@ -69,7 +68,7 @@ final class JobsIntegrationTests: ProcessTestCase {
         kill(coordinator.processIdentifier, SIGKILL)
         coordinator.waitUntilExit()
         let doneBefore = try l.shardCompletions(jobId: 1).filter { $0.state == .done }.map(\.index)
-        XCTAssertLessThan(doneBefore.count, 12, "killed mid-job")
+        XCTAssertLessThan(doneBefore.count, 16, "killed mid-job")
         usleep(300_000)
         try start("dit-coordinator", serve)
         try waitFor("the job to finish", timeout: 40) { try l.jobState(1).isFinished }
