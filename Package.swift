@@ -50,7 +50,8 @@ let package = Package(
         .testTarget(
             name: "PipelineTests",
             dependencies: ["Pipeline"],
-            path: "Tests/PipelineTests"
+            path: "Tests/PipelineTests",
+            exclude: ["Resources"]
         ),
     ]
 )

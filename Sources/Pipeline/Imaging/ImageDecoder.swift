@@ -53,6 +53,8 @@ public struct ImageHeader: Equatable {
     public var components: Int
     public var interlaced: Bool
     public var progressive: Bool
+    /// JPEG: the colour space libjpeg detected from the markers.
+    public var jpegColorSpace: JPEGColorSpace?
 }
 
 /// Decodes PNG and JPEG files to RGB as Pillow's `Image.open(path).convert("RGB")`
@@ -90,7 +92,8 @@ public enum ImageDecoder {
         guard rc == 0 else { throw ImageError.corrupt(file: name, format: format.rawValue, reason: message(err)) }
         return ImageHeader(format: format, width: Int(info.width), height: Int(info.height), bitDepth: Int(info.bit_depth),
                            pngColorType: format == .png ? Int(info.color_type) : -1, components: Int(info.components),
-                           interlaced: info.interlaced != 0, progressive: info.progressive != 0)
+                           interlaced: info.interlaced != 0, progressive: info.progressive != 0,
+                           jpegColorSpace: format == .jpeg ? JPEGColorSpace(rawValue: info.color_space) : nil)
     }
 
     public static func decode(_ bytes: UnsafeRawBufferPointer, name: String, limits: ImageDecodeLimits = .standard) throws -> ImageRGB8 {
