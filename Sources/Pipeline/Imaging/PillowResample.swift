@@ -113,8 +113,11 @@ struct ResampleAxis {
 }
 
 /// Pillow's 8-bit resampling (`Image.resize` on an RGB image with a filter other
-/// than NEAREST), reproduced operation for operation: separable passes in fixed
-/// point, horizontal first, each output channel `clip8((1 << 21 + Σ p·k) >> 22)`.
+/// than NEAREST), reproduced operation for operation as Pillow 13 computes it:
+/// separable passes in fixed point, each output channel
+/// `clip8((1 << 21 + Σ p·k) >> 22)`, stored as 8 bits between the passes;
+/// horizontal pass first unless the height shrinks by more than twice the pixels
+/// the width does (then vertical first).
 public enum PillowResample {
     /// 32 bits less 8 for the result and 2 for overflow of negative lobes.
     static let precisionBits = 32 - 8 - 2
@@ -129,27 +132,43 @@ public enum PillowResample {
         guard b.x0 >= 0, b.y0 >= 0, b.x1 <= Float(image.width), b.y1 <= Float(image.height), b.x1 >= b.x0, b.y1 >= b.y0 else {
             throw ImageError.invalid(file: "<memory>", reason: "resize box \(b) lies outside the \(image.width)x\(image.height) image")
         }
-        // Image.resize returns a copy when neither size nor box change anything.
-        if width == image.width, height == image.height, b == (0, 0, Float(image.width), Float(image.height)) {
-            return image
+        // Image.resize returns a copy when neither size nor box change anything, and
+        // _imaging.c's resize crops when the box is integral and of the output size.
+        if b.x0 == b.x0.rounded(.towardZero), b.y0 == b.y0.rounded(.towardZero),
+           b.x1 - b.x0 == Float(width), b.y1 - b.y0 == Float(height) {
+            return try image.cropped(x: Int(b.x0), y: Int(b.y0), width: width, height: height)
         }
         // ImagingResampleInner: note that the box's right edge is compared with the
         // *output* size, as Pillow does.
         let needHorizontal = width != image.width || b.x0 != 0 || b.x1 != Float(width)
         let needVertical = height != image.height || b.y0 != 0 || b.y1 != Float(height)
-
-        var vertical = ResampleAxis(inSize: image.height, in0: b.y0, in1: b.y1, outSize: height, filter: filter)
-        let yFirst = vertical.bounds[0]
-        let yLast = vertical.bounds[2 * height - 2] + vertical.bounds[2 * height - 1]
+        // Pillow 13 (PR #9549): when the height shrinks by more than twice as many
+        // pixels as the width does, the vertical pass runs first. The passes round
+        // to 8 bits in between, so the order changes results.
+        let dh = image.height - height, dw = image.width - width
+        let horizontalFirst = !(dh > 0 && dh > dw * 2)
 
         var current = image
-        if needHorizontal {
-            let horizontal = ResampleAxis(inSize: image.width, in0: b.x0, in1: b.x1, outSize: width, filter: filter)
-            for i in 0..<height { vertical.bounds[2 * i] -= yFirst }
-            current = horizontalPass(image, axis: horizontal, firstRow: yFirst, rows: yLast - yFirst)
-        }
-        if needVertical {
-            current = verticalPass(current, axis: vertical)
+        if horizontalFirst {
+            var vertical = ResampleAxis(inSize: image.height, in0: b.y0, in1: b.y1, outSize: height, filter: filter)
+            if needHorizontal {
+                // Only the rows the vertical pass reads are resampled horizontally.
+                let yFirst = vertical.bounds[0]
+                let yLast = vertical.bounds[2 * height - 2] + vertical.bounds[2 * height - 1]
+                for i in 0..<height { vertical.bounds[2 * i] -= yFirst }
+                let horizontal = ResampleAxis(inSize: image.width, in0: b.x0, in1: b.x1, outSize: width, filter: filter)
+                current = horizontalPass(current, axis: horizontal, firstRow: yFirst, rows: yLast - yFirst)
+            }
+            if needVertical { current = verticalPass(current, axis: vertical) }
+        } else {
+            if needVertical {
+                let vertical = ResampleAxis(inSize: image.height, in0: b.y0, in1: b.y1, outSize: height, filter: filter)
+                current = verticalPass(current, axis: vertical)
+            }
+            if needHorizontal {
+                let horizontal = ResampleAxis(inSize: image.width, in0: b.x0, in1: b.x1, outSize: width, filter: filter)
+                current = horizontalPass(current, axis: horizontal, firstRow: 0, rows: current.height)
+            }
         }
         return current
     }
