@@ -92,6 +92,16 @@ static int ic_png_check_signature(const uint8_t *data, size_t size, char *err, s
     return 0;
 }
 
+static void ic_png_configure_reader(png_structp png) {
+    /* The caller applies its own, tighter, dimension limits to what we report. */
+    png_set_user_limits(png, 0x7fffffffU, 0x7fffffffU);
+    /* Pillow rejects a bad checksum on any chunk it reads (ChunkStream.crc);
+       libpng would only warn for ancillary chunks. */
+    png_set_crc_action(png, PNG_CRC_DEFAULT, PNG_CRC_ERROR_QUIT);
+    /* libpng's "benign" errors (e.g. a known-bad iCCP profile) do not stop Pillow. */
+    png_set_benign_errors(png, 1);
+}
+
 int ic_png_info(const uint8_t *data, size_t size, ic_image_info *out, char *err, size_t errlen) {
     ic_png_ctx ctx = {data, size, 0, NULL, 0, 0, err, errlen};
     png_structp png;
@@ -118,9 +128,7 @@ int ic_png_info(const uint8_t *data, size_t size, ic_image_info *out, char *err,
         return -1;
     }
     png_set_read_fn(png, &ctx, ic_png_read);
-    /* The caller applies its own, tighter, dimension limits to what we report. */
-    png_set_user_limits(png, 0x7fffffffU, 0x7fffffffU);
-    png_set_benign_errors(png, 1);
+    ic_png_configure_reader(png);
     png_read_info(png, info);
     png_get_IHDR(png, info, &w, &h, &bd, &ct, &il, NULL, NULL);
     memset(out, 0, sizeof(*out));
@@ -232,8 +240,7 @@ int ic_png_decode_rgb8(const uint8_t *data, size_t size, uint8_t *out, size_t ou
         return -1;
     }
     png_set_read_fn(png, &ctx, ic_png_read);
-    png_set_user_limits(png, 0x7fffffffU, 0x7fffffffU);
-    png_set_benign_errors(png, 1);
+    ic_png_configure_reader(png);
     png_read_info(png, info);
     png_get_IHDR(png, info, &w, &h, &bd, &ct, &il, NULL, NULL);
     if (h == 0 || w == 0 || (size_t)w > SIZE_MAX / 3 / (size_t)h || (size_t)w * h * 3 != out_size) {

@@ -110,6 +110,19 @@ final class ImagingErrorTests: XCTestCase {
         _ = failure(try write(bad, "zlib.png"))
     }
 
+    func testBadAncillaryChecksumIsAnErrorAsInPillow() throws {
+        // An ancillary chunk (tEXt) before IDAT with a wrong CRC: libpng would only
+        // warn; Pillow raises "broken PNG file", and so do we.
+        var png = try samplePNG()
+        let text = Data([0, 0, 0, 4]) + Data("tEXtab\u{0}c".utf8) + Data([0, 0, 0, 0])
+        png.insert(contentsOf: text, at: 33) // after the signature and IHDR
+        let p = try write(png, "text.png")
+        guard case let .corrupt(_, _, reason)? = failure(p) else { return XCTFail("expected corrupt") }
+        XCTAssertTrue(reason.contains("CRC"), reason)
+        PNGTestSupport.fixCRC(&png, chunkType: 37)
+        XCTAssertEqual(try ImageDecoder.decode(path: try write(png, "text-ok.png")).width, 20)
+    }
+
     func testCorruptJPEG() throws {
         var jpeg = try sampleJPEG()
         // Zero the SOF0 component count.
@@ -136,7 +149,7 @@ final class ImagingErrorTests: XCTestCase {
         let sof = try XCTUnwrap(jpeg.firstRange(of: Data([0xFF, 0xC0])))
         for o in [5, 7] { jpeg[sof.lowerBound + o] = 0x75; jpeg[sof.lowerBound + o + 1] = 0x30 }
         let j = try write(jpeg, "huge.jpg")
-        XCTAssertEqual(failure(j), .tooLarge(file: j, width: 30000, height: 30000, limit: "at most 268435456 pixels"))
+        XCTAssertEqual(failure(j), .tooLarge(file: j, width: 30000, height: 30000, limit: "at most 178956970 pixels"))
         // ... or 65535 x 65535, which libjpeg itself refuses (its maximum is 65500).
         for o in [5, 6, 7, 8] { jpeg[sof.lowerBound + o] = 0xFF }
         let k = try write(jpeg, "huger.jpg")

@@ -22,12 +22,17 @@ public struct ImageDecodeLimits: Equatable {
     /// Largest width x height accepted.
     public var maxPixels: Int
 
-    public init(maxDimension: Int = 65535, maxPixels: Int = 1 << 28) {
+    public init(maxDimension: Int = 65535, maxPixels: Int = ImageDecodeLimits.pillowBombLimit) {
         self.maxDimension = maxDimension
         self.maxPixels = maxPixels
     }
 
-    /// 65535 per side (the JPEG maximum) and 2^28 pixels (768 MiB of RGB).
+    /// Pillow's `DecompressionBombError` threshold, 2 x `Image.MAX_IMAGE_PIXELS`
+    /// (2 x 89,478,485): images Pillow refuses to open are refused here too.
+    public static let pillowBombLimit = 2 * 89_478_485
+
+    /// 65535 per side (the PNG/JPEG practical maximum) and Pillow's bomb limit
+    /// (178,956,970 pixels, 512 MiB of RGB).
     public static let standard = ImageDecodeLimits()
 
     func check(width: Int, height: Int, file: String) throws {
