@@ -18,8 +18,8 @@ public enum PNGWriter {
         let data: Data
         do {
             data = try encode(image, compressionLevel: compressionLevel)
-        } catch let ImageError.corrupt(_, _, reason) {
-            throw ImageError.unwritable(file: path, reason: reason)
+        } catch let e as ImageError {
+            throw ImageError.unwritable(file: path, reason: e.description)
         }
         do {
             try AtomicFile.write(data, to: path)
