@@ -3,15 +3,17 @@ import Foundation
 /// Vectorised transcendental kernels for the elementwise hot loops.
 public enum VectorMath {
     /// e^x for eight lanes (Cephes `expf` range reduction and polynomial, relative error
-    /// below 2e-7 on [−87, 88]; inputs are clamped to that range).
+    /// below 2e-7 on [−87, 88]; inputs are clamped to that range). The integer part is found
+    /// with the 1.5·2²³ rounding trick so that every step is a plain SSE2 lane operation.
     @inline(__always)
     public static func exp(_ v: SIMD8<Float>) -> SIMD8<Float> {
-        var x = v.clamped(lowerBound: SIMD8(repeating: -87.3), upperBound: SIMD8(repeating: 88.3))
-        // n = round(x / ln 2), by truncation of a positive-shifted value (no SSE4.1 floor needed).
-        let shifted = x * 1.44269504088896341 + 0.5 + 127
-        let ni = SIMD8<Int32>(shifted, rounding: .towardZero)   // shifted > 0: truncation = floor
-        let fx = SIMD8<Float>(ni) - 127
-        x = x - fx * 0.693359375 + fx * 2.12194440e-4
+        // Clamp by masks (`clamped` compiles to out-of-line calls).
+        var x = v.replacing(with: -87.3, where: v .< -87.3)
+        x.replace(with: 88.3, where: x .> 88.3)
+        let magic: Float = 12582912                       // 1.5 · 2²³: adding it rounds to an integer
+        let t = x * 1.44269504088896341 + magic
+        let fx = t - magic                                // n = round(x / ln 2)
+        x = x - fx * 0.693359375 + fx * 2.12194440e-4     // r = x − n·ln 2 in two parts
         let z = x * x
         var y = SIMD8<Float>(repeating: 1.9875691500e-4)
         y = y * x + 1.3981999507e-3
@@ -20,7 +22,9 @@ public enum VectorMath {
         y = y * x + 1.6666665459e-1
         y = y * x + 5.0000001201e-1
         y = y * z + x + 1
-        let pow2 = unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: ni) &<< 23, to: SIMD8<Float>.self)
+        // 2ⁿ from n in the low mantissa bits of t.
+        let n = unsafeBitCast(t, to: SIMD8<UInt32>.self) &- 0x4B40_0000
+        let pow2 = unsafeBitCast((n &+ 127) &<< 23, to: SIMD8<Float>.self)
         return y * pow2
     }
 

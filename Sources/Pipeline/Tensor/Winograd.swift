@@ -32,20 +32,27 @@ public enum Winograd {
         let u = Tensor(uninitialized: [points, cout, cin])
         let src = weight.data, dst = u.data
         let plane = cout * cin
-        parallelFor(plane, grain: 256) { s, e in
-            withUnsafeTemporaryAllocation(of: Double.self, capacity: 18 + 6) { buf in
-                let gg = buf.baseAddress!, t = gg + 18
-                for oc in s..<e {
-                    let g = src + oc * 9
-                    // Rows of G·g (6×3), one column of g at a time.
-                    for col in 0..<3 {
-                        gTimes(Double(g[col]), Double(g[3 + col]), Double(g[6 + col]), into: t)
-                        for r in 0..<6 { gg[r * 3 + col] = t[r] }
-                    }
-                    // (G·g)·Gᵀ, row by row.
-                    for r in 0..<6 {
-                        gTimes(gg[r * 3], gg[r * 3 + 1], gg[r * 3 + 2], into: t)
-                        for c in 0..<6 { dst[(r * 6 + c) * plane + oc] = Float(t[c]) }
+        let block = 64      // pairs per block: the 36 outputs are written as contiguous runs
+        parallelFor((plane + block - 1) / block, grain: 16) { s, e in
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: 24) { dbuf in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: points * block) { fbuf in
+                    let gg = dbuf.baseAddress!, t = gg + 18, staged = fbuf.baseAddress!
+                    for blk in s..<e {
+                        let first = blk * block, count = min(block, plane - first)
+                        for j in 0..<count {
+                            let g = src + (first + j) * 9
+                            // Rows of G·g (6×3), one column of g at a time.
+                            for col in 0..<3 {
+                                gTimes(Double(g[col]), Double(g[3 + col]), Double(g[6 + col]), into: t)
+                                for r in 0..<6 { gg[r * 3 + col] = t[r] }
+                            }
+                            // (G·g)·Gᵀ, row by row.
+                            for r in 0..<6 {
+                                gTimes(gg[r * 3], gg[r * 3 + 1], gg[r * 3 + 2], into: t)
+                                for c in 0..<6 { staged[(r * 6 + c) * block + j] = Float(t[c]) }
+                            }
+                        }
+                        for p in 0..<points { (dst + p * plane + first).update(from: staged + p * block, count: count) }
                     }
                 }
             }
@@ -56,11 +63,13 @@ public enum Winograd {
     /// G·(g0, g1, g2) with G = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1/24 1/12 ⅙; 1/24 −1/12 ⅙; 0 0 1].
     @inline(__always)
     static func gTimes(_ g0: Double, _ g1: Double, _ g2: Double, into t: UnsafeMutablePointer<Double>) {
-        t[0] = g0 / 4
-        t[1] = -(g0 + g1 + g2) / 6
-        t[2] = -(g0 - g1 + g2) / 6
-        t[3] = g0 / 24 + g1 / 12 + g2 / 6
-        t[4] = g0 / 24 - g1 / 12 + g2 / 6
+        // Multiplications by the reciprocals (divisions would dominate the transform's cost).
+        let sixth = 1.0 / 6, twelfth = 1.0 / 12, twentyFourth = 1.0 / 24
+        t[0] = g0 * 0.25
+        t[1] = -(g0 + g1 + g2) * sixth
+        t[2] = -(g0 - g1 + g2) * sixth
+        t[3] = g0 * twentyFourth + g1 * twelfth + g2 * sixth
+        t[4] = g0 * twentyFourth - g1 * twelfth + g2 * sixth
         t[5] = g2
     }
 
@@ -108,56 +117,100 @@ public enum Winograd {
         var padTop: Int, padLeft: Int, tilesW: Int
     }
 
+    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+    }
+
+    @inline(__always) static func store(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+    }
+
+    /// Bᵀ·(a0…a5) for eight independent lanes.
+    @inline(__always)
+    static func bt(_ a0: SIMD8<Float>, _ a1: SIMD8<Float>, _ a2: SIMD8<Float>, _ a3: SIMD8<Float>,
+                   _ a4: SIMD8<Float>, _ a5: SIMD8<Float>)
+        -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+        (4 * a0 - 5 * a2 + a4,
+         -4 * (a1 + a2) + a3 + a4,
+         4 * (a1 - a2) - a3 + a4,
+         2 * (a3 - a1) - a2 + a4,
+         2 * (a1 - a3) - a2 + a4,
+         4 * a1 - 5 * a3 + a5)
+    }
+
+    /// Aᵀ·(a0…a5) for eight independent lanes.
+    @inline(__always)
+    static func at(_ a0: SIMD8<Float>, _ a1: SIMD8<Float>, _ a2: SIMD8<Float>, _ a3: SIMD8<Float>,
+                   _ a4: SIMD8<Float>, _ a5: SIMD8<Float>) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+        let p12 = a1 + a2, m12 = a1 - a2, p34 = a3 + a4, m34 = a3 - a4
+        return (a0 + p12 + p34, m12 + 2 * m34, p12 + 4 * p34, m12 + 8 * m34 + a5)
+    }
+
     /// V[p][c][t] = (Bᵀ d B)[p] for the 6×6 input patch d of every tile in the chunk, where
     /// Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1].
-    /// Rows first (vectorised along x), then columns per tile.
+    /// Rows first, then columns; eight tiles at a time.
     static func inputTransform(_ x: UnsafePointer<Float>, _ g: Geometry, tileRow ty0: Int, rows: Int,
                                stride: Int, into v: UnsafeMutablePointer<Float>) {
-        let width = g.tilesW * 4 + 2                       // padded columns covered by a tile row
+        // Each padded input row is stored as 4 phase arrays (column 4e + φ at φ·span + e), so that
+        // tile tx's six columns are phases 0–3 at e = tx and phases 0–1 at e = tx + 1: both passes
+        // then read contiguous memory. Spans are rounded up to whole vectors.
+        let span = (g.tilesW + 1 + 7) & ~7
+        let rowSize = 4 * span
         let planeStride = g.cin * stride                   // between transform points in V
+        let tw = g.tilesW
         parallelFor(g.cin, grain: 1) { s, e in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 12 * width) { buf in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 12 * rowSize + 8) { buf in
                 let d = buf.baseAddress!                   // 6 padded input rows
-                let r = d + 6 * width                      // 6 rows of Bᵀ·d
+                let r = d + 6 * rowSize                    // 6 rows of Bᵀ·d (+ 8 floats of slack)
+                (r + 6 * rowSize).update(repeating: 0, count: 8)
                 for c in s..<e {
                     let plane = x + c * g.h * g.w
                     for ty in 0..<rows {
                         let y0 = (ty0 + ty) * 4 - g.padTop
                         for i in 0..<6 {
-                            let dst = d + i * width
+                            let dst = d + i * rowSize
                             let y = y0 + i
-                            if y < 0 || y >= g.h { dst.update(repeating: 0, count: width); continue }
+                            if y < 0 || y >= g.h { dst.update(repeating: 0, count: rowSize); continue }
                             let src = plane + y * g.w
-                            // dst[j] = x[y][j − padLeft], zero outside the image.
-                            let lo = min(width, max(0, g.padLeft)), hi = min(width, g.w + g.padLeft)
-                            if lo > 0 { dst.update(repeating: 0, count: lo) }
-                            if hi > lo { (dst + lo).update(from: src + (lo - g.padLeft), count: hi - lo) }
-                            if width > max(hi, lo) { (dst + max(hi, lo)).update(repeating: 0, count: width - max(hi, lo)) }
+                            for phase in 0..<4 {
+                                let q = dst + phase * span
+                                // column 4e + phase holds x[y][4e + phase − padLeft], zero outside.
+                                for e in 0..<span {
+                                    let col = 4 * e + phase - g.padLeft
+                                    q[e] = col >= 0 && col < g.w ? src[col] : 0
+                                }
+                            }
                         }
-                        let d0 = d, d1 = d + width, d2 = d + 2 * width, d3 = d + 3 * width, d4 = d + 4 * width, d5 = d + 5 * width
-                        let r0 = r, r1 = r + width, r2 = r + 2 * width, r3 = r + 3 * width, r4 = r + 4 * width, r5 = r + 5 * width
-                        for j in 0..<width {
-                            let a0 = d0[j], a1 = d1[j], a2 = d2[j], a3 = d3[j], a4 = d4[j], a5 = d5[j]
-                            r0[j] = 4 * a0 - 5 * a2 + a4
-                            r1[j] = -4 * (a1 + a2) + a3 + a4
-                            r2[j] = 4 * (a1 - a2) - a3 + a4
-                            r3[j] = 2 * (a3 - a1) - a2 + a4
-                            r4[j] = 2 * (a1 - a3) - a2 + a4
-                            r5[j] = 4 * a1 - 5 * a3 + a5
+                        var j = 0
+                        while j < rowSize {
+                            let t = bt(load(d + j), load(d + rowSize + j), load(d + 2 * rowSize + j),
+                                       load(d + 3 * rowSize + j), load(d + 4 * rowSize + j), load(d + 5 * rowSize + j))
+                            store(t.0, r + j); store(t.1, r + rowSize + j); store(t.2, r + 2 * rowSize + j)
+                            store(t.3, r + 3 * rowSize + j); store(t.4, r + 4 * rowSize + j); store(t.5, r + 5 * rowSize + j)
+                            j += 8
                         }
-                        let tBase = ty * g.tilesW
+                        let tBase = ty * tw
                         for i in 0..<6 {
-                            let row = r + i * width
-                            let out = v + (i * 6) * planeStride + c * stride + tBase
-                            for tx in 0..<g.tilesW {
-                                let q = row + tx * 4
-                                let a0 = q[0], a1 = q[1], a2 = q[2], a3 = q[3], a4 = q[4], a5 = q[5]
-                                out[tx] = 4 * a0 - 5 * a2 + a4
-                                out[planeStride + tx] = -4 * (a1 + a2) + a3 + a4
-                                out[2 * planeStride + tx] = 4 * (a1 - a2) - a3 + a4
-                                out[3 * planeStride + tx] = 2 * (a3 - a1) - a2 + a4
-                                out[4 * planeStride + tx] = 2 * (a1 - a3) - a2 + a4
-                                out[5 * planeStride + tx] = 4 * a1 - 5 * a3 + a5
+                            let p0 = r + i * rowSize, p1 = p0 + span, p2 = p0 + 2 * span, p3 = p0 + 3 * span
+                            let o = v + (i * 6) * planeStride + c * stride + tBase
+                            var tx = 0
+                            while tx + 8 <= tw {
+                                let t = bt(load(p0 + tx), load(p1 + tx), load(p2 + tx), load(p3 + tx),
+                                           load(p0 + tx + 1), load(p1 + tx + 1))
+                                store(t.0, o + tx); store(t.1, o + planeStride + tx)
+                                store(t.2, o + 2 * planeStride + tx); store(t.3, o + 3 * planeStride + tx)
+                                store(t.4, o + 4 * planeStride + tx); store(t.5, o + 5 * planeStride + tx)
+                                tx += 8
+                            }
+                            if tx < tw {
+                                // The last, partial vector: lanes past the row are computed and dropped.
+                                let t = bt(load(p0 + tx), load(p1 + tx), load(p2 + tx), load(p3 + tx),
+                                           load(p0 + tx + 1), load(p1 + tx + 1))
+                                for lane in 0..<(tw - tx) {
+                                    o[tx + lane] = t.0[lane]; o[planeStride + tx + lane] = t.1[lane]
+                                    o[2 * planeStride + tx + lane] = t.2[lane]; o[3 * planeStride + tx + lane] = t.3[lane]
+                                    o[4 * planeStride + tx + lane] = t.4[lane]; o[5 * planeStride + tx + lane] = t.5[lane]
+                                }
                             }
                         }
                     }
@@ -167,46 +220,53 @@ public enum Winograd {
     }
 
     /// out tile = Aᵀ m A + bias, with Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1];
-    /// tiles overhanging the output's bottom or right edge are clipped.
+    /// tiles overhanging the output's bottom or right edge are clipped. Eight tiles at a time.
     static func outputTransform(_ m: UnsafePointer<Float>, _ g: Geometry, tileRow ty0: Int, rows: Int,
                                 stride: Int, bias: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>) {
         let tw = g.tilesW
+        let twPad = (tw + 7) & ~7
         let planeStride = g.cout * stride
         parallelFor(g.cout, grain: 1) { s, e in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 24 * tw + 4 * (tw * 4)) { buf in
-                let t = buf.baseAddress!                   // (Aᵀ·m)[r][k] for every tile: 4×6 rows of tw
-                let rowBuf = t + 24 * tw                   // 4 output rows of a tile row
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 24 * twPad + 4 * twPad * 4 + 8) { buf in
+                let t = buf.baseAddress!                   // (Aᵀ·m)[r][k] for every tile: 4×6 rows of twPad
+                let rowBuf = t + 24 * twPad                // 4 output rows of a tile row
                 for o in s..<e {
                     let b = bias?[o] ?? 0
                     let plane = out + o * g.oh * g.ow
                     for ty in 0..<rows {
                         let tBase = ty * tw
                         for k in 0..<6 {
-                            let m0 = m + (0 * 6 + k) * planeStride + o * stride + tBase
-                            let m1 = m0 + 6 * planeStride, m2 = m0 + 12 * planeStride
-                            let m3 = m0 + 18 * planeStride, m4 = m0 + 24 * planeStride, m5 = m0 + 30 * planeStride
-                            let t0 = t + (0 * 6 + k) * tw, t1 = t + (1 * 6 + k) * tw
-                            let t2 = t + (2 * 6 + k) * tw, t3 = t + (3 * 6 + k) * tw
-                            for tx in 0..<tw {
-                                let a1 = m1[tx], a2 = m2[tx], a3 = m3[tx], a4 = m4[tx]
-                                let p12 = a1 + a2, m12 = a1 - a2, p34 = a3 + a4, m34 = a3 - a4
-                                t0[tx] = m0[tx] + p12 + p34
-                                t1[tx] = m12 + 2 * m34
-                                t2[tx] = p12 + 4 * p34
-                                t3[tx] = m12 + 8 * m34 + m5[tx]
+                            let m0 = m + k * planeStride + o * stride + tBase
+                            let ps = 6 * planeStride
+                            var tx = 0
+                            while tx < tw {
+                                let lanes = min(8, tw - tx)
+                                func ld(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+                                    if lanes == 8 { return load(p) }
+                                    var v = SIMD8<Float>.zero
+                                    for l in 0..<lanes { v[l] = p[l] }
+                                    return v
+                                }
+                                let a = at(ld(m0 + tx), ld(m0 + ps + tx), ld(m0 + 2 * ps + tx), ld(m0 + 3 * ps + tx),
+                                           ld(m0 + 4 * ps + tx), ld(m0 + 5 * ps + tx))
+                                store(a.0, t + k * twPad + tx); store(a.1, t + (6 + k) * twPad + tx)
+                                store(a.2, t + (12 + k) * twPad + tx); store(a.3, t + (18 + k) * twPad + tx)
+                                tx += 8
                             }
                         }
                         for r in 0..<4 {
-                            let q0 = t + (r * 6) * tw, q1 = q0 + tw, q2 = q0 + 2 * tw
-                            let q3 = q0 + 3 * tw, q4 = q0 + 4 * tw, q5 = q0 + 5 * tw
-                            let dst = rowBuf + r * tw * 4
-                            for tx in 0..<tw {
-                                let a1 = q1[tx], a2 = q2[tx], a3 = q3[tx], a4 = q4[tx]
-                                let p12 = a1 + a2, m12 = a1 - a2, p34 = a3 + a4, m34 = a3 - a4
-                                dst[tx * 4] = q0[tx] + p12 + p34 + b
-                                dst[tx * 4 + 1] = m12 + 2 * m34 + b
-                                dst[tx * 4 + 2] = p12 + 4 * p34 + b
-                                dst[tx * 4 + 3] = m12 + 8 * m34 + q5[tx] + b
+                            let q = t + (r * 6) * twPad
+                            let dst = rowBuf + r * twPad * 4
+                            var tx = 0
+                            while tx < tw {
+                                let a = at(load(q + tx), load(q + twPad + tx), load(q + 2 * twPad + tx),
+                                           load(q + 3 * twPad + tx), load(q + 4 * twPad + tx), load(q + 5 * twPad + tx))
+                                let c0 = a.0 + b, c1 = a.1 + b, c2 = a.2 + b, c3 = a.3 + b
+                                let d = dst + tx * 4
+                                for l in 0..<8 {
+                                    d[4 * l] = c0[l]; d[4 * l + 1] = c1[l]; d[4 * l + 2] = c2[l]; d[4 * l + 3] = c3[l]
+                                }
+                                tx += 8
                             }
                             let y = (ty0 + ty) * 4 + r
                             if y < g.oh { (plane + y * g.ow).update(from: dst, count: g.ow) }

@@ -39,10 +39,14 @@ public final class VAEConv2d {
         let g = geometry
         if VAEConv2d.useWinograd, g.kernelH == 3, g.kernelW == 3, g.strideH == 1, g.strideW == 1,
            inChannels >= VAEConv2d.winogradMinChannels {
-            return Winograd.conv3x3(x, weight: weight, bias: bias, padTop: g.padTop, padBottom: g.padBottom,
-                                    padLeft: g.padLeft, padRight: g.padRight)
+            return VAEProfile.measure("conv3x3 winograd \(inChannels)->\(outChannels) @\(x.shape[2])") {
+                Winograd.conv3x3(x, weight: weight, bias: bias, padTop: g.padTop, padBottom: g.padBottom,
+                                 padLeft: g.padLeft, padRight: g.padRight)
+            }
         }
-        return Convolution.conv2d(x, weight: weight, bias: bias, geometry: g)
+        return VAEProfile.measure("conv\(g.kernelH)x\(g.kernelW)/\(g.strideH) im2col \(inChannels)->\(outChannels) @\(x.shape[2])") {
+            Convolution.conv2d(x, weight: weight, bias: bias, geometry: g)
+        }
     }
 }
 
@@ -63,6 +67,10 @@ public final class VAEGroupNorm {
 
     /// A new tensor (x is kept for the residual).
     public func callAsFunction(_ x: Tensor, silu: Bool) -> Tensor {
+        VAEProfile.measure("groupnorm\(silu ? "+silu" : "")") { norm(x, silu: silu) }
+    }
+
+    func norm(_ x: Tensor, silu: Bool) -> Tensor {
         let out = Tensor(uninitialized: x.shape)
         Normalization.groupNorm(x.data, into: out.data, batch: x.shape[0], channels: x.shape[1],
                                 spatial: x.count / (x.shape[0] * x.shape[1]), groups: groups, eps: eps,

@@ -73,7 +73,7 @@ public final class VAEUpBlock {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var h = x
         for r in resnets { h = r(h) }
-        if let upsampler { h = upsampler(h.upsampleNearest(scale: 2)) }
+        if let upsampler { h = upsampler(VAEProfile.measure("upsample nearest") { h.upsampleNearest(scale: 2) }) }
         return h
     }
 }

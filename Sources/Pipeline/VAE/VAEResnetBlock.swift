@@ -22,7 +22,8 @@ public final class VAEResnetBlock {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var h = conv1(norm1(x, silu: true))
         h = conv2(norm2(h, silu: true))
-        if let convShortcut { h.addInPlace(convShortcut(x)) } else { h.addInPlace(x) }
+        let shortcut = convShortcut?(x) ?? x
+        VAEProfile.measure("residual add") { h.addInPlace(shortcut) }
         return h
     }
 
@@ -64,6 +65,10 @@ public final class VAEAttentionBlock {
     /// x (N, C, H, W) → x + to_out(softmax(QᵀK / √C) applied to V), computed channel-major:
     /// Q, K, V are (C, HW) so no transposes are needed.
     public func callAsFunction(_ x: Tensor) -> Tensor {
+        VAEProfile.measure("attention") { attend(x) }
+    }
+
+    func attend(_ x: Tensor) -> Tensor {
         let n = x.shape[0], c = channels, t = x.count / (n * c)
         let hn = groupNorm(x, silu: false)
         let out = x.copy()                                      // residual
