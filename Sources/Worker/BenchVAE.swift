@@ -12,6 +12,7 @@ struct BenchVAE: ParsableCommand {
     @Option(help: "Timed repetitions.") var iterations = 1
     @Flag(help: "Time only the decoder (for its peak memory).") var decodeOnly = false
     @Flag(help: "Use im2col + sgemm for every convolution.") var noWinograd = false
+    @Option(help: "Winograd chunk budget in floats (transformed input + output per chunk).") var winogradBudget: Int?
     @Flag(help: "Print the time spent per operation.") var profile = false
     @Flag var json = false
 
@@ -19,6 +20,7 @@ struct BenchVAE: ParsableCommand {
         Threads.set(threads)
         VAEConv2d.useWinograd = !noWinograd
         VAEProfile.enabled = profile
+        if let winogradBudget { Winograd.chunkBudget = winogradBudget }
         let r = try VAEBenchmark.run(imageSize: imageSize, batch: batch, iterations: iterations, decodeOnly: decodeOnly)
         if json {
             let enc = JSONEncoder()
