@@ -46,6 +46,27 @@ final class VAELoadingTests: XCTestCase {
         XCTAssertEqual(try model.decodeUnscaled(a.mean).values, try loaded.decodeUnscaled(b.mean).values)
     }
 
+    func testPyTorchBinFolderLoads() throws {
+        // diffusers folders of older models hold diffusion_pytorch_model.bin (a torch.save zip).
+        let (dir, model) = try writeFolder()
+        let st = try SafeTensorsFile(path: dir + "/diffusion_pytorch_model.safetensors")
+        var p = PickleBuilder()
+        var storages: [String: [UInt8]] = [:]
+        p.dict(st.keys.enumerated().map { i, key in
+            let t = try! st.tensor(key)
+            storages["\(i)"] = bytesOf(t.values)
+            var strides = [Int](repeating: 1, count: t.rank)
+            for d in stride(from: t.rank - 2, through: 0, by: -1) { strides[d] = strides[d + 1] * t.shape[d + 1] }
+            return (key, { $0.tensor(storage: "\(i)", numel: t.count, shape: t.shape, stride: strides) })
+        })
+        p.stop()
+        try FileManager.default.removeItem(atPath: dir + "/diffusion_pytorch_model.safetensors")
+        try Data(ZipBuilder.checkpoint(pickle: p.bytes, storages: storages))
+            .write(to: URL(fileURLWithPath: dir + "/diffusion_pytorch_model.bin"))
+        let loaded = try AutoencoderKL.load(folder: dir)
+        XCTAssertEqual(try model.encode(image()).mean.values, try loaded.encode(image()).mean.values)
+    }
+
     func testLegacyAttentionNamesLoad() throws {
         let legacy = ["to_q": "query", "to_k": "key", "to_v": "value", "to_out.0": "proj_attn"]
         let (dir, model) = try writeFolder { tensors in
