@@ -98,6 +98,8 @@ final class ImagingOutputTests: XCTestCase {
         XCTAssertEqual(rel.map(\.0), expected.map(\.0))
         XCTAssertEqual(rel.map(\.1), expected.map(\.1))
 
+        XCTAssertEqual(try ImageFolder(root: root + "/").items, folder.items)
+
         try touch("c/notes.txt")
         XCTAssertThrowsError(try ImageFolder(root: root)) { e in
             XCTAssertTrue("\(e)".contains("c"), "\(e)")
