@@ -51,7 +51,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PipelineTests",
-            dependencies: ["Pipeline"],
+            dependencies: ["Pipeline", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Tests/PipelineTests",
             exclude: ["Resources"]
         ),

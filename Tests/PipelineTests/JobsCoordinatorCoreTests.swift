@@ -29,7 +29,8 @@ final class JobsCoordinatorCoreTests: XCTestCase {
             let (peer, g) = queue.removeFirst()
             let r = try exec.execute(g.task, control: ShardControl())
             queue += try core.handle(.result(peer, ShardCompletion(jobId: g.jobId, shardId: g.shardId, attempt: g.attempt,
-                                                                   outputs: r.outputs, itemErrors: r.itemErrors, elapsed: 0.01)))
+                                                                   outputs: r.outputs, itemErrors: r.itemErrors, elapsed: 0.01,
+                                                                   metrics: ["model_seconds": 0.25])))
             queue += try core.handle(.request(peer, credits: 1))
         }
         _ = try core.tick()
@@ -58,6 +59,7 @@ final class JobsCoordinatorCoreTests: XCTestCase {
             XCTAssertEqual(try ledger.shardCompletions(jobId: job).map(\.doneAttempts), Array(repeating: 1, count: 7))
             XCTAssertEqual(try ledger.itemErrors(jobId: job).map(\.item), [5, 17])
             XCTAssertEqual(core.dispatched, 7)
+            XCTAssertEqual(try ledger.doneMetrics(jobId: job)["model_seconds"], 7 * 0.25)
             trees.append(try tree(out))
         }
         XCTAssertEqual(trees[0].count, 8)   // 7 shards + manifest

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import XCTest
 @testable import Pipeline
 
@@ -179,6 +180,24 @@ final class JobsLedgerTests: XCTestCase {
         XCTAssertEqual(try again.shardCompletions(jobId: job).map(\.state), [.done, .leased, .pending])
         // The lease is still honoured after the restart.
         XCTAssertEqual(try again.complete(try run(g2), workerId: "w"), .accepted)
+    }
+
+    func testOlderLedgerIsMigratedInPlace() throws {
+        let path = dir + "/old.sqlite"
+        do {
+            let q = try DatabaseQueue(path: path)
+            try LedgerSchema.migrator.migrate(q, upTo: "v1: jobs, shards, attempts, leases, workers, outputs, item errors")
+            try q.write { db in
+                try db.execute(sql: """
+                    INSERT INTO jobs (kind, spec, output_dir, state, total_shards, total_items, max_attempts, lease_seconds, created_at)
+                    VALUES ('noop', '{}', '/x', 'running', 0, 0, 3, 60, 0)
+                    """)
+            }
+        }
+        let ledger = try Ledger(path: path)
+        XCTAssertEqual(try ledger.jobState(1), .running)
+        XCTAssertEqual(try ledger.doneMetrics(jobId: 1), [:])
+        try ledger.read { db in XCTAssertTrue(try db.columns(in: "attempts").contains { $0.name == "metrics" }) }
     }
 
     func testBadSpecsAreClearErrors() {

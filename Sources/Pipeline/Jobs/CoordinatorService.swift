@@ -89,7 +89,7 @@ public final class CoordinatorService {
                 jobId: r.jobId, shardId: r.shardId, attempt: r.attempt,
                 outputs: r.outputs.map { FileDigest(path: $0.path, size: $0.size, sha256: $0.sha256) },
                 itemErrors: r.itemErrors.map { ItemFailure(item: $0.item, path: $0.path, reason: $0.reason) },
-                elapsed: r.metrics["elapsed"] ?? 0))
+                elapsed: r.metrics["elapsed"] ?? 0, metrics: r.metrics))
         case .failed(let f):
             return .failed(peer, jobId: f.jobId, shardId: f.shardId, attempt: f.attempt, reason: f.reason, retryable: f.retryable)
         case .disconnect:

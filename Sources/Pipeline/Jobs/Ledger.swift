@@ -224,8 +224,10 @@ public final class Ledger {
                 .execute(arguments: [now, c.shardId])
             try db.cachedStatement(sql: "DELETE FROM leases WHERE shard_id = ?").execute(arguments: [c.shardId])
             try db.cachedStatement(sql: """
-                UPDATE attempts SET outcome = 'done', ended_at = ?, items = ?, elapsed = ? WHERE shard_id = ? AND attempt = ?
-                """).execute(arguments: [now, items, c.elapsed, c.shardId, c.attempt])
+                UPDATE attempts SET outcome = 'done', ended_at = ?, items = ?, elapsed = ?, metrics = ?
+                WHERE shard_id = ? AND attempt = ?
+                """).execute(arguments: [now, items, c.elapsed, c.metrics.isEmpty ? nil : Ledger.json(c.metrics),
+                                         c.shardId, c.attempt])
             let out = try db.cachedStatement(sql: """
                 INSERT INTO outputs (job_id, shard_id, path, size, sha256) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT(job_id, path) DO UPDATE SET shard_id = excluded.shard_id, size = excluded.size, sha256 = excluded.sha256
@@ -273,6 +275,27 @@ public final class Ledger {
         try db.cachedStatement(sql: "UPDATE shards SET state = ?, last_error = ? WHERE id = ?")
             .execute(arguments: [exhausted ? "failed" : "pending", why, shard])
         return exhausted
+    }
+
+    static func json(_ m: [String: Double]) -> String? {
+        let e = JSONEncoder()
+        e.outputFormatting = .sortedKeys
+        return (try? e.encode(m)).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The metrics of a job's accepted attempts, summed by name.
+    public func doneMetrics(jobId: Int64) throws -> [String: Double] {
+        try read { db in
+            var sum: [String: Double] = [:]
+            for text in try String.fetchAll(db, sql: """
+                SELECT a.metrics FROM attempts a JOIN shards s ON s.id = a.shard_id
+                WHERE s.job_id = ? AND a.outcome = 'done' AND a.metrics IS NOT NULL
+                """, arguments: [jobId]) {
+                let m = (try? JSONDecoder().decode([String: Double].self, from: Data(text.utf8))) ?? [:]
+                for (k, v) in m { sum[k, default: 0] += v }
+            }
+            return sum
+        }
     }
 
     /// Leases past their deadline (lease start + the job's lease seconds: the longest a shard

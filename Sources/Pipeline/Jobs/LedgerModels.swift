@@ -72,10 +72,12 @@ public struct ShardCompletion: Equatable {
     public var outputs: [FileDigest]
     public var itemErrors: [ItemFailure]
     public var elapsed: Double
+    /// Kind-defined figures (e.g. `model_seconds`), recorded with the attempt.
+    public var metrics: [String: Double]
     public init(jobId: Int64, shardId: Int64, attempt: Int, outputs: [FileDigest],
-                itemErrors: [ItemFailure] = [], elapsed: Double = 0) {
+                itemErrors: [ItemFailure] = [], elapsed: Double = 0, metrics: [String: Double] = [:]) {
         self.jobId = jobId; self.shardId = shardId; self.attempt = attempt
-        self.outputs = outputs; self.itemErrors = itemErrors; self.elapsed = elapsed
+        self.outputs = outputs; self.itemErrors = itemErrors; self.elapsed = elapsed; self.metrics = metrics
     }
 }
 

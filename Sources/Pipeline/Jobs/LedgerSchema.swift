@@ -88,6 +88,9 @@ enum LedgerSchema {
             );
             """)
         }
+        m.registerMigration("v2: per-attempt metrics reported by workers") { db in
+            try db.execute(sql: "ALTER TABLE attempts ADD COLUMN metrics TEXT")   // JSON object of numbers
+        }
         return m
     }
 }
