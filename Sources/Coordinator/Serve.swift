@@ -44,10 +44,8 @@ struct Serve: ParsableCommand {
         let stop = StopFlag()
         let service = CoordinatorService(ledger: l, endpoint: endpoint, log: logLine)
         try service.run { stop.isSet }
-        for peer in endpoint.connectedPeers {
-            try? endpoint.send(.disconnect, to: peer)
-            _ = try? service.core.handle(.gone(peer, reason: "dismissed"))
-        }
+        // Workers are not dismissed: they reconnect to the restarted coordinator by themselves,
+        // and their leases stay in the ledger until then.
         logLine("coordinator stopped (\(service.core.dispatched) shards dispatched)")
     }
 }
