@@ -90,6 +90,21 @@ final class JobsCoordinatorCoreTests: XCTestCase {
         XCTAssertEqual(try ledger.outputs(jobId: job), [])
     }
 
+    func testDismissalDoesNotUseAnAttemptButDeathDoes() throws {
+        let ledger = try Ledger(path: dir + "/l.sqlite")
+        let core = CoordinatorCore<String>(ledger: ledger)
+        let spec = try JobKinds.encode(SyntheticSpec(outputDir: dir + "/out", items: 2, itemsPerShard: 2))
+        let job = try ledger.createJob(kind: "synthetic", spec: spec, plan: try SyntheticKind().plan(spec: spec), maxAttempts: 1)
+        _ = try core.handle(.hello("a", workerId: "wa", host: "h", pid: 1, threads: 1))
+        XCTAssertEqual(try core.handle(.request("a", credits: 1)).count, 1)
+        _ = try core.handle(.dismissed("a"))
+        XCTAssertEqual(try ledger.shardCompletions(jobId: job).map(\.state), [.pending])
+        _ = try core.handle(.hello("b", workerId: "wb", host: "h", pid: 2, threads: 1))
+        XCTAssertEqual(try core.handle(.request("b", credits: 1)).first?.1.attempt, 2)
+        _ = try core.handle(.gone("b", reason: "silent"))
+        XCTAssertEqual(try ledger.shardCompletions(jobId: job).map(\.state), [.failed], "one attempt allowed, used by the dead worker")
+    }
+
     func testGoneWorkerReleasesItsLeasesToOthers() throws {
         let ledger = try Ledger(path: dir + "/l.sqlite")
         let core = CoordinatorCore<String>(ledger: ledger)

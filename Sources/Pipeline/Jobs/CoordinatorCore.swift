@@ -9,6 +9,8 @@ public enum CoordinatorInput<Peer: Hashable> {
     case failed(Peer, jobId: Int64, shardId: Int64, attempt: Int, reason: String, retryable: Bool)
     /// The worker said DISCONNECT, or the messaging layer declared it dead.
     case gone(Peer, reason: String)
+    /// The coordinator dismissed the worker (its leases go back without using an attempt).
+    case dismissed(Peer)
 }
 
 /// The coordinator's state machine over the ledger, without sockets: it takes inputs,
@@ -67,10 +69,12 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
             }
             idle = false
             return try dispatch()
-        case let .gone(peer, reason):
+        case .gone(let peer, _), .dismissed(let peer):
             guard let w = peers.removeValue(forKey: peer) else { return [] }
             if peerOfWorker[w.workerId] == peer { peerOfWorker[w.workerId] = nil }
-            let released = try ledger.releaseWorker(w.workerId, reason: reason)
+            var reason = "dismissed", counts = false
+            if case let .gone(_, why) = input { reason = why; counts = true }
+            let released = try ledger.releaseWorker(w.workerId, reason: reason, countsAsAttempt: counts)
             log("worker \(w.workerId) \(reason); \(released.count) lease(s) released")
             if !released.isEmpty { idle = false }
             return try dispatch()

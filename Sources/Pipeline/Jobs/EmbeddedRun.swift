@@ -101,7 +101,7 @@ public enum EmbeddedRun {
         defer {
             for peer in endpoint.connectedPeers {
                 try? endpoint.send(.disconnect, to: peer)
-                _ = try? service.core.handle(.gone(peer, reason: "dismissed"))
+                _ = try? service.core.handle(.dismissed(peer))
             }
             pool.shutdown(timeout: 2)
         }

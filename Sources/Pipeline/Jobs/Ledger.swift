@@ -262,7 +262,11 @@ public final class Ledger {
 
     /// Ends an attempt without a result; returns true when the shard is now failed.
     private func endAttempt(_ db: Database, shard: Int64, attempt: Int, outcome: String, reason: String,
-                            retryable: Bool, now: Double) throws -> Bool {
+                            retryable: Bool, now: Double, counts: Bool = true) throws -> Bool {
+        if !counts {
+            // Not the shard's fault (the coordinator dismissed its worker): no attempt used up.
+            try db.cachedStatement(sql: "UPDATE shards SET attempt_base = attempt_base + 1 WHERE id = ?").execute(arguments: [shard])
+        }
         guard let row = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT s.attempts - s.attempt_base AS used, j.max_attempts FROM shards s JOIN jobs j ON j.id = s.job_id
             WHERE s.id = ?
@@ -317,8 +321,9 @@ public final class Ledger {
         }
     }
 
-    /// A worker disconnected or went silent: its leases end now (back to pending).
-    public func releaseWorker(_ workerId: String, reason: String) throws -> [ExpiredLease] {
+    /// A worker disconnected or went silent: its leases end now (back to pending). `countsAsAttempt`
+    /// false when the coordinator itself dismissed the worker (the shard did nothing wrong).
+    public func releaseWorker(_ workerId: String, reason: String, countsAsAttempt: Bool = true) throws -> [ExpiredLease] {
         let now = clock()
         return try transaction { db in
             try db.execute(sql: "UPDATE workers SET connected = 0 WHERE id = ?", arguments: [workerId])
@@ -327,7 +332,8 @@ public final class Ledger {
                 """, arguments: [workerId])
             return try rows.map { r in
                 let failed = try endAttempt(db, shard: r["shard_id"], attempt: r["attempt"], outcome: "released",
-                                            reason: "worker \(workerId) \(reason)", retryable: true, now: now)
+                                            reason: "worker \(workerId) \(reason)", retryable: true, now: now,
+                                            counts: countsAsAttempt)
                 return ExpiredLease(jobId: r["job_id"], shardId: r["shard_id"], attempt: r["attempt"],
                                     workerId: workerId, shardFailed: failed)
             }
