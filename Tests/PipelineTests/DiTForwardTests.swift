@@ -145,19 +145,12 @@ final class DiTForwardTests: XCTestCase {
 final class FilteredSource: TensorSource {
     let base: TensorSource
     let dropped: Set<String>
-    var renamed: [String: String] = [:]  // new name → base name
     init(_ base: TensorSource, dropping: Set<String>) { self.base = base; self.dropped = dropping }
     var sourceName: String { base.sourceName }
-    var keys: [String] {
-        base.keys.filter { !dropped.contains($0) && !renamed.values.contains($0) } + renamed.keys
-    }
-    private func resolve(_ k: String) -> String? {
-        if let r = renamed[k] { return r }
-        return dropped.contains(k) || renamed.values.contains(k) ? nil : k
-    }
-    func info(_ key: String) -> TensorInfo? { resolve(key).flatMap { base.info($0) } }
+    var keys: [String] { base.keys.filter { !dropped.contains($0) } }
+    func info(_ key: String) -> TensorInfo? { dropped.contains(key) ? nil : base.info(key) }
     func withRawBytes<R>(_ key: String, _ body: (UnsafeRawPointer) throws -> R) throws -> R {
-        guard let k = resolve(key) else { throw WeightError.missingKey(file: sourceName, key: key) }
-        return try base.withRawBytes(k, body)
+        guard !dropped.contains(key) else { throw WeightError.missingKey(file: sourceName, key: key) }
+        return try base.withRawBytes(key, body)
     }
 }
