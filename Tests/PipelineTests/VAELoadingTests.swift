@@ -136,8 +136,15 @@ final class VAELoadingTests: XCTestCase {
         XCTAssertThrowsError(try vae.encode(Tensor(zeros: [3, 8, 8])))             // rank 3
         XCTAssertThrowsError(try vae.decodeUnscaled(Tensor(zeros: [1, 3, 4, 4])))  // 3 latent channels
         XCTAssertThrowsError(try vae.decode(Tensor(zeros: [1, 4, 0, 4])))
+        XCTAssertThrowsError(try vae.encode(Tensor(zeros: [0, 3, 8, 8])))          // empty batch
         let posterior = try vae.encode(image())
         XCTAssertThrowsError(try posterior.sample(eps: Tensor(zeros: [1, 4, 2, 2])))
+        // Sizes beyond the pixel limit are refused before anything is allocated.
+        let saved = AutoencoderKL.maxPixels
+        AutoencoderKL.maxPixels = 100
+        defer { AutoencoderKL.maxPixels = saved }
+        XCTAssertThrowsError(try vae.encode(image(1, 16))) { XCTAssertTrue("\($0)".contains("16x16"), "\($0)") }
+        XCTAssertThrowsError(try vae.decode(Tensor(zeros: [1, 4, 8, 8])))
     }
 
     func testPosteriorClampsLogvarAndSamples() throws {

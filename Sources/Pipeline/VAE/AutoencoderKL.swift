@@ -13,8 +13,9 @@ public final class AutoencoderKL: Autoencoder {
     public var latentChannels: Int { config.latentChannels }
     public var downsamplingFactor: Int { config.downsamplingFactor }
 
-    /// Largest image (H·W) accepted, to refuse absurd inputs before allocating.
-    public static let maxPixels = 8192 * 8192
+    /// Largest image (H·W) accepted, to refuse absurd inputs before allocating: a 2048² decode
+    /// peaks near 16× the 512² figure (about 10 GiB with the SD VAE).
+    nonisolated(unsafe) public static var maxPixels = 2048 * 2048
 
     public init(config: AutoencoderKLConfig, parameters p: VAEParameters) throws {
         try config.validate(source: "AutoencoderKL")
@@ -54,12 +55,16 @@ public final class AutoencoderKL: Autoencoder {
         try checkImages(images, "VAE input")
         let h = images.shape[2], w = images.shape[3]
         // Every down-sampler halves (floor) a side and needs at least 2 rows and columns.
-        guard h >= downsamplingFactor, w >= downsamplingFactor, h * w <= AutoencoderKL.maxPixels else {
+        guard images.shape[0] >= 1, h >= downsamplingFactor, w >= downsamplingFactor, h * w <= AutoencoderKL.maxPixels else {
             throw VAEError.badInput(what: "VAE input",
                                     reason: "image size \(h)x\(w) outside \(downsamplingFactor)...\(AutoencoderKL.maxPixels) pixels")
         }
-        var moments = encoder(images)
-        if let quantConv { moments = quantConv(moments) }
+        // One image at a time: memory stays that of a single image whatever the batch.
+        let moments = Tensor.concat((0..<images.shape[0]).map { i in
+            var m = encoder(images.shape[0] == 1 ? images : images.slice(i..<(i + 1)))
+            if let quantConv { m = quantConv(m) }
+            return m
+        })
         return LatentDistribution(moments: moments)
     }
 
@@ -89,15 +94,18 @@ public final class AutoencoderKL: Autoencoder {
 
     /// diffusers `AutoencoderKL.decode(z)`: post_quant_conv, then the decoder.
     public func decodeUnscaled(_ z: Tensor) throws -> Tensor {
-        guard z.rank == 4, z.shape[1] == latentChannels, z.shape[2] >= 1, z.shape[3] >= 1 else {
+        guard z.rank == 4, z.shape[0] >= 1, z.shape[1] == latentChannels, z.shape[2] >= 1, z.shape[3] >= 1 else {
             throw VAEError.badInput(what: "VAE latents", reason: "expected (N, \(latentChannels), h, w), got \(z.shape)")
         }
         let side = downsamplingFactor
         guard z.shape[2] * z.shape[3] * side * side <= AutoencoderKL.maxPixels else {
             throw VAEError.badInput(what: "VAE latents", reason: "latent \(z.shape) decodes to more than \(AutoencoderKL.maxPixels) pixels")
         }
-        var h = z
-        if let postQuantConv { h = postQuantConv(h) }
-        return decoder(h)
+        // One latent at a time, as in `encode`.
+        return Tensor.concat((0..<z.shape[0]).map { i in
+            var h = z.shape[0] == 1 ? z : z.slice(i..<(i + 1))
+            if let postQuantConv { h = postQuantConv(h) }
+            return decoder(h)
+        })
     }
 }
