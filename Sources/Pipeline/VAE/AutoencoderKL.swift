@@ -30,15 +30,32 @@ public final class AutoencoderKL: Autoencoder {
     /// Names of the weights file in a diffusers folder, in order of preference.
     public static let weightFileNames = ["diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin"]
 
-    /// Loads `folder/config.json` and the folder's weights; every tensor must be used and match.
-    public static func load(folder: String) throws -> AutoencoderKL {
-        let dir = URL(fileURLWithPath: folder)
-        let config = try AutoencoderKLConfig.load(path: dir.appendingPathComponent("config.json").path)
-        guard let file = weightFileNames.map({ dir.appendingPathComponent($0).path })
-            .first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-            throw VAEError.noWeights(folder: folder)
+    /// Loads a diffusers folder (`config.json` + `diffusion_pytorch_model.safetensors` or `.bin`),
+    /// or a weights file with an optional `config.json` beside it. Without a config the
+    /// architecture is inferred from the tensor shapes (`AutoencoderKLConfig.infer`). Every
+    /// tensor must be used and match.
+    public static func load(folder path: String) throws -> AutoencoderKL {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw WeightError.unreadable(file: path, reason: "no such file or folder")
         }
-        return try load(config: config, weights: WeightsFile.open(file))
+        let dir = isDir.boolValue ? URL(fileURLWithPath: path) : URL(fileURLWithPath: path).deletingLastPathComponent()
+        let file: String
+        if isDir.boolValue {
+            guard let found = weightFileNames.map({ dir.appendingPathComponent($0).path })
+                .first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+                throw VAEError.noWeights(folder: path)
+            }
+            file = found
+        } else {
+            file = path
+        }
+        let source = try WeightsFile.open(file)
+        let configPath = dir.appendingPathComponent("config.json").path
+        let config = FileManager.default.fileExists(atPath: configPath)
+            ? try AutoencoderKLConfig.load(path: configPath)
+            : try AutoencoderKLConfig.infer(from: source)
+        return try load(config: config, weights: source)
     }
 
     /// Builds the model from `source` strictly (missing, unknown or mis-shaped tensors throw).
