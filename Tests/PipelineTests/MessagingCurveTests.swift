@@ -80,10 +80,11 @@ final class MessagingCurveTests: XCTestCase {
 
         // Unknown key: the handshake is refused, nothing arrives, the refusal is logged.
         let stranger = try Curve.generateKeyPair()
+        let strangerLog = LogCapture()
         let bad = try WorkerEndpoint(connect: c.boundEndpoint, hello: MessagingFixtures.hello("stranger"),
                                      curve: CurveClientKeys(publicKey: stranger.publicKey, secretKey: stranger.secretKey,
                                                             serverPublicKey: server.publicKey),
-                                     heartbeatInterval: 0.1, logger: .silent)
+                                     heartbeatInterval: 0.1, logger: strangerLog.logger)
         let badRunner = WorkerRunner(bad) { .result(MessagingFixtures.result(for: $0)) }
         defer { bad.stop(graceful: false); XCTAssertTrue(badRunner.join(timeout: 5)) }
         // A plaintext client gets nowhere either.
@@ -92,6 +93,8 @@ final class MessagingCurveTests: XCTestCase {
         try plain.send(try WireCodec.encode(.ready(MessagingFixtures.hello("plain"))))
         XCTAssertNil(try MessagingFixtures.receive(c, timeout: 1.0) { _ in true }, "a refused client got a message through")
         XCTAssertTrue(log.contains("refused CURVE client key \(stranger.publicKey)"), "\(log.lines)")
+        XCTAssertTrue(strangerLog.contains("refused this worker's CURVE key"), "\(strangerLog.lines)")
+        XCTAssertTrue(log.contains("refused a connection on"), "the plaintext client's failed handshake: \(log.lines)")
 
         // Allow-listed key: admitted.
         let good = try WorkerEndpoint(connect: c.boundEndpoint, hello: MessagingFixtures.hello("good"),

@@ -219,3 +219,78 @@ final class MessagingEndpointTests: XCTestCase {
         XCTAssertTrue(runner.join(timeout: 5))
     }
 }
+
+/// Liveness judged fairly when the coordinator loop is slow, and the SIGTERM path.
+final class MessagingStopTests: XCTestCase {
+    func testASlowCoordinatorLoopDoesNotExpireALiveWorker() throws {
+        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: 0.1, liveness: 3, logger: .silent)
+        defer { c.close() }
+        // The worker tolerates the coordinator's pause (window 2 s); the coordinator's window is 0.3 s.
+        let w = try WorkerEndpoint(connect: c.boundEndpoint, hello: MessagingFixtures.hello(), curve: nil,
+                                   heartbeatInterval: 0.1, liveness: 20, logger: .silent)
+        let runner = WorkerRunner(w) { .result(MessagingFixtures.result(for: $0)) }
+        defer { w.stop(graceful: false); XCTAssertTrue(runner.join(timeout: 5)) }
+        XCTAssertNotNil(try MessagingFixtures.receive(c, timeout: 5, where: { $0.isReady }))
+        Thread.sleep(forTimeInterval: 0.8)   // e.g. a long ledger transaction
+        XCTAssertEqual(c.expiredPeers(), [], "queued heartbeats prove the worker alive")
+        XCTAssertEqual(c.connectedPeers.count, 1)
+    }
+
+    func testStopSignalsFinishThenAbandon() throws {
+        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: 0.1, logger: .silent)
+        defer { c.close() }
+        let log = LogCapture()
+        let w = try WorkerEndpoint(connect: c.boundEndpoint, hello: MessagingFixtures.hello(), curve: nil,
+                                   heartbeatInterval: 0.1, logger: log.logger)
+        // SIGUSR2 stands in for SIGTERM so a mistake cannot kill the test process.
+        let signals = try StopSignals(worker: w, signals: [SIGUSR2], grace: nil, logger: log.logger)
+        defer { signals.cancel() }
+        let started = DispatchSemaphore(value: 0)
+        let runner = WorkerRunner(w) { a in
+            started.signal()
+            Thread.sleep(forTimeInterval: 30)
+            return .result(MessagingFixtures.result(for: a))
+        }
+        guard let ready = try MessagingFixtures.receive(c, timeout: 5, where: { $0.isReady }) else { return XCTFail("no READY") }
+        let a = MessagingFixtures.assignment(shard: 41)
+        try c.send(.assign(a), to: ready.peer)
+        XCTAssertEqual(started.wait(timeout: .now() + 5), .success)
+        kill(getpid(), SIGUSR2)
+        // Graceful: the worker keeps its shard (nothing arrives but heartbeats) ...
+        XCTAssertNil(try MessagingFixtures.receive(c, timeout: 0.5) { $0.isFailed || $0 == .disconnect })
+        XCTAssertTrue(w.isStopping)
+        XCTAssertFalse(runner.join(timeout: 0))
+        // ... until the second signal abandons it.
+        kill(getpid(), SIGUSR2)
+        let failed = try MessagingFixtures.receive(c, timeout: 5) { !$0.isRequest }
+        XCTAssertEqual(failed?.message, .failed(ShardFailure(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt,
+                                                            reason: "abandoned: worker stopping", retryable: true)))
+        XCTAssertEqual(try MessagingFixtures.receive(c, timeout: 5) { _ in true }?.message, .disconnect)
+        XCTAssertTrue(runner.join(timeout: 5))
+        XCTAssertEqual(signals.count, 2)
+        XCTAssertTrue(log.contains("again: abandoning"), "\(log.lines)")
+    }
+
+    func testGracePeriodEscalatesToAbandon() throws {
+        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: 0.1, logger: .silent)
+        defer { c.close() }
+        let w = try WorkerEndpoint(connect: c.boundEndpoint, hello: MessagingFixtures.hello(), curve: nil,
+                                   heartbeatInterval: 0.1, logger: .silent)
+        let signals = try StopSignals(worker: w, signals: [SIGUSR2], grace: 0.3, logger: .silent)
+        defer { signals.cancel() }
+        let started = DispatchSemaphore(value: 0)
+        let runner = WorkerRunner(w) { a in
+            started.signal()
+            Thread.sleep(forTimeInterval: 30)
+            return .result(MessagingFixtures.result(for: a))
+        }
+        guard let ready = try MessagingFixtures.receive(c, timeout: 5, where: { $0.isReady }) else { return XCTFail("no READY") }
+        try c.send(.assign(MessagingFixtures.assignment(shard: 51)), to: ready.peer)
+        XCTAssertEqual(started.wait(timeout: .now() + 5), .success)
+        let t0 = Date()
+        kill(getpid(), SIGUSR2)
+        XCTAssertNotNil(try MessagingFixtures.receive(c, timeout: 5) { $0.isFailed })
+        XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(t0), 0.25)
+        XCTAssertTrue(runner.join(timeout: 5))
+    }
+}

@@ -1,3 +1,4 @@
+import CZMQ
 import Foundation
 
 /// The coordinator's side of DITP/1: a ROUTER that tracks every worker
@@ -22,6 +23,10 @@ public final class CoordinatorEndpoint {
     private var zap: ZAPHandler?
     private var peers: [PeerID: PeerState] = [:]
     private var expired: [PeerID] = []
+    private var inbox: [(peer: PeerID, message: WireMessage)] = []
+    private var inboxHead = 0
+    private var monitor: SocketMonitor?
+    private let dropLog = LogLimiter()
     private var nextHeartbeat: Double
 
     struct PeerState {
@@ -62,9 +67,12 @@ public final class CoordinatorEndpoint {
                 try s.setCurveServer(secretKey: curve.secretKey)
                 try s.setZAPDomain(Curve.zapDomain)
             }
+            if endpoint.contains("[") { try s.setOption(ZMQ_IPV6, Int32(1), name: "ZMQ_IPV6") }
+            if curve != nil { monitor = try SocketMonitor(s, events: SocketMonitor.handshakeEvents) }
             try s.bind(endpoint)
             boundEndpoint = Self.resolved(try s.lastEndpoint(), requested: endpoint)
         } catch {
+            monitor?.close()
             router?.close()
             router = nil
             zap?.stop()
@@ -88,35 +96,57 @@ public final class CoordinatorEndpoint {
 
     /// Waits up to `timeout` seconds for one message from a worker; nil on timeout.
     /// Sends heartbeats that fall due meanwhile. HEARTBEATs are consumed here.
+    ///
+    /// Call it often (at least every heartbeat interval): heartbeats to workers
+    /// only leave from inside `receive`. Every waiting message is read before
+    /// liveness is judged, so a slow caller never expires a live worker.
     public func receive(timeout: Double) throws -> (peer: PeerID, message: WireMessage)? {
         guard let router else { throw MessagingError.invalidUse("receive on a closed CoordinatorEndpoint") }
         let deadline = monotonicNow() + max(0, timeout)
         while true {
+            try pump()
+            if inboxHead < inbox.count {
+                let m = inbox[inboxHead]
+                inboxHead += 1
+                if inboxHead == inbox.count { inbox.removeAll(keepingCapacity: true); inboxHead = 0 }
+                return m
+            }
             let now = monotonicNow()
-            if now >= nextHeartbeat { sendHeartbeats(now: now) }
             collectExpired(now: now)
+            if now >= deadline { return nil }
+            _ = try ZMQPoll.readable([.socket(router)], timeout: min(deadline, nextHeartbeat) - now)
+        }
+    }
+
+    /// Reads every waiting message into the inbox, sends due heartbeats and logs handshake failures.
+    private func pump() throws {
+        guard let router else { return }
+        if monotonicNow() >= nextHeartbeat { sendHeartbeats(now: monotonicNow()) }
+        if let monitor {
+            for e in monitor.drain() where e.isHandshakeFailure {
+                dropLog.log(logger, .warning, "refused a connection on \(e.endpoint): \(e.summary)")
+            }
+        }
+        var n = 0
+        while n < 100_000 {
             let frames: [[UInt8]]?
             do {
                 frames = try router.receive(dontWait: true, maxFrames: WireCodec.frameCount + 1,
                                             maxBytes: maxMessageBytes + 1024)
             } catch let e as MessagingError {
                 if case .zmq = e { throw e }
-                logger.log(.warning, "dropped a message: \(e)")
+                dropLog.log(logger, .warning, "dropped a message: \(e)")
                 continue
             }
-            if let frames {
-                if let delivered = handle(frames, now: monotonicNow()) { return delivered }
-                continue
-            }
-            let after = monotonicNow()
-            if after >= deadline { return nil }
-            _ = try ZMQPoll.readable([.socket(router)], timeout: min(deadline, nextHeartbeat) - after)
+            guard let frames else { return }
+            n += 1
+            if let delivered = handle(frames, now: monotonicNow()) { inbox.append(delivered) }
         }
     }
 
     private func handle(_ frames: [[UInt8]], now: Double) -> (peer: PeerID, message: WireMessage)? {
         guard let first = frames.first, !first.isEmpty else {
-            logger.log(.warning, "dropped a message without a peer identity")
+            dropLog.log(logger, .warning, "dropped a message without a peer identity")
             return nil
         }
         let peer = PeerID(bytes: first)
@@ -124,11 +154,11 @@ public final class CoordinatorEndpoint {
         do {
             message = try WireCodec.decode(Array(frames.dropFirst()), maxBytes: maxMessageBytes)
         } catch {
-            logger.log(.warning, "dropped a message from peer \(peer)\(describe(peer)): \(error)")
+            dropLog.log(logger, .warning, "dropped a message from peer \(peer)\(describe(peer)): \(error)")
             return nil
         }
         guard message.command.sentByWorker else {
-            logger.log(.warning, "dropped \(message.command) from peer \(peer)\(describe(peer)): workers never send it")
+            dropLog.log(logger, .warning, "dropped \(message.command) from peer \(peer)\(describe(peer)): workers never send it")
             return nil
         }
         guard var state = peers[peer] else {
@@ -140,7 +170,7 @@ public final class CoordinatorEndpoint {
             case .disconnect:
                 return nil
             default:
-                logger.log(.warning, "dropped \(message.command) from unknown peer \(peer): it has not sent READY")
+                dropLog.log(logger, .warning, "dropped \(message.command) from unknown peer \(peer): it has not sent READY")
                 return nil
             }
         }
@@ -150,7 +180,7 @@ public final class CoordinatorEndpoint {
         case .heartbeat:
             return nil
         case .ready:
-            logger.log(.warning, "dropped a second READY from peer \(peer)\(describe(peer))")
+            dropLog.log(logger, .warning, "dropped a second READY from peer \(peer)\(describe(peer))")
             return nil
         case .disconnect:
             peers[peer] = nil
@@ -189,7 +219,9 @@ public final class CoordinatorEndpoint {
     /// Peers silent for `liveness * heartbeatInterval` seconds. Each is reported
     /// once and then forgotten (a later message from it must start with READY).
     public func expiredPeers() -> [PeerID] {
-        collectExpired(now: monotonicNow())
+        // Messages already waiting prove their senders alive.
+        do { try pump() } catch { logger.log(.error, "coordinator endpoint: \(error)") }
+        if inboxHead == inbox.count { collectExpired(now: monotonicNow()) }
         defer { expired.removeAll() }
         return expired
     }
@@ -217,6 +249,8 @@ public final class CoordinatorEndpoint {
     /// Closes the socket (queued messages get up to 1 s to leave) and stops the ZAP handler.
     public func close() {
         guard router != nil else { return }
+        monitor?.close()
+        monitor = nil
         router?.close()
         router = nil
         zap?.stop()

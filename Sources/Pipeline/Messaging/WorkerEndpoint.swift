@@ -1,3 +1,4 @@
+import CZMQ
 import Foundation
 
 /// What a worker's handler made of one assignment.
@@ -161,6 +162,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
             if let curve {
                 try s.setCurveClient(publicKey: curve.publicKey, secretKey: curve.secretKey, serverPublicKey: curve.serverPublicKey)
             }
+            if endpoint.contains("[") { try s.setOption(ZMQ_IPV6, Int32(1), name: "ZMQ_IPV6") }
             try s.connect(endpoint)
         } catch {
             s.close()
@@ -184,6 +186,10 @@ public final class WorkerEndpoint: @unchecked Sendable {
 
     private func session(_ socket: ZMQSocket, backoff: inout Double) throws -> SessionEnd {
         let window = Double(liveness) * heartbeatInterval
+        // CURVE refusals are silent in libzmq; the monitor lets the operator see why nothing happens.
+        let monitor = curve == nil ? nil : try SocketMonitor(socket, events: SocketMonitor.handshakeEvents)
+        defer { monitor?.close() }
+        var reportedHandshake = false
         _ = try send(.ready(hello), on: socket)
         state.lock()
         let free = stopMode == nil ? credits - inFlight.count - queued.count : 0
@@ -261,9 +267,18 @@ public final class WorkerEndpoint: @unchecked Sendable {
             // 5. Liveness.
             now = monotonicNow()
             if now >= deadline { return .lost }
-            let readable = try ZMQPoll.readable([.socket(socket), .fd(wake.readFD)],
-                                                timeout: max(0, min(nextHeartbeat, deadline) - now))
+            var items: [ZMQPoll.Item] = [.socket(socket), .fd(wake.readFD)]
+            if let monitor { items.append(.socket(monitor.pair)) }
+            let readable = try ZMQPoll.readable(items, timeout: max(0, min(nextHeartbeat, deadline) - now))
             if readable[1] { wake.drain() }
+            if let monitor, readable[2] {
+                for e in monitor.drain() where e.isHandshakeFailure && !reportedHandshake {
+                    reportedHandshake = true
+                    logger.log(.error, e.isAuthFailure
+                        ? "the coordinator at \(endpoint) refused this worker's CURVE key (\(e.summary)): add its .pub to the coordinator's workers/ allow-list"
+                        : "CURVE handshake with \(endpoint) failed (\(e.summary)): check coordinator.pub and that both sides use CURVE")
+                }
+            }
         }
     }
 
