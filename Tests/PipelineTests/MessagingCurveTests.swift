@@ -126,4 +126,25 @@ final class MessagingCurveTests: XCTestCase {
         defer { w.stop(graceful: false); XCTAssertTrue(runner.join(timeout: 5)) }
         XCTAssertNil(try MessagingFixtures.receive(c, timeout: 0.8) { _ in true })
     }
+
+    func testAllowListReloadAdmitsANewWorker() throws {
+        _ = try KeyStore.keygen(directory: dir, workers: [])
+        let log = LogCapture()
+        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: try KeyStore.loadServerKeys(directory: dir, logger: log.logger),
+                                        heartbeatInterval: 0.1, logger: log.logger)
+        defer { c.close() }
+        XCTAssertTrue(log.contains("allow-list"), "an empty allow-list is worth a warning: \(log.lines)")
+        _ = try KeyStore.keygen(directory: dir, workers: ["late"])
+        let w = try WorkerEndpoint(connect: c.boundEndpoint, hello: MessagingFixtures.hello("late"),
+                                   curve: try KeyStore.loadClientKeys(directory: dir, logger: .silent),
+                                   heartbeatInterval: 0.1, logger: .silent)
+        w.reconnectInitial = 0.05
+        w.reconnectMax = 0.2
+        let runner = WorkerRunner(w) { .result(MessagingFixtures.result(for: $0)) }
+        defer { w.stop(graceful: false); XCTAssertTrue(runner.join(timeout: 5)) }
+        XCTAssertNil(try MessagingFixtures.receive(c, timeout: 0.5) { _ in true })
+        try c.setAllowedClientKeys(try KeyStore.loadServerKeys(directory: dir, logger: .silent).allowedClientKeys)
+        let ready = try MessagingFixtures.receive(c, timeout: 5) { $0.isReady }
+        XCTAssertEqual(ready.flatMap { c.hello(of: $0.peer)?.workerId }, "late")
+    }
 }

@@ -294,3 +294,64 @@ final class MessagingStopTests: XCTestCase {
         XCTAssertTrue(runner.join(timeout: 5))
     }
 }
+
+/// Several workers pulling with credits over an ipc:// endpoint.
+final class MessagingCreditTests: XCTestCase {
+    func testEveryShardIsDispatchedOnceAcrossWorkersWithCredits() throws {
+        let dir = Fixtures.tempDir("dit-ipc")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let c = try CoordinatorEndpoint(bind: "ipc://\(dir)/coordinator.sock", curve: nil, heartbeatInterval: 0.2, logger: .silent)
+        defer { c.close() }
+        XCTAssertEqual(c.boundEndpoint, "ipc://\(dir)/coordinator.sock")
+        var runners: [WorkerRunner] = []
+        for i in 0..<3 {
+            let w = try WorkerEndpoint(connect: c.boundEndpoint, hello: MessagingFixtures.hello("w\(i)"), curve: nil,
+                                       credits: 2, heartbeatInterval: 0.2, logger: .silent)
+            runners.append(WorkerRunner(w) { a in
+                Thread.sleep(forTimeInterval: Double(a.shardId % 3) * 0.001)
+                return .result(ShardResult(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt, outputs: [],
+                                           metrics: ["worker": Double(i)]))
+            })
+        }
+        defer {
+            for r in runners { r.worker.stop(graceful: false) }
+            for r in runners { XCTAssertTrue(r.join(timeout: 5)) }
+        }
+        let total: Int64 = 300
+        var next: Int64 = 0
+        var outstanding: [PeerID: Int] = [:]
+        var done: [Int64: Int] = [:]
+        var byWorker: [Double: Int] = [:]
+        let end = Date().addingTimeInterval(20)
+        while done.count < total && Date() < end {
+            guard let (peer, message) = try c.receive(timeout: 1) else { continue }
+            switch message {
+            case .ready: outstanding[peer] = 0
+            case .request(let n):
+                XCTAssertTrue(n == 1 || n == 2, "a fresh worker asks for all its credits, later one at a time: \(n)")
+                for _ in 0..<n where next < total {
+                    try c.send(.assign(Assignment(jobId: 9, shardId: next, attempt: 1, kind: "noop", payload: Data())), to: peer)
+                    outstanding[peer, default: 0] += 1
+                    next += 1
+                }
+                XCTAssertLessThanOrEqual(outstanding[peer] ?? 0, 2, "a worker never holds more than its credits")
+            case .result(let r):
+                done[r.shardId, default: 0] += 1
+                byWorker[r.metrics["worker"] ?? -1, default: 0] += 1
+                outstanding[peer, default: 0] -= 1
+            default: XCTFail("unexpected \(message)")
+            }
+        }
+        XCTAssertEqual(done.count, Int(total))
+        XCTAssertTrue(done.values.allSatisfy { $0 == 1 }, "a shard reported twice")
+        XCTAssertEqual(Set(byWorker.keys), [0, 1, 2], "every worker took part: \(byWorker)")
+    }
+}
+
+extension MessagingCreditTests {
+    func testDispatchBenchmarkCompletes() throws {
+        let f = try DispatchBenchmark.run(workers: 2, credits: 2, shards: 200)
+        XCTAssertEqual(f.shards, 200)
+        XCTAssertGreaterThan(f.perSecond, 0)
+    }
+}

@@ -91,6 +91,13 @@ public final class CoordinatorEndpoint {
     /// The READY data of a connected worker.
     public func hello(of peer: PeerID) -> WorkerHello? { peers[peer]?.hello }
 
+    /// Replaces the CURVE allow-list (e.g. after `keygen --worker NEW`, on SIGHUP).
+    /// New handshakes use it; connections already admitted stay.
+    public func setAllowedClientKeys(_ keys: Set<String>) throws {
+        guard let zap else { throw MessagingError.invalidUse("setAllowedClientKeys on an endpoint without CURVE") }
+        zap.setAllowed(keys)
+    }
+
     /// Workers that said READY and have not expired or disconnected.
     public var connectedPeers: [PeerID] { Array(peers.keys) }
 
