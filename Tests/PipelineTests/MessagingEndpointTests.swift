@@ -148,7 +148,7 @@ final class MessagingEndpointTests: XCTestCase {
             return XCTFail("the worker did not come back: \(log.lines)")
         }
         XCTAssertGreaterThanOrEqual(w.sessions, 2)
-        XCTAssertTrue(log.contains("reconnecting in"))
+        XCTAssertTrue(log.contains("the connection to the coordinator dropped: reconnecting"), "\(log.lines)")
         guard let req = try MessagingFixtures.receive(c, timeout: 5, where: { $0.isRequest }) else { return XCTFail("no REQUEST") }
         XCTAssertEqual(req.peer, ready.peer)
         let a = MessagingFixtures.assignment(shard: 11)
@@ -353,5 +353,58 @@ extension MessagingCreditTests {
         let f = try DispatchBenchmark.run(workers: 2, credits: 2, shards: 200)
         XCTAssertEqual(f.shards, 200)
         XCTAssertGreaterThan(f.perSecond, 0)
+    }
+}
+
+/// The Paranoid Pirate liveness path and reconnect bookkeeping.
+final class MessagingLivenessTests: XCTestCase {
+    func testWorkerReconnectsWhenTheCoordinatorGoesSilent() throws {
+        // A bare ROUTER that accepts connections and never answers: no DISCONNECTED event,
+        // only silence, so the worker must rely on its liveness count.
+        let ctx = try ZMQContext()
+        let router = try ZMQSocket(context: ctx, type: .router)
+        try router.setLinger(milliseconds: 0)
+        try router.bind("tcp://127.0.0.1:0")
+        let endpoint = try router.lastEndpoint()
+        defer { router.close(); ctx.terminate() }
+        let log = LogCapture()
+        let w = try WorkerEndpoint(connect: endpoint, hello: MessagingFixtures.hello("lonely"), curve: nil,
+                                   heartbeatInterval: 0.1, logger: log.logger)
+        w.reconnectInitial = 0.05
+        let runner = WorkerRunner(w) { .result(MessagingFixtures.result(for: $0)) }
+        defer { w.stop(graceful: false); XCTAssertTrue(runner.join(timeout: 5)) }
+        var readies: [[UInt8]] = []
+        let end = Date().addingTimeInterval(5)
+        while readies.count < 2 && Date() < end {
+            _ = try ZMQPoll.readable([.socket(router)], timeout: 0.1)
+            while let frames = try router.receive(dontWait: true) {
+                if case .ready = try WireCodec.decode(Array(frames.dropFirst())) { readies.append(frames[0]) }
+            }
+        }
+        XCTAssertEqual(readies.count, 2, "no second READY after the silence")
+        if readies.count == 2 { XCTAssertNotEqual(readies[0], readies[1], "a reconnect uses a new socket") }
+        XCTAssertTrue(log.contains("no message from the coordinator for 0.3 s: reconnecting"), "\(log.lines)")
+    }
+
+    func testAReconnectedWorkerSupersedesItsOldPeer() throws {
+        let log = LogCapture()
+        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: 5, logger: log.logger)
+        defer { c.close() }
+        let (ctx1, d1) = try MessagingFixtures.rawDealer(c.boundEndpoint)
+        defer { d1.close(); ctx1.terminate() }
+        let (ctx2, d2) = try MessagingFixtures.rawDealer(c.boundEndpoint)
+        defer { d2.close(); ctx2.terminate() }
+        try d1.send(try WireCodec.encode(.ready(MessagingFixtures.hello("same"))))
+        guard let first = try MessagingFixtures.receive(c, timeout: 5, where: { $0.isReady }) else { return XCTFail("no READY") }
+        try d2.send(try WireCodec.encode(.ready(MessagingFixtures.hello("same"))))
+        guard let second = try MessagingFixtures.receive(c, timeout: 5, where: { $0.isReady }) else { return XCTFail("no READY") }
+        XCTAssertNotEqual(first.peer, second.peer)
+        XCTAssertEqual(c.expiredPeers(), [first.peer])
+        XCTAssertEqual(c.connectedPeers, [second.peer])
+        XCTAssertTrue(log.contains("reconnected as peer \(second.peer)"))
+        // Another worker with a different identity leaves both alone.
+        try d1.send(try WireCodec.encode(.ready(MessagingFixtures.hello("other"))))
+        XCTAssertNotNil(try MessagingFixtures.receive(c, timeout: 5, where: { $0.isReady }))
+        XCTAssertEqual(c.expiredPeers(), [])
     }
 }

@@ -171,6 +171,14 @@ public final class CoordinatorEndpoint {
         guard var state = peers[peer] else {
             switch message {
             case .ready(let hello):
+                // A worker process that reconnected (new socket, new identity) leaves its old
+                // connection behind: report that one expired now rather than after the liveness window.
+                for (old, s) in peers where s.hello.workerId == hello.workerId && s.hello.hostname == hello.hostname
+                    && s.hello.pid == hello.pid {
+                    peers[old] = nil
+                    expired.append(old)
+                    logger.log(.info, "worker \(hello.workerId) reconnected as peer \(peer): peer \(old) expired")
+                }
                 peers[peer] = PeerState(hello: hello, lastSeen: now)
                 logger.log(.info, "worker \(hello.workerId) (\(hello.hostname) pid \(hello.pid), \(hello.threads) threads) ready as peer \(peer)")
                 return (peer, message)

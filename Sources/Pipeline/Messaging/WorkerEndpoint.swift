@@ -126,29 +126,46 @@ public final class WorkerEndpoint: @unchecked Sendable {
         var backoff = reconnectInitial
         while true {
             let socket = try openSocket()
-            let outcome = try session(socket, backoff: &backoff)
+            let outcome: SessionEnd
+            do { outcome = try session(socket, backoff: &backoff) } catch {
+                try? socket.setLinger(milliseconds: 0)
+                socket.close()
+                throw error
+            }
             switch outcome {
             case .finished:
                 socket.close()
                 return
-            case .lost:
+            case .lost(let why):
                 try? socket.setLinger(milliseconds: 0)
                 socket.close()
-                logger.log(.warning, "no message from the coordinator at \(endpoint) for \(String(format: "%.1f", Double(liveness) * heartbeatInterval)) s: reconnecting in \(String(format: "%.1f", backoff)) s")
-                _ = try ZMQPoll.readable([.fd(wake.readFD)], timeout: backoff)
-                wake.drain()
+                logger.log(.warning, "\(why): reconnecting to \(endpoint) in \(String(format: "%.1f", backoff)) s")
+                // Sleep out the back-off; only a stop cuts it short (finished shards wait in the outbox).
+                let until = monotonicNow() + backoff
+                var mode: StopMode?
+                var busy = false
+                while true {
+                    state.lock()
+                    mode = stopMode
+                    busy = !inFlight.isEmpty || !outbox.isEmpty
+                    state.unlock()
+                    let left = until - monotonicNow()
+                    if mode != nil || left <= 0 { break }
+                    _ = try ZMQPoll.readable([.fd(wake.readFD)], timeout: left)
+                    wake.drain()
+                }
                 backoff = min(backoff * 2, reconnectMax)
-                state.lock()
-                let mode = stopMode
-                let busy = !inFlight.isEmpty || !outbox.isEmpty
-                state.unlock()
                 // With no coordinator to report to, a stop ends here unless finished work is waiting to go out.
                 if mode == .abandon || (mode == .graceful && !busy) { return }
             }
         }
     }
 
-    private enum SessionEnd { case finished, lost }
+    private enum SessionEnd {
+        case finished
+        /// The connection is gone (the reason, for the log).
+        case lost(String)
+    }
 
     private func openSocket() throws -> ZMQSocket {
         let s = try ZMQSocket(context: context, type: .dealer)
@@ -186,9 +203,11 @@ public final class WorkerEndpoint: @unchecked Sendable {
 
     private func session(_ socket: ZMQSocket, backoff: inout Double) throws -> SessionEnd {
         let window = Double(liveness) * heartbeatInterval
-        // CURVE refusals are silent in libzmq; the monitor lets the operator see why nothing happens.
-        let monitor = curve == nil ? nil : try SocketMonitor(socket, events: SocketMonitor.handshakeEvents)
-        defer { monitor?.close() }
+        // The monitor reports a dropped connection at once (a killed coordinator closes its
+        // TCP connections), so a restarted coordinator gets READY without waiting out the
+        // liveness window; and CURVE refusals, which libzmq handles silently, get logged.
+        let monitor = try SocketMonitor(socket, events: SocketMonitor.handshakeEvents | ZMQ_EVENT_DISCONNECTED)
+        defer { monitor.close() }
         var reportedHandshake = false
         _ = try send(.ready(hello), on: socket)
         state.lock()
@@ -266,18 +285,26 @@ public final class WorkerEndpoint: @unchecked Sendable {
             }
             // 5. Liveness.
             now = monotonicNow()
-            if now >= deadline { return .lost }
-            var items: [ZMQPoll.Item] = [.socket(socket), .fd(wake.readFD)]
-            if let monitor { items.append(.socket(monitor.pair)) }
-            let readable = try ZMQPoll.readable(items, timeout: max(0, min(nextHeartbeat, deadline) - now))
+            if now >= deadline {
+                return .lost("no message from the coordinator for \(String(format: "%.1f", window)) s")
+            }
+            let readable = try ZMQPoll.readable([.socket(socket), .fd(wake.readFD), .socket(monitor.pair)],
+                                                timeout: max(0, min(nextHeartbeat, deadline) - now))
             if readable[1] { wake.drain() }
-            if let monitor, readable[2] {
-                for e in monitor.drain() where e.isHandshakeFailure && !reportedHandshake {
-                    reportedHandshake = true
-                    logger.log(.error, e.isAuthFailure
-                        ? "the coordinator at \(endpoint) refused this worker's CURVE key (\(e.summary)): add its .pub to the coordinator's workers/ allow-list"
-                        : "CURVE handshake with \(endpoint) failed (\(e.summary)): check coordinator.pub and that both sides use CURVE")
+            if readable[2] {
+                var dropped = false
+                for e in monitor.drain() {
+                    if e.isHandshakeFailure && !reportedHandshake {
+                        reportedHandshake = true
+                        logger.log(.error, e.isAuthFailure
+                            ? "the coordinator at \(endpoint) refused this worker's CURVE key (\(e.summary)): add its .pub to the coordinator's workers/ allow-list"
+                            : "handshake with \(endpoint) failed (\(e.summary)): check coordinator.pub and that both sides agree on CURVE")
+                    }
+                    if e.code == ZMQ_EVENT_DISCONNECTED && !e.isHandshakeFailure { dropped = true }
                 }
+                // A failed handshake also disconnects; that case waits for the liveness window and
+                // backs off, so a refused worker does not hammer the coordinator.
+                if dropped && !reportedHandshake { return .lost("the connection to the coordinator dropped") }
             }
         }
     }
