@@ -147,4 +147,20 @@ final class MessagingCurveTests: XCTestCase {
         let ready = try MessagingFixtures.receive(c, timeout: 5) { $0.isReady }
         XCTAssertEqual(ready.flatMap { c.hello(of: $0.peer)?.workerId }, "late")
     }
+
+    func testFlattenedKeysFolderAllowsTopLevelWorkerKeys() throws {
+        let report = try KeyStore.keygen(directory: dir, workers: ["a", "b"])
+        // What a Kubernetes secret made from the folder holds: regular files only.
+        let flat = dir + "/flat"
+        try FileManager.default.createDirectory(atPath: flat, withIntermediateDirectories: true)
+        for f in ["coordinator.key", "coordinator.pub", "a.key", "a.pub", "b.pub"] {
+            try FileManager.default.copyItem(atPath: dir + "/" + f, toPath: flat + "/" + f)
+        }
+        let server = try KeyStore.loadServerKeys(directory: flat, logger: .silent)
+        XCTAssertEqual(server.allowedClientKeys, Set(report.workers.map(\.publicKey)))
+        XCTAssertFalse(server.allowedClientKeys.contains(report.coordinatorPublicKey))
+        // With workers/ present, only it counts: removing an entry revokes that worker.
+        try FileManager.default.removeItem(atPath: dir + "/workers/b.pub")
+        XCTAssertEqual(try KeyStore.loadServerKeys(directory: dir, logger: .silent).allowedClientKeys, [report.workers[0].publicKey])
+    }
 }
