@@ -407,4 +407,31 @@ final class MessagingLivenessTests: XCTestCase {
         XCTAssertNotNil(try MessagingFixtures.receive(c, timeout: 5, where: { $0.isReady }))
         XCTAssertEqual(c.expiredPeers(), [])
     }
+
+    func testAWorkerStartedBeforeItsCoordinatorJoinsWhenItComesUp() throws {
+        // Reserve a free port, then leave it closed while the worker starts.
+        var c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, logger: .silent)
+        let endpoint = c.boundEndpoint
+        c.close()
+        let log = LogCapture()
+        let w = try WorkerEndpoint(connect: endpoint, hello: MessagingFixtures.hello("early"), curve: nil,
+                                   heartbeatInterval: 0.1, logger: log.logger)
+        w.reconnectInitial = 0.05
+        w.reconnectMax = 0.2
+        let runner = WorkerRunner(w) { .result(MessagingFixtures.result(for: $0)) }
+        defer { w.stop(graceful: false); XCTAssertTrue(runner.join(timeout: 5)) }
+        Thread.sleep(forTimeInterval: 1)   // several liveness windows of 0.3 s
+        c = try CoordinatorEndpoint(bind: endpoint, curve: nil, heartbeatInterval: 0.1, logger: .silent)
+        defer { c.close() }
+        let t0 = Date()
+        let ready = try MessagingFixtures.receive(c, timeout: 5) { $0.isReady }
+        XCTAssertNotNil(ready)
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 1.5)
+        XCTAssertEqual(w.sessions, 1, "waiting for a first connection is not a lost coordinator")
+        XCTAssertTrue(log.contains("not reachable yet"), "\(log.lines)")
+        // Exactly one READY and one REQUEST: nothing stale piled up while waiting.
+        let next = try MessagingFixtures.receive(c, timeout: 0.5) { _ in true }
+        XCTAssertEqual(next?.message, .request(credits: 1))
+        XCTAssertNil(try MessagingFixtures.receive(c, timeout: 0.3) { _ in true })
+    }
 }

@@ -125,9 +125,12 @@ public final class WorkerEndpoint: @unchecked Sendable {
         }
         var backoff = reconnectInitial
         while true {
-            let socket = try openSocket()
+            let (socket, monitor) = try openSocket()
             let outcome: SessionEnd
-            do { outcome = try session(socket, backoff: &backoff) } catch {
+            do {
+                defer { monitor.close() }
+                outcome = try session(socket, monitor: monitor, backoff: &backoff)
+            } catch {
                 try? socket.setLinger(milliseconds: 0)
                 socket.close()
                 throw error
@@ -167,7 +170,8 @@ public final class WorkerEndpoint: @unchecked Sendable {
         case lost(String)
     }
 
-    private func openSocket() throws -> ZMQSocket {
+    /// A new DEALER, its monitor (attached before connecting, so no event is missed) and the connect.
+    private func openSocket() throws -> (ZMQSocket, SocketMonitor) {
         let s = try ZMQSocket(context: context, type: .dealer)
         do {
             try s.setLinger(milliseconds: 0)
@@ -180,15 +184,29 @@ public final class WorkerEndpoint: @unchecked Sendable {
                 try s.setCurveClient(publicKey: curve.publicKey, secretKey: curve.secretKey, serverPublicKey: curve.serverPublicKey)
             }
             if endpoint.contains("[") { try s.setOption(ZMQ_IPV6, Int32(1), name: "ZMQ_IPV6") }
-            try s.connect(endpoint)
         } catch {
+            s.close()
+            throw error
+        }
+        // DISCONNECTED reports a dropped connection at once (a killed coordinator closes its
+        // TCP connections); CONNECTED starts the liveness clock; handshake failures (CURVE
+        // refusals, which libzmq handles silently) get logged.
+        let monitor: SocketMonitor
+        do {
+            monitor = try SocketMonitor(s, events: SocketMonitor.handshakeEvents | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECTED)
+        } catch {
+            s.close()
+            throw error
+        }
+        do { try s.connect(endpoint) } catch {
+            monitor.close()
             s.close()
             throw error
         }
         state.lock()
         sessionsOpened += 1
         state.unlock()
-        return s
+        return (s, monitor)
     }
 
     /// Sends one message; false when the queue is full (the caller retries later).
@@ -201,14 +219,14 @@ public final class WorkerEndpoint: @unchecked Sendable {
         }
     }
 
-    private func session(_ socket: ZMQSocket, backoff: inout Double) throws -> SessionEnd {
+    private func session(_ socket: ZMQSocket, monitor: SocketMonitor, backoff: inout Double) throws -> SessionEnd {
         let window = Double(liveness) * heartbeatInterval
-        // The monitor reports a dropped connection at once (a killed coordinator closes its
-        // TCP connections), so a restarted coordinator gets READY without waiting out the
-        // liveness window; and CURVE refusals, which libzmq handles silently, get logged.
-        let monitor = try SocketMonitor(socket, events: SocketMonitor.handshakeEvents | ZMQ_EVENT_DISCONNECTED)
-        defer { monitor.close() }
+        // Until the TCP connection exists, silence proves nothing: libzmq keeps retrying the
+        // connect with its own back-off (ZMQ_RECONNECT_IVL..IVL_MAX), and the liveness clock
+        // starts at CONNECTED. A worker started before its coordinator joins when it comes up.
         var reportedHandshake = false
+        var connected = false
+        var reportedWaiting = false
         _ = try send(.ready(hello), on: socket)
         state.lock()
         let free = stopMode == nil ? credits - inFlight.count - queued.count : 0
@@ -240,6 +258,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
                 }
                 deadline = monotonicNow() + window
                 backoff = reconnectInitial
+                connected = true   // whatever the monitor said: the coordinator is there
                 switch message {
                 case .assign(let a): accept(a)
                 case .disconnect:
@@ -268,7 +287,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
             // 3. Heartbeat.
             var now = monotonicNow()
             if now >= nextHeartbeat {
-                _ = try send(.heartbeat, on: socket)
+                if connected { _ = try send(.heartbeat, on: socket) }
                 nextHeartbeat = now + heartbeatInterval
             }
             // 4. Stop.
@@ -286,7 +305,12 @@ public final class WorkerEndpoint: @unchecked Sendable {
             // 5. Liveness.
             now = monotonicNow()
             if now >= deadline {
-                return .lost("no message from the coordinator for \(String(format: "%.1f", window)) s")
+                if connected { return .lost("no message from the coordinator for \(String(format: "%.1f", window)) s") }
+                if !reportedWaiting {
+                    reportedWaiting = true
+                    logger.log(.warning, "the coordinator at \(endpoint) is not reachable yet; still trying")
+                }
+                deadline = now + window
             }
             let readable = try ZMQPoll.readable([.socket(socket), .fd(wake.readFD), .socket(monitor.pair)],
                                                 timeout: max(0, min(nextHeartbeat, deadline) - now))
@@ -300,7 +324,12 @@ public final class WorkerEndpoint: @unchecked Sendable {
                             ? "the coordinator at \(endpoint) refused this worker's CURVE key (\(e.summary)): add its .pub to the coordinator's workers/ allow-list"
                             : "handshake with \(endpoint) failed (\(e.summary)): check coordinator.pub and that both sides agree on CURVE")
                     }
-                    if e.code == ZMQ_EVENT_DISCONNECTED && !e.isHandshakeFailure { dropped = true }
+                    if e.code == ZMQ_EVENT_DISCONNECTED { dropped = true }
+                    if e.code == ZMQ_EVENT_CONNECTED && !connected {
+                        connected = true
+                        deadline = monotonicNow() + window
+                        if reportedWaiting { logger.log(.info, "connected to the coordinator at \(endpoint)") }
+                    }
                 }
                 // A failed handshake also disconnects; that case waits for the liveness window and
                 // backs off, so a refused worker does not hammer the coordinator.
