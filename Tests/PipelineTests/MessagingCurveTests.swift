@@ -106,6 +106,7 @@ final class MessagingCurveTests: XCTestCase {
             return XCTFail("the allow-listed worker was not admitted: \(log.lines)")
         }
         XCTAssertEqual(c.hello(of: ready.peer)?.workerId, "good")
+        XCTAssertEqual(c.clientKey(of: ready.peer), try KeyStore.readKey(dir + "/workers/good.pub"))
         let a = MessagingFixtures.assignment()
         try c.send(.assign(a), to: ready.peer)
         let got = try MessagingFixtures.receive(c, timeout: 5) { $0.isResult }

@@ -66,6 +66,7 @@ final class MessagingEndpointTests: XCTestCase {
             return XCTFail("no READY")
         }
         XCTAssertEqual(c.hello(of: got.peer)?.workerId, "quiet")
+        XCTAssertNil(c.clientKey(of: got.peer), "no CURVE, no key")
         var expired: [PeerID] = []
         while expired.isEmpty && Date().timeIntervalSince(start) < 5 {
             _ = try c.receive(timeout: 0.05)

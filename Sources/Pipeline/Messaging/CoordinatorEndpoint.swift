@@ -32,6 +32,8 @@ public final class CoordinatorEndpoint {
     struct PeerState {
         var hello: WorkerHello
         var lastSeen: Double
+        /// The CURVE public key ZAP admitted the connection with (nil without CURVE).
+        var clientKey: String?
     }
 
     /// Binds a ROUTER on `endpoint` (e.g. `tcp://*:5555`, `tcp://127.0.0.1:0`, `ipc:///tmp/x`).
@@ -91,6 +93,10 @@ public final class CoordinatorEndpoint {
     /// The READY data of a connected worker.
     public func hello(of peer: PeerID) -> WorkerHello? { peers[peer]?.hello }
 
+    /// The CURVE public key (Z85) a connected worker was admitted with; nil without CURVE.
+    /// READY's `workerId` is the worker's claim; this key is what authenticated it.
+    public func clientKey(of peer: PeerID) -> String? { peers[peer]?.clientKey }
+
     /// Replaces the CURVE allow-list (e.g. after `keygen --worker NEW`, on SIGHUP).
     /// New handshakes use it; connections already admitted stay.
     public func setAllowedClientKeys(_ keys: Set<String>) throws {
@@ -137,9 +143,10 @@ public final class CoordinatorEndpoint {
         var n = 0
         while n < 100_000 {
             let frames: [[UInt8]]?
+            var userID: String?
             do {
                 frames = try router.receive(dontWait: true, maxFrames: WireCodec.frameCount + 1,
-                                            maxBytes: maxMessageBytes + 1024)
+                                            maxBytes: maxMessageBytes + 1024, userID: &userID)
             } catch let e as MessagingError {
                 if case .zmq = e { throw e }
                 dropLog.log(logger, .warning, "dropped a message: \(e)")
@@ -147,11 +154,11 @@ public final class CoordinatorEndpoint {
             }
             guard let frames else { return }
             n += 1
-            if let delivered = handle(frames, now: monotonicNow()) { inbox.append(delivered) }
+            if let delivered = handle(frames, clientKey: userID, now: monotonicNow()) { inbox.append(delivered) }
         }
     }
 
-    private func handle(_ frames: [[UInt8]], now: Double) -> (peer: PeerID, message: WireMessage)? {
+    private func handle(_ frames: [[UInt8]], clientKey: String?, now: Double) -> (peer: PeerID, message: WireMessage)? {
         guard let first = frames.first, !first.isEmpty else {
             dropLog.log(logger, .warning, "dropped a message without a peer identity")
             return nil
@@ -179,8 +186,8 @@ public final class CoordinatorEndpoint {
                     expired.append(old)
                     logger.log(.info, "worker \(hello.workerId) reconnected as peer \(peer): peer \(old) expired")
                 }
-                peers[peer] = PeerState(hello: hello, lastSeen: now)
-                logger.log(.info, "worker \(hello.workerId) (\(hello.hostname) pid \(hello.pid), \(hello.threads) threads) ready as peer \(peer)")
+                peers[peer] = PeerState(hello: hello, lastSeen: now, clientKey: clientKey)
+                logger.log(.info, "worker \(hello.workerId) (\(hello.hostname) pid \(hello.pid), \(hello.threads) threads) ready as peer \(peer)\(clientKey.map { " with CURVE key \($0)" } ?? "")")
                 return (peer, message)
             case .disconnect:
                 return nil
