@@ -435,4 +435,25 @@ final class MessagingLivenessTests: XCTestCase {
         XCTAssertEqual(next?.message, .request(credits: 1))
         XCTAssertNil(try MessagingFixtures.receive(c, timeout: 0.3) { _ in true })
     }
+
+    func testAKilledWorkerConnectionExpiresBeforeTheLivenessWindow() throws {
+        let log = LogCapture()
+        // Liveness window 10 s: only the dropped connection can expire the peer within the test.
+        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: 0.1, liveness: 100,
+                                        logger: log.logger)
+        defer { c.close() }
+        let (ctx, d) = try MessagingFixtures.rawDealer(c.boundEndpoint)
+        try d.send(try WireCodec.encode(.ready(MessagingFixtures.hello("doomed"))))
+        guard let ready = try MessagingFixtures.receive(c, timeout: 5, where: { $0.isReady }) else { return XCTFail("no READY") }
+        d.close()
+        ctx.terminate()   // the TCP connection closes, as when the process is killed
+        var expired: [PeerID] = []
+        let end = Date().addingTimeInterval(3)
+        while expired.isEmpty && Date() < end {
+            _ = try c.receive(timeout: 0.05)
+            expired = c.expiredPeers()
+        }
+        XCTAssertEqual(expired, [ready.peer])
+        XCTAssertTrue(log.contains("worker doomed (peer \(ready.peer)) disconnected"), "\(log.lines)")
+    }
 }

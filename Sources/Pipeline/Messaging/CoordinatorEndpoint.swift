@@ -87,7 +87,7 @@ public final class CoordinatorEndpoint {
 
     deinit { close() }
 
-    /// `tcp://0.0.0.0:P` is what libzmq reports for `*`; a loopback request keeps its host.
+    /// libzmq's ZMQ_LAST_ENDPOINT (`tcp://0.0.0.0:P` for `tcp://*:0`).
     private static func resolved(_ last: String, requested: String) -> String { last.isEmpty ? requested : last }
 
     /// The READY data of a connected worker.
@@ -136,7 +136,8 @@ public final class CoordinatorEndpoint {
         guard let router else { return }
         if monotonicNow() >= nextHeartbeat { sendHeartbeats(now: monotonicNow()) }
         if let monitor {
-            for e in monitor.drain() where e.isHandshakeFailure {
+            // Refused keys are logged by the ZAP handler; this catches the other handshake failures.
+            for e in monitor.drain() where e.isHandshakeFailure && !e.isAuthFailure {
                 dropLog.log(logger, .warning, "refused a connection on \(e.endpoint): \(e.summary)")
             }
         }
@@ -218,7 +219,8 @@ public final class CoordinatorEndpoint {
     }
 
     /// Sends `message` (ASSIGN, HEARTBEAT or DISCONNECT) to one worker connection.
-    /// Throws `.unreachable` when that connection is gone and `.wouldBlock` when its queue is full.
+    /// Throws `.unreachable` when that connection is gone (the peer then also shows up,
+    /// once, in `expiredPeers`) and `.wouldBlock` when its queue is full (nothing sent).
     public func send(_ message: WireMessage, to peer: PeerID) throws {
         guard let router else { throw MessagingError.invalidUse("send on a closed CoordinatorEndpoint") }
         guard message.command.sentByCoordinator else {
@@ -229,7 +231,8 @@ public final class CoordinatorEndpoint {
             try router.send(frames, dontWait: true)
         } catch let e as MessagingError {
             if case let .zmq(_, code, _) = e, code == EHOSTUNREACH {
-                peers[peer] = nil
+                // Forgotten here, reported once by `expiredPeers` like any peer that left without DISCONNECT.
+                if peers.removeValue(forKey: peer) != nil { expired.append(peer) }
                 throw MessagingError.unreachable(peer)
             }
             if e.isWouldBlock { throw MessagingError.wouldBlock("to peer \(peer)") }
@@ -238,8 +241,10 @@ public final class CoordinatorEndpoint {
         if message == .disconnect { peers[peer] = nil }
     }
 
-    /// Peers silent for `liveness * heartbeatInterval` seconds. Each is reported
-    /// once and then forgotten (a later message from it must start with READY).
+    /// Peers that left without DISCONNECT: silent for `liveness * heartbeatInterval`
+    /// seconds, connection dropped, or superseded by a reconnect of the same worker
+    /// process. Each is reported once and then forgotten (a later message from it
+    /// must start with READY).
     public func expiredPeers() -> [PeerID] {
         // Messages already waiting prove their senders alive.
         do { try pump() } catch { logger.log(.error, "coordinator endpoint: \(error)") }
@@ -260,9 +265,16 @@ public final class CoordinatorEndpoint {
     private func sendHeartbeats(now: Double) {
         guard let router else { return }
         let frames = (try? WireCodec.encode(.heartbeat)) ?? []
-        for peer in peers.keys {
+        for (peer, state) in peers {
             do { try router.send([peer.bytes] + frames, dontWait: true) } catch {
-                logger.log(.debug, "heartbeat to peer \(peer) not sent: \(error)")
+                if case let MessagingError.zmq(_, code, _) = error, code == EHOSTUNREACH {
+                    // The connection is gone (e.g. the worker process was killed): no need to wait out liveness.
+                    peers[peer] = nil
+                    expired.append(peer)
+                    logger.log(.warning, "worker \(state.hello.workerId) (peer \(peer)) disconnected: expired")
+                } else {
+                    logger.log(.debug, "heartbeat to peer \(peer) not sent: \(error)")
+                }
             }
         }
         nextHeartbeat = now + heartbeatInterval
