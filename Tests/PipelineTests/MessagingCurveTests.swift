@@ -74,7 +74,7 @@ final class MessagingCurveTests: XCTestCase {
         let log = LogCapture()
         let server = try KeyStore.loadServerKeys(directory: dir, logger: log.logger)
         // tcp://* would need CURVE; loopback with CURVE on must work the same way.
-        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: server, heartbeatInterval: 0.1, logger: log.logger)
+        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: server, heartbeatInterval: 0.1, liveness: 10, logger: log.logger)
         defer { c.close() }
         XCTAssertTrue(c.isEncrypted)
 
@@ -99,7 +99,7 @@ final class MessagingCurveTests: XCTestCase {
         // Allow-listed key: admitted.
         let good = try WorkerEndpoint(connect: c.boundEndpoint, hello: MessagingFixtures.hello("good"),
                                       curve: try KeyStore.loadClientKeys(directory: dir, name: "good", logger: .silent),
-                                      heartbeatInterval: 0.1, logger: .silent)
+                                      heartbeatInterval: 0.1, liveness: 10, logger: .silent)
         let goodRunner = WorkerRunner(good) { .result(MessagingFixtures.result(for: $0)) }
         defer { good.stop(graceful: false); XCTAssertTrue(goodRunner.join(timeout: 5)) }
         guard let ready = try MessagingFixtures.receive(c, timeout: 5, where: { $0.isReady }) else {
@@ -117,7 +117,7 @@ final class MessagingCurveTests: XCTestCase {
     func testWorkerWithTheWrongServerKeyNeverConnects() throws {
         _ = try KeyStore.keygen(directory: dir, workers: ["w"])
         let server = try KeyStore.loadServerKeys(directory: dir, logger: .silent)
-        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: server, heartbeatInterval: 0.1, logger: .silent)
+        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: server, heartbeatInterval: 0.1, liveness: 10, logger: .silent)
         defer { c.close() }
         var keys = try KeyStore.loadClientKeys(directory: dir, name: "w", logger: .silent)
         keys.serverPublicKey = try Curve.generateKeyPair().publicKey   // an impostor's key
@@ -132,13 +132,13 @@ final class MessagingCurveTests: XCTestCase {
         _ = try KeyStore.keygen(directory: dir, workers: [])
         let log = LogCapture()
         let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: try KeyStore.loadServerKeys(directory: dir, logger: log.logger),
-                                        heartbeatInterval: 0.1, logger: log.logger)
+                                        heartbeatInterval: 0.1, liveness: 10, logger: log.logger)
         defer { c.close() }
         XCTAssertTrue(log.contains("allow-list"), "an empty allow-list is worth a warning: \(log.lines)")
         _ = try KeyStore.keygen(directory: dir, workers: ["late"])
         let w = try WorkerEndpoint(connect: c.boundEndpoint, hello: MessagingFixtures.hello("late"),
                                    curve: try KeyStore.loadClientKeys(directory: dir, logger: .silent),
-                                   heartbeatInterval: 0.1, logger: .silent)
+                                   heartbeatInterval: 0.1, liveness: 10, logger: .silent)
         w.reconnectInitial = 0.05
         w.reconnectMax = 0.2
         let runner = WorkerRunner(w) { .result(MessagingFixtures.result(for: $0)) }

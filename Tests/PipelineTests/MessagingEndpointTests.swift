@@ -34,6 +34,16 @@ final class MessagingEndpointTests: XCTestCase {
         let next = try MessagingFixtures.receive(c, timeout: 5) { _ in true }
         XCTAssertEqual(next?.message, .request(credits: 2))
         XCTAssertEqual(next?.peer, first?.peer)
+        // Random frames from the same connection (their log lines are rate-limited).
+        var rng = SplitMix64(seed: 42)
+        for _ in 0..<300 {
+            let frames = (0..<(1 + Int(rng.next() % 5))).map { _ in (0..<Int(rng.next() % 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) } }
+            try d.send(frames)
+        }
+        try d.send(try WireCodec.encode(.request(credits: 3)))
+        let afterFuzz = try MessagingFixtures.receive(c, timeout: 5) { _ in true }
+        XCTAssertEqual(afterFuzz?.message, .request(credits: 3))
+        XCTAssertLessThan(log.lines.count, 40, "drop lines must be rate-limited")
         for text in ["wrong protocol version", "unknown command byte 0x7f", "bad READY body", "2 frames, expected 4",
                      "not the empty delimiter", "REQUEST from unknown peer", "exceeds the \(cap)-byte limit",
                      "more than", "ASSIGN from peer", "workers never send it"] {
@@ -131,10 +141,10 @@ final class MessagingEndpointTests: XCTestCase {
 
     func testWorkerReconnectsToACoordinatorReboundOnTheSamePort() throws {
         let log = LogCapture()
-        var c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: beat, logger: log.logger)
+        var c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: beat, liveness: 10, logger: log.logger)
         let endpoint = c.boundEndpoint
         let w = try WorkerEndpoint(connect: endpoint, hello: MessagingFixtures.hello(), curve: nil,
-                                   heartbeatInterval: beat, logger: log.logger)
+                                   heartbeatInterval: beat, liveness: 10, logger: log.logger)
         w.reconnectInitial = 0.05
         w.reconnectMax = 0.4
         let runner = WorkerRunner(w) { .result(MessagingFixtures.result(for: $0)) }
@@ -142,7 +152,7 @@ final class MessagingEndpointTests: XCTestCase {
         XCTAssertNotNil(try MessagingFixtures.receive(c, timeout: 5, where: { $0.isReady }))
         c.close()
         Thread.sleep(forTimeInterval: 0.2)
-        c = try CoordinatorEndpoint(bind: endpoint, curve: nil, heartbeatInterval: beat, logger: log.logger)
+        c = try CoordinatorEndpoint(bind: endpoint, curve: nil, heartbeatInterval: beat, liveness: 10, logger: log.logger)
         defer { c.close() }
         XCTAssertEqual(c.boundEndpoint, endpoint)
         guard let ready = try MessagingFixtures.receive(c, timeout: 10, where: { $0.isReady }) else {
@@ -164,10 +174,10 @@ final class MessagingEndpointTests: XCTestCase {
 
     func testStopAbandonsARunningShardWithARetryableFailure() throws {
         let log = LogCapture()
-        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: beat, logger: log.logger)
+        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: beat, liveness: 10, logger: log.logger)
         defer { c.close() }
         let w = try WorkerEndpoint(connect: c.boundEndpoint, hello: MessagingFixtures.hello(), curve: nil, credits: 2,
-                                   heartbeatInterval: beat, logger: log.logger)
+                                   heartbeatInterval: beat, liveness: 10, logger: log.logger)
         let started = DispatchSemaphore(value: 0)
         let runner = WorkerRunner(w) { a in
             started.signal()
@@ -191,10 +201,11 @@ final class MessagingEndpointTests: XCTestCase {
     }
 
     func testGracefulStopFinishesTheRunningShardFirst() throws {
-        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: beat, logger: .silent)
+        let log = LogCapture()
+        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: beat, liveness: 10, logger: log.logger)
         defer { c.close() }
         let w = try WorkerEndpoint(connect: c.boundEndpoint, hello: MessagingFixtures.hello(), curve: nil,
-                                   heartbeatInterval: beat, logger: .silent)
+                                   heartbeatInterval: beat, liveness: 10, logger: log.logger)
         let started = DispatchSemaphore(value: 0)
         let runner = WorkerRunner(w) { a in
             started.signal()
@@ -216,7 +227,7 @@ final class MessagingEndpointTests: XCTestCase {
         XCTAssertTrue(seen.contains(.result(MessagingFixtures.result(for: a))), "\(seen)")
         XCTAssertTrue(seen.contains(.failed(ShardFailure(jobId: b.jobId, shardId: b.shardId, attempt: b.attempt,
                                                          reason: "not started: worker stopping", retryable: true))), "\(seen)")
-        XCTAssertEqual(seen.last, .disconnect)
+        XCTAssertEqual(seen.last, .disconnect, "\(log.lines)")
         XCTAssertTrue(runner.join(timeout: 5))
     }
 }
@@ -238,11 +249,11 @@ final class MessagingStopTests: XCTestCase {
     }
 
     func testStopSignalsFinishThenAbandon() throws {
-        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: 0.1, logger: .silent)
+        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: 0.1, liveness: 10, logger: .silent)
         defer { c.close() }
         let log = LogCapture()
         let w = try WorkerEndpoint(connect: c.boundEndpoint, hello: MessagingFixtures.hello(), curve: nil,
-                                   heartbeatInterval: 0.1, logger: log.logger)
+                                   heartbeatInterval: 0.1, liveness: 10, logger: log.logger)
         // SIGUSR2 stands in for SIGTERM so a mistake cannot kill the test process.
         let signals = try StopSignals(worker: w, signals: [SIGUSR2], grace: nil, logger: log.logger)
         defer { signals.cancel() }
@@ -273,10 +284,10 @@ final class MessagingStopTests: XCTestCase {
     }
 
     func testGracePeriodEscalatesToAbandon() throws {
-        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: 0.1, logger: .silent)
+        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: 0.1, liveness: 10, logger: .silent)
         defer { c.close() }
         let w = try WorkerEndpoint(connect: c.boundEndpoint, hello: MessagingFixtures.hello(), curve: nil,
-                                   heartbeatInterval: 0.1, logger: .silent)
+                                   heartbeatInterval: 0.1, liveness: 10, logger: .silent)
         let signals = try StopSignals(worker: w, signals: [SIGUSR2], grace: 0.3, logger: .silent)
         defer { signals.cancel() }
         let started = DispatchSemaphore(value: 0)
@@ -301,13 +312,13 @@ final class MessagingCreditTests: XCTestCase {
     func testEveryShardIsDispatchedOnceAcrossWorkersWithCredits() throws {
         let dir = Fixtures.tempDir("dit-ipc")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let c = try CoordinatorEndpoint(bind: "ipc://\(dir)/coordinator.sock", curve: nil, heartbeatInterval: 0.2, logger: .silent)
+        let c = try CoordinatorEndpoint(bind: "ipc://\(dir)/coordinator.sock", curve: nil, heartbeatInterval: 0.2, liveness: 10, logger: .silent)
         defer { c.close() }
         XCTAssertEqual(c.boundEndpoint, "ipc://\(dir)/coordinator.sock")
         var runners: [WorkerRunner] = []
         for i in 0..<3 {
             let w = try WorkerEndpoint(connect: c.boundEndpoint, hello: MessagingFixtures.hello("w\(i)"), curve: nil,
-                                       credits: 2, heartbeatInterval: 0.2, logger: .silent)
+                                       credits: 2, heartbeatInterval: 0.2, liveness: 10, logger: .silent)
             runners.append(WorkerRunner(w) { a in
                 Thread.sleep(forTimeInterval: Double(a.shardId % 3) * 0.001)
                 return .result(ShardResult(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt, outputs: [],
@@ -422,7 +433,7 @@ final class MessagingLivenessTests: XCTestCase {
         let runner = WorkerRunner(w) { .result(MessagingFixtures.result(for: $0)) }
         defer { w.stop(graceful: false); XCTAssertTrue(runner.join(timeout: 5)) }
         Thread.sleep(forTimeInterval: 1)   // several liveness windows of 0.3 s
-        c = try CoordinatorEndpoint(bind: endpoint, curve: nil, heartbeatInterval: 0.1, logger: .silent)
+        c = try CoordinatorEndpoint(bind: endpoint, curve: nil, heartbeatInterval: 0.1, liveness: 10, logger: .silent)
         defer { c.close() }
         let t0 = Date()
         let ready = try MessagingFixtures.receive(c, timeout: 5) { $0.isReady }

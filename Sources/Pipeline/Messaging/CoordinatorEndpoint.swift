@@ -191,6 +191,7 @@ public final class CoordinatorEndpoint {
                 logger.log(.info, "worker \(hello.workerId) (\(hello.hostname) pid \(hello.pid), \(hello.threads) threads) ready as peer \(peer)\(clientKey.map { " with CURVE key \($0)" } ?? "")")
                 return (peer, message)
             case .disconnect:
+                logger.log(.debug, "DISCONNECT from peer \(peer), which was already forgotten")
                 return nil
             default:
                 dropLog.log(logger, .warning, "dropped \(message.command) from unknown peer \(peer): it has not sent READY")
