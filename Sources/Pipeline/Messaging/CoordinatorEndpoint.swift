@@ -34,6 +34,9 @@ public final class CoordinatorEndpoint {
         var lastSeen: Double
         /// The CURVE public key ZAP admitted the connection with (nil without CURVE).
         var clientKey: String?
+        /// When a send found the connection gone (EHOSTUNREACH). The peer expires one
+        /// heartbeat interval later, so messages it sent before closing are still read.
+        var goneSince: Double?
     }
 
     /// Binds a ROUTER on `endpoint` (e.g. `tcp://*:5555`, `tcp://127.0.0.1:0`, `ipc:///tmp/x`).
@@ -134,7 +137,11 @@ public final class CoordinatorEndpoint {
     /// Reads every waiting message into the inbox, sends due heartbeats and logs handshake failures.
     private func pump() throws {
         guard let router else { return }
-        if monotonicNow() >= nextHeartbeat { sendHeartbeats(now: monotonicNow()) }
+        defer {
+            // After reading: a worker that just said its last words and closed its socket
+            // must have them read before a heartbeat finds its connection gone.
+            if monotonicNow() >= nextHeartbeat { sendHeartbeats(now: monotonicNow()) }
+        }
         if let monitor {
             // Refused keys are logged by the ZAP handler; this catches the other handshake failures.
             for e in monitor.drain() where e.isHandshakeFailure && !e.isAuthFailure {
@@ -232,8 +239,8 @@ public final class CoordinatorEndpoint {
             try router.send(frames, dontWait: true)
         } catch let e as MessagingError {
             if case let .zmq(_, code, _) = e, code == EHOSTUNREACH {
-                // Forgotten here, reported once by `expiredPeers` like any peer that left without DISCONNECT.
-                if peers.removeValue(forKey: peer) != nil { expired.append(peer) }
+                // Reported once by `expiredPeers` (after a short grace), like any peer that left without DISCONNECT.
+                markGone(peer)
                 throw MessagingError.unreachable(peer)
             }
             if e.isWouldBlock { throw MessagingError.wouldBlock("to peer \(peer)") }
@@ -256,23 +263,34 @@ public final class CoordinatorEndpoint {
 
     private func collectExpired(now: Double) {
         let limit = Double(liveness) * heartbeatInterval
-        for (peer, state) in peers where now - state.lastSeen > limit {
-            peers[peer] = nil
-            expired.append(peer)
-            logger.log(.warning, "worker \(state.hello.workerId) (peer \(peer)) silent for \(String(format: "%.1f", now - state.lastSeen)) s: expired")
+        for (peer, state) in peers {
+            if let gone = state.goneSince, now - gone >= heartbeatInterval {
+                peers[peer] = nil
+                expired.append(peer)
+                logger.log(.warning, "worker \(state.hello.workerId) (peer \(peer)) disconnected: expired")
+            } else if now - state.lastSeen > limit {
+                peers[peer] = nil
+                expired.append(peer)
+                logger.log(.warning, "worker \(state.hello.workerId) (peer \(peer)) silent for \(String(format: "%.1f", now - state.lastSeen)) s: expired")
+            }
         }
+    }
+
+    private func markGone(_ peer: PeerID) {
+        guard var state = peers[peer], state.goneSince == nil else { return }
+        state.goneSince = monotonicNow()
+        peers[peer] = state
+        logger.log(.debug, "peer \(peer): connection gone")
     }
 
     private func sendHeartbeats(now: Double) {
         guard let router else { return }
         let frames = (try? WireCodec.encode(.heartbeat)) ?? []
-        for (peer, state) in peers {
+        for (peer, state) in peers where state.goneSince == nil {
             do { try router.send([peer.bytes] + frames, dontWait: true) } catch {
                 if case let MessagingError.zmq(_, code, _) = error, code == EHOSTUNREACH {
                     // The connection is gone (e.g. the worker process was killed): no need to wait out liveness.
-                    peers[peer] = nil
-                    expired.append(peer)
-                    logger.log(.warning, "worker \(state.hello.workerId) (peer \(peer)) disconnected: expired")
+                    markGone(peer)
                 } else {
                     logger.log(.debug, "heartbeat to peer \(peer) not sent: \(error)")
                 }
