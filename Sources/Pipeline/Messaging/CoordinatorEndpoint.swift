@@ -71,6 +71,12 @@ public final class CoordinatorEndpoint {
             if let curve {
                 try s.setCurveServer(secretKey: curve.secretKey)
                 try s.setZAPDomain(Curve.zapDomain)
+                // Refuse clients when no ZAP handler answers (by default libzmq admits them).
+                // A DRAFT option in libzmq 4.3 (Debian builds have it); without it the handler
+                // thread above must simply never stop while the socket is open.
+                do { try s.setOption(Curve.zapEnforceDomainOption, Int32(1), name: "ZMQ_ZAP_ENFORCE_DOMAIN") } catch {
+                    logger.log(.warning, "this libzmq lacks ZMQ_ZAP_ENFORCE_DOMAIN: \(error)")
+                }
             }
             if endpoint.contains("[") { try s.setOption(ZMQ_IPV6, Int32(1), name: "ZMQ_IPV6") }
             if curve != nil { monitor = try SocketMonitor(s, events: SocketMonitor.handshakeEvents) }

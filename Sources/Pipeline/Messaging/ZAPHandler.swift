@@ -65,9 +65,10 @@ final class ZAPHandler {
             } catch let e as MessagingError where e.isTerminated {
                 return
             } catch {
+                // Keep serving: with the handler gone, a libzmq without ZAP_ENFORCE_DOMAIN
+                // would admit every client.
                 logger.log(.error, "ZAP handler: \(error)")
-                // A REP socket that failed mid-request cannot recover; stop admitting anyone.
-                if case MessagingError.zmq = error { return }
+                usleep(10_000)
             }
         }
     }
