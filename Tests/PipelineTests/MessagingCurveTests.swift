@@ -164,4 +164,18 @@ final class MessagingCurveTests: XCTestCase {
         try FileManager.default.removeItem(atPath: dir + "/workers/b.pub")
         XCTAssertEqual(try KeyStore.loadServerKeys(directory: dir, logger: .silent).allowedClientKeys, [report.workers[0].publicKey])
     }
+
+    func testWithoutAZAPHandlerEveryClientIsRefused() throws {
+        _ = try KeyStore.keygen(directory: dir, workers: ["w"])
+        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: try KeyStore.loadServerKeys(directory: dir, logger: .silent),
+                                        heartbeatInterval: 0.1, liveness: 10, logger: .silent)
+        defer { c.close() }
+        c.stopZAPHandlerForTesting()
+        let w = try WorkerEndpoint(connect: c.boundEndpoint, hello: MessagingFixtures.hello(),
+                                   curve: try KeyStore.loadClientKeys(directory: dir, name: "w", logger: .silent),
+                                   heartbeatInterval: 0.1, logger: .silent)
+        let runner = WorkerRunner(w) { .result(MessagingFixtures.result(for: $0)) }
+        defer { w.stop(graceful: false); XCTAssertTrue(runner.join(timeout: 5)) }
+        XCTAssertNil(try MessagingFixtures.receive(c, timeout: 0.8) { _ in true }, "admitted without a ZAP handler")
+    }
 }

@@ -113,6 +113,12 @@ public final class CoordinatorEndpoint {
         zap.setAllowed(keys)
     }
 
+    /// Stops the ZAP handler while the socket stays open (tests: with no handler
+    /// answering, ZMQ_ZAP_ENFORCE_DOMAIN must refuse every client).
+    func stopZAPHandlerForTesting() {
+        zap?.stop()
+    }
+
     /// Workers that said READY and have not expired or disconnected.
     public var connectedPeers: [PeerID] { Array(peers.keys) }
 
