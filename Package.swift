@@ -20,10 +20,11 @@ let package = Package(
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CZMQ", path: "Sources/CZMQ", pkgConfig: "libzmq"),
+        .systemLibrary(name: "CZLibSystem", path: "Sources/CZLibSystem"),
         .target(
             name: "Pipeline",
             dependencies: [
-                "COpenBLAS", "CZMQ",
+                "COpenBLAS", "CZMQ", "CZLibSystem",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ],
             path: "Sources/Pipeline",
