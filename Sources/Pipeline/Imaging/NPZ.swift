@@ -106,10 +106,10 @@ public final class NPZWriter {
     private let zip: ZipWriter
     private var open: (name: String, expected: Int, written: Int)?
 
-    public init(path: String, compressed: Bool = false) throws {
+    public init(path: String, compressed: Bool = false, forceZip64: Bool = false) throws {
         self.path = path
         compression = compressed ? .deflate(level: 6) : .stored
-        zip = try ZipWriter(path: path)
+        zip = try ZipWriter(path: path, forceZip64: forceZip64)
     }
 
     public func add(_ name: String, _ array: NPYArray) throws {

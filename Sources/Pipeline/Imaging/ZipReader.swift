@@ -170,8 +170,8 @@ public final class ZipEntryStream {
     private var compressedRead = 0
     public private(set) var position = 0
     private var crc: UInt32 = 0
-    private var z = z_stream()
-    private var inflating = false
+    /// Heap-allocated: zlib keeps a pointer back to its z_stream, so it must not move.
+    private var zs: UnsafeMutablePointer<z_stream>?
     private static let inCapacity = 1 << 20
     private var inBuf: UnsafeMutablePointer<UInt8>?
 
@@ -179,14 +179,16 @@ public final class ZipEntryStream {
         self.reader = reader; self.entry = entry; self.dataStart = dataStart
         if entry.method == .deflate {
             inBuf = UnsafeMutablePointer<UInt8>.allocate(capacity: ZipEntryStream.inCapacity)
-            let rc = inflateInit2_(&z, -MAX_WBITS, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
-            guard rc == Z_OK else { throw ZipError(file: reader.path, reason: "zlib inflateInit failed (\(rc))") }
-            inflating = true
+            let z = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+            z.initialize(to: z_stream())
+            let rc = inflateInit2_(z, -MAX_WBITS, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+            guard rc == Z_OK else { z.deallocate(); throw ZipError(file: reader.path, reason: "zlib inflateInit failed (\(rc))") }
+            zs = z
         }
     }
 
     deinit {
-        if inflating { inflateEnd(&z) }
+        if let zs { inflateEnd(zs); zs.deallocate() }
         inBuf?.deallocate()
     }
 
@@ -212,27 +214,27 @@ public final class ZipEntryStream {
     }
 
     private func inflate(into dst: UnsafeMutablePointer<UInt8>, count: Int) throws {
-        guard let inBuf else { return }
+        guard let inBuf, let z = zs else { return }
         var produced = 0
         while produced < count {
-            if z.avail_in == 0 {
+            if z.pointee.avail_in == 0 {
                 let n = min(ZipEntryStream.inCapacity, entry.compressedSize - compressedRead)
                 guard n > 0 else { throw ZipError(file: reader.path, reason: "member '\(entry.name)': compressed data ends early (truncated?)") }
                 try reader.preadFully(inBuf, at: dataStart + compressedRead, count: n)
                 compressedRead += n
-                z.next_in = inBuf
-                z.avail_in = UInt32(n)
+                z.pointee.next_in = inBuf
+                z.pointee.avail_in = UInt32(n)
             }
             let chunk = min(count - produced, 1 << 30)
-            z.next_out = dst + produced
-            z.avail_out = UInt32(chunk)
-            let status = CZLibSystem.inflate(&z, Z_NO_FLUSH)
-            produced += chunk - Int(z.avail_out)
+            z.pointee.next_out = dst + produced
+            z.pointee.avail_out = UInt32(chunk)
+            let status = CZLibSystem.inflate(z, Z_NO_FLUSH)
+            produced += chunk - Int(z.pointee.avail_out)
             if status == Z_STREAM_END {
                 guard produced == count else { throw ZipError(file: reader.path, reason: "member '\(entry.name)': deflate stream ends early") }
                 break
             }
-            guard status == Z_OK || (status == Z_BUF_ERROR && z.avail_in == 0) else {
+            guard status == Z_OK || (status == Z_BUF_ERROR && z.pointee.avail_in == 0) else {
                 throw ZipError(file: reader.path, reason: "member '\(entry.name)': corrupt deflate data (zlib \(status))")
             }
         }

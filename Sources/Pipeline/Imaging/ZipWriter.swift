@@ -28,12 +28,16 @@ public final class ZipWriter {
         var usize = 0
         var csize = 0
         var zip64: Bool
-        var z = z_stream()
-        var deflating = false
+        /// Heap-allocated: zlib keeps a pointer back to its z_stream, so it must not move.
+        var z: UnsafeMutablePointer<z_stream>?
     }
 
-    public init(path: String) throws {
+    /// Writes zip64 records even for small members (as numpy's `force_zip64`); for tests and tools that require them.
+    public let forceZip64: Bool
+
+    public init(path: String, forceZip64: Bool = false) throws {
         self.path = path
+        self.forceZip64 = forceZip64
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -44,7 +48,7 @@ public final class ZipWriter {
     }
 
     deinit {
-        if let c = current, c.deflating { var z = c.z; deflateEnd(&z) }
+        if let z = current?.z { deflateEnd(z); z.deallocate() }
         outBuf.deallocate()
         if !finished {
             close(fd)
@@ -58,14 +62,16 @@ public final class ZipWriter {
         guard current == nil, !finished else { throw ZipError(file: path, reason: "begin('\(name)') while another member is open") }
         let nameBytes = Array(name.utf8)
         // Without a known size, reserve zip64 fields so that any size can be patched in.
-        let zip64 = (expectedSize ?? Int.max) >= 0xFFFF_0000
+        let zip64 = forceZip64 || (expectedSize ?? Int.max) >= 0xFFFF_0000
         var m = Member(name: nameBytes, method: 0, headerOffset: offset, zip64: zip64)
         if case let .deflate(level) = compression {
             m.method = 8
-            let rc = deflateInit2_(&m.z, level, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY,
+            let z = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+            z.initialize(to: z_stream())
+            let rc = deflateInit2_(z, level, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY,
                                    zlibVersion(), Int32(MemoryLayout<z_stream>.size))
-            guard rc == Z_OK else { throw ZipError(file: path, reason: "zlib deflateInit failed (\(rc))") }
-            m.deflating = true
+            guard rc == Z_OK else { z.deallocate(); throw ZipError(file: path, reason: "zlib deflateInit failed (\(rc))") }
+            m.z = z
         }
         current = m
         try writeAll(localHeader(m))
@@ -84,11 +90,12 @@ public final class ZipWriter {
         } else {
             var left = bytes.count
             var p = base.assumingMemoryBound(to: UInt8.self)
+            guard let z = m.z else { return }
             while left > 0 {
                 let n = min(left, 1 << 30)
-                m.z.next_in = UnsafeMutablePointer(mutating: p)
-                m.z.avail_in = UInt32(n)
-                m.csize += try pump(&m.z, flush: Z_NO_FLUSH)
+                z.pointee.next_in = UnsafeMutablePointer(mutating: p)
+                z.pointee.avail_in = UInt32(n)
+                m.csize += try pump(z, flush: Z_NO_FLUSH)
                 p += n; left -= n
             }
         }
@@ -101,12 +108,13 @@ public final class ZipWriter {
     /// Closes the open member and patches its local header.
     public func end() throws {
         guard var m = current else { throw ZipError(file: path, reason: "end with no open member") }
-        if m.method == 8 {
-            m.z.next_in = nil
-            m.z.avail_in = 0
-            m.csize += try pump(&m.z, flush: Z_FINISH)
-            deflateEnd(&m.z)
-            m.deflating = false
+        if let z = m.z {
+            z.pointee.next_in = nil
+            z.pointee.avail_in = 0
+            m.csize += try pump(z, flush: Z_FINISH)
+            deflateEnd(z)
+            z.deallocate()
+            m.z = nil
         }
         current = nil
         if !m.zip64 && (m.usize >= 0xFFFF_FFFF || m.csize >= 0xFFFF_FFFF) {
@@ -127,7 +135,7 @@ public final class ZipWriter {
         let cdStart = offset
         var cd = [UInt8]()
         for e in central {
-            let big = e.usize >= 0xFFFF_FFFF || e.csize >= 0xFFFF_FFFF || e.offset >= 0xFFFF_FFFF
+            let big = forceZip64 || e.usize >= 0xFFFF_FFFF || e.csize >= 0xFFFF_FFFF || e.offset >= 0xFFFF_FFFF
             var extra = [UInt8]()
             if big {
                 extra.le16(0x0001); extra.le16(24)
@@ -148,7 +156,7 @@ public final class ZipWriter {
         try writeAll(cd)
         let cdSize = cd.count
         var tail = [UInt8]()
-        let needs64 = cdStart >= 0xFFFF_FFFF || central.count >= 0xFFFF || offset >= 0xFFFF_FFFF
+        let needs64 = forceZip64 || cdStart >= 0xFFFF_FFFF || central.count >= 0xFFFF || offset >= 0xFFFF_FFFF
         if needs64 {
             let z64 = offset
             tail.le32(0x0606_4b50); tail.le64(44); tail.le16(45); tail.le16(45)
@@ -188,18 +196,20 @@ public final class ZipWriter {
     }
 
     /// Runs deflate until it has consumed its input (or finished); returns bytes written.
-    private func pump(_ z: inout z_stream, flush: Int32) throws -> Int {
+    private func pump(_ z: UnsafeMutablePointer<z_stream>, flush: Int32) throws -> Int {
         var written = 0
         while true {
-            z.next_out = outBuf
-            z.avail_out = UInt32(ZipWriter.outCapacity)
-            let rc = deflate(&z, flush)
+            z.pointee.next_out = outBuf
+            z.pointee.avail_out = UInt32(ZipWriter.outCapacity)
+            let rc = deflate(z, flush)
             guard rc == Z_OK || rc == Z_STREAM_END || rc == Z_BUF_ERROR else {
                 throw ZipError(file: path, reason: "zlib deflate failed (\(rc))")
             }
-            let n = ZipWriter.outCapacity - Int(z.avail_out)
+            let n = ZipWriter.outCapacity - Int(z.pointee.avail_out)
             if n > 0 { try writeAll(UnsafeRawBufferPointer(start: outBuf, count: n)); written += n }
-            if flush == Z_FINISH { if rc == Z_STREAM_END { break } } else if z.avail_in == 0 && z.avail_out != 0 { break }
+            if flush == Z_FINISH {
+                if rc == Z_STREAM_END { break }
+            } else if z.pointee.avail_in == 0 && z.pointee.avail_out != 0 { break }
         }
         return written
     }
