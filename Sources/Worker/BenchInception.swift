@@ -20,8 +20,9 @@ struct BenchInception: ParsableCommand {
             let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
             print(String(decoding: try enc.encode(r), as: UTF8.self))
         } else {
-            print(String(format: "inception %dpx batch %d, %d threads: %.3f s/batch, %.2f img/s",
-                         r.size, r.batch, r.threads, r.secondsPerBatch, r.imagesPerSecond))
+            print(String(format: "inception %dpx batch %d, %d threads: %.3f s/batch, %.2f img/s, %.1f GFLOP/s (sgemm ceiling now %.1f GFLOP/s, %.0f%%), %.2f CPU s/batch",
+                         r.size, r.batch, r.threads, r.secondsPerBatch, r.imagesPerSecond, r.gflops, r.ceilingGflops,
+                         100 * r.gflops / r.ceilingGflops, r.cpuSecondsPerBatch))
         }
     }
 }

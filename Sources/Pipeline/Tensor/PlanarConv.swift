@@ -9,6 +9,9 @@ public enum PlanarConv {
     /// Upper bound on the unfolded column buffer, in floats; larger outputs are tiled by columns.
     public static var columnBudget = 4 << 20
 
+    /// Multiply-add FLOPs (2·M·N·K) of every convolution run so far; benchmarks read it.
+    nonisolated(unsafe) public static var flopCount: Double = 0
+
     /// out rows `0..<cout` (row stride `ldOut`, N·OH·OW columns each) =
     /// max(0, conv(x) + bias) when `relu`, else conv(x) + bias.
     /// x: (cin, n, h, w) contiguous; weight: (cout, cin·kh·kw).
@@ -19,6 +22,7 @@ public enum PlanarConv {
         let (oh, ow) = g.outputSize(height: h, width: w)
         let total = n * oh * ow
         let kdim = cin * g.kernelH * g.kernelW
+        flopCount += 2 * Double(cout) * Double(kdim) * Double(total)
         let pointwise = g.kernelH == 1 && g.kernelW == 1 && g.strideH == 1 && g.strideW == 1
             && g.padTop == 0 && g.padBottom == 0 && g.padLeft == 0 && g.padRight == 0
         if pointwise {

@@ -45,7 +45,8 @@ public enum Resize {
         let ty = taps(input: h, output: oh, convention: convention)
         let tx = taps(input: w, output: ow, convention: convention)
         let identity = h == oh && w == ow
-        for p in 0..<planes {
+        parallelFor(planes, grain: 1) { pa, pb in
+          for p in pa..<pb {
             let s = src + p * h * w
             let d = dst + dstPlane(p) * oh * ow
             if identity {
@@ -73,6 +74,7 @@ public enum Resize {
                     drow[ox] = v * scale + shift
                 }
             }
+          }
         }
     }
 }
