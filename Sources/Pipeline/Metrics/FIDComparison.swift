@@ -18,37 +18,58 @@ public struct FIDComparison: Codable {
         case inceptionScore = "inception_score"
     }
 
-    public static func compare(reference a: String, samples b: String, model: FIDInceptionV3? = nil,
-                               mode: InceptionPreprocessing = .tf1ADM, batch: Int = 64) throws -> FIDComparison {
-        let fa = try StatisticsFile.read(a), fb = try StatisticsFile.read(b)
-        var featsA: (pool: Tensor, spatial: Tensor)?, featsB: (pool: Tensor, spatial: Tensor)?
-        func activations(_ f: StatisticsFile) throws -> (pool: Tensor, spatial: Tensor)? {
-            guard let model, f.imagesShape != nil else { return nil }
-            var pools: [Tensor] = [], spatials: [Tensor] = []
-            try InceptionEval.forEachBatch(model: model, npz: f.path, mode: mode, batch: batch) { feats, _ in
-                pools.append(feats.pool3); spatials.append(feats.spatial)
+    /// One side of a comparison: statistics read from its file and/or
+    /// Inception activations of its images.
+    public struct Side {
+        public var path: String
+        public var pool: GaussianStatistics?
+        public var spatial: GaussianStatistics?
+        /// pool3 (N, 2048) and spatial (N, 2023) activations, when computed.
+        public var activations: (pool: Tensor, spatial: Tensor)?
+
+        /// Reads `path`; with a model, also evaluates its images (arr_0), if any.
+        public init(path: String, model: FIDInceptionV3? = nil, mode: InceptionPreprocessing = .tf1ADM,
+                    batch: Int = 64) throws {
+            self.path = path
+            let f = try StatisticsFile.read(path)
+            pool = f.pool; spatial = f.spatial
+            if let model, f.imagesShape != nil {
+                var pools: [Tensor] = [], spatials: [Tensor] = []
+                try InceptionEval.forEachBatch(model: model, npz: path, mode: mode, batch: batch) { feats, _ in
+                    pools.append(feats.pool3); spatials.append(feats.spatial)
+                }
+                if !pools.isEmpty { activations = (Tensor.concat(pools), Tensor.concat(spatials)) }
             }
-            guard !pools.isEmpty else { return nil }
-            return (Tensor.concat(pools), Tensor.concat(spatials))
         }
-        featsA = try activations(fa)
-        featsB = try activations(fb)
-        func stats(_ f: StatisticsFile, _ acts: (pool: Tensor, spatial: Tensor)?) throws -> (GaussianStatistics?, GaussianStatistics?) {
-            if let p = f.pool { return (p, f.spatial) }
-            guard let acts else { return (nil, nil) }
+
+        /// Stored statistics first (ADM's `read_statistics`), else those of the activations.
+        func statistics() throws -> (GaussianStatistics, GaussianStatistics?)? {
+            if let pool { return (pool, spatial) }
+            guard let acts = activations else { return nil }
             var p = FeatureStatistics(dimension: acts.pool.shape[1]); try p.add(acts.pool)
             var s = FeatureStatistics(dimension: acts.spatial.shape[1]); try s.add(acts.spatial)
             return (try p.gaussian(), try s.gaussian())
         }
-        let (pa, sa) = try stats(fa, featsA), (pb, sb) = try stats(fb, featsB)
-        guard let pa, let pb else {
-            throw MetricsError.format("\(pa == nil ? a : b): no mu/sigma, and its images (arr_0) need --inception weights to be evaluated")
+    }
+
+    public static func compare(reference a: String, samples b: String, model: FIDInceptionV3? = nil,
+                               mode: InceptionPreprocessing = .tf1ADM, batch: Int = 64) throws -> FIDComparison {
+        try compare(Side(path: a, model: model, mode: mode, batch: batch),
+                    Side(path: b, model: model, mode: mode, batch: batch), model: model)
+    }
+
+    public static func compare(_ a: Side, _ b: Side, model: FIDInceptionV3?) throws -> FIDComparison {
+        guard let (pa, sa) = try a.statistics() else {
+            throw MetricsError.format("\(a.path): no mu/sigma, and its images (arr_0) need --inception weights to be evaluated")
+        }
+        guard let (pb, sb) = try b.statistics() else {
+            throw MetricsError.format("\(b.path): no mu/sigma, and its images (arr_0) need --inception weights to be evaluated")
         }
         var r = FIDComparison(fid: try FrechetDistance.compute(pa, pb))
         if let sa, let sb { r.sfid = try FrechetDistance.compute(sa, sb) }
-        if let model, let fb = featsB {
+        if let model, let fb = b.activations {
             r.inceptionScore = try InceptionScore.compute(logits: model.admSoftmaxLogits(fb.pool))
-            if let fa = featsA {
+            if let fa = a.activations {
                 let pr = try PrecisionRecall.compute(reference: fa.pool, samples: fb.pool)
                 r.precision = pr.precision; r.recall = pr.recall
             }

@@ -26,8 +26,9 @@ public struct FIDStatsJob {
 
     /// Statistics of an .npz's `arr_0` (uint8 NHWC), written to `out`.
     @discardableResult
-    public func run(npz: String, out: String, progress: ((Int, Int) -> Void)? = nil) throws -> Output {
-        let model = try FIDInceptionV3(path: weightsPath)
+    public func run(npz: String, out: String, model loaded: FIDInceptionV3? = nil,
+                    progress: ((Int, Int) -> Void)? = nil) throws -> Output {
+        let model = try loaded ?? FIDInceptionV3(path: weightsPath)
         let total = try NPZFile(path: npz).header("arr_0").shape.first ?? 0
         var pool = FeatureStatistics(dimension: 2048)
         var spatial = FeatureStatistics(dimension: 17 * 17 * FIDInceptionV3.spatialChannels)
