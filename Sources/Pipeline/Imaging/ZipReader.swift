@@ -11,7 +11,7 @@ public struct ZipError: Error, CustomStringConvertible {
 }
 
 /// One member of a zip archive, as its central directory describes it.
-public struct ZipEntry {
+public struct ZipMember {
     public enum Method: UInt16 { case stored = 0, deflate = 8 }
     public let name: String
     public let method: Method
@@ -27,7 +27,7 @@ public struct ZipEntry {
 /// sit in memory. Stored and deflate members are supported.
 public final class ZipReader {
     public let path: String
-    public let entries: [ZipEntry]
+    public let entries: [ZipMember]
     let fd: Int32
     let fileSize: Int
 
@@ -51,10 +51,10 @@ public final class ZipReader {
 
     deinit { close(fd) }
 
-    public func entry(named name: String) -> ZipEntry? { entries.first { $0.name == name } }
+    public func entry(named name: String) -> ZipMember? { entries.first { $0.name == name } }
 
     /// A stream over the uncompressed bytes of `entry`.
-    public func stream(_ entry: ZipEntry) throws -> ZipEntryStream {
+    public func stream(_ entry: ZipMember) throws -> ZipEntryStream {
         let local = try pread(at: entry.localHeaderOffset, count: 30)
         guard local.u32(0) == 0x0403_4b50 else {
             throw ZipError(file: path, reason: "member '\(entry.name)': bad local header signature")
@@ -83,7 +83,7 @@ public final class ZipReader {
         }
     }
 
-    private static func readDirectory(fd: Int32, size: Int, file: String) throws -> [ZipEntry] {
+    private static func readDirectory(fd: Int32, size: Int, file: String) throws -> [ZipMember] {
         func read(_ offset: Int, _ count: Int) throws -> [UInt8] {
             guard offset >= 0, offset + count <= size else { throw ZipError(file: file, reason: "directory points outside the file (truncated?)") }
             var b = [UInt8](repeating: 0, count: count)
@@ -120,7 +120,7 @@ public final class ZipReader {
         }
         guard cdSize >= 0, cdSize < 1 << 31 else { throw ZipError(file: file, reason: "implausible central directory size \(cdSize)") }
         let cd = try read(cdOffset, cdSize)
-        var entries: [ZipEntry] = []
+        var entries: [ZipMember] = []
         var p = 0
         for _ in 0..<count {
             guard p + 46 <= cd.count, cd.u32(p) == 0x0201_4b50 else {
@@ -150,10 +150,10 @@ public final class ZipReader {
                 e += 4 + len
             }
             guard flags & 1 == 0 else { throw ZipError(file: file, reason: "member '\(name)' is encrypted") }
-            guard let method = ZipEntry.Method(rawValue: methodRaw) else {
+            guard let method = ZipMember.Method(rawValue: methodRaw) else {
                 throw ZipError(file: file, reason: "member '\(name)' uses compression method \(methodRaw) (only stored and deflate are supported)")
             }
-            entries.append(ZipEntry(name: name, method: method, crc32: crc, compressedSize: csize,
+            entries.append(ZipMember(name: name, method: method, crc32: crc, compressedSize: csize,
                                     uncompressedSize: usize, localHeaderOffset: offset))
             p += 46 + nameLen + extraLen + commentLen
         }
@@ -165,7 +165,7 @@ public final class ZipReader {
 /// once the last byte has been read.
 public final class ZipEntryStream {
     let reader: ZipReader
-    public let entry: ZipEntry
+    public let entry: ZipMember
     let dataStart: Int
     private var compressedRead = 0
     public private(set) var position = 0
@@ -175,7 +175,7 @@ public final class ZipEntryStream {
     private static let inCapacity = 1 << 20
     private var inBuf: UnsafeMutablePointer<UInt8>?
 
-    init(reader: ZipReader, entry: ZipEntry, dataStart: Int) throws {
+    init(reader: ZipReader, entry: ZipMember, dataStart: Int) throws {
         self.reader = reader; self.entry = entry; self.dataStart = dataStart
         if entry.method == .deflate {
             inBuf = UnsafeMutablePointer<UInt8>.allocate(capacity: ZipEntryStream.inCapacity)
