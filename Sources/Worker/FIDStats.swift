@@ -22,13 +22,12 @@ struct FIDStats: ParsableCommand {
 
     func run() throws {
         Threads.set(threads)
-        guard let npz else {
-            throw ValidationError("--images needs the image decoders of the imaging module, which this build does not have yet; convert the folder to an .npz (arr_0, uint8 NHWC) and use --npz")
-        }
         let job = FIDStatsJob(weightsPath: inception, mode: mode, batch: batch, embedImages: embedImages)
-        let r = try job.run(npz: npz, out: out) { done, total in
+        let progress: (Int, Int) -> Void = { done, total in
             FileHandle.standardError.write(Data("\r\(done)/\(total) images".utf8))
         }
+        let r = try npz.map { try job.run(npz: $0, out: out, progress: progress) }
+            ?? job.run(imagesIn: images ?? "", out: out, progress: progress)
         FileHandle.standardError.write(Data("\n".utf8))
         print("wrote \(out) (\(r.pool.count) images) and \(StatisticsProvenance.path(forStatistics: out))")
     }

@@ -5,11 +5,12 @@ import Foundation
 public protocol LayerWeights: AnyObject {
     func take(_ key: String, shape: [Int]) throws -> Tensor
     func ignore(_ key: String)
-    func scope(_ name: String) -> LayerWeights
+    /// The weights under `name.` (StateDict's `scope`).
+    func scoped(_ name: String) -> LayerWeights
 }
 
 extension StateDict: LayerWeights {
-    public func scope(_ name: String) -> LayerWeights { let s: StateDict = scope(name); return s }
+    public func scoped(_ name: String) -> LayerWeights { scope(name) }
 }
 
 /// Deterministic random weights of whatever shape a layer asks for
@@ -35,7 +36,7 @@ public final class RandomLayerWeights: LayerWeights {
     }
 
     public func ignore(_ key: String) {}
-    public func scope(_ name: String) -> LayerWeights { self }
+    public func scoped(_ name: String) -> LayerWeights { self }
 }
 
 /// pytorch-fid / torchvision `BasicConv2d`: conv (no bias) → BatchNorm2d(eps=0.001) → ReLU.
