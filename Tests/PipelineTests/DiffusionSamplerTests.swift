@@ -41,8 +41,8 @@ final class ClosedFormModel: NoisePredictionModel {
         return out
     }
 
-    /// DiT's forward_with_cfg, guiding all channels of eps.
-    func forwardWithCFG(_ x: Tensor, t: [Float], y: [Int], scale: Float) throws -> Tensor {
+    /// DiT's forward_with_cfg (guiding all eps channels whatever the flag).
+    func forwardWithCFG(_ x: Tensor, t: [Float], y: [Int], scale: Float, guideAllChannels: Bool) throws -> Tensor {
         let n = x.shape[0] / 2
         let half = x.slice(0..<n)
         let out = try forward(Tensor.concat([half, half]), t: t, y: y)
@@ -158,11 +158,11 @@ final class DiffusionSamplerTests: XCTestCase {
             var learnsSigma: Bool { true }
             var cfgCalls = 0
             func forward(_ x: Tensor, t: [Float], y: [Int]) throws -> Tensor { try inner.forward(x, t: t, y: y) }
-            func forwardWithCFG(_ x: Tensor, t: [Float], y: [Int], scale: Float) throws -> Tensor {
+            func forwardWithCFG(_ x: Tensor, t: [Float], y: [Int], scale: Float, guideAllChannels: Bool) throws -> Tensor {
                 cfgCalls += 1
                 XCTAssertEqual(y, [1, 2, 10, 10], "null label = num_classes in the second half")
                 XCTAssertEqual(x.shape[0], 4)
-                return try inner.forwardWithCFG(x, t: t, y: y, scale: scale)
+                return try inner.forwardWithCFG(x, t: t, y: y, scale: scale, guideAllChannels: guideAllChannels)
             }
         }
         let d = try GaussianDiffusion.create(respacing: .sections([4]))

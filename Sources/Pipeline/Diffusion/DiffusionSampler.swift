@@ -21,9 +21,13 @@ public struct SamplerSettings {
     public var eta: Float
     /// Clamp x0 predictions to [-1, 1]; DiT's sample.py uses false for latents.
     public var clipDenoised: Bool
+    /// Guide every eps channel instead of DiT's first 3 (its reference quirk).
+    public var guideAllChannels: Bool
 
-    public init(kind: SamplerKind, cfgScale: Float = 1, eta: Float = 0, clipDenoised: Bool = false) {
+    public init(kind: SamplerKind, cfgScale: Float = 1, eta: Float = 0, clipDenoised: Bool = false,
+                guideAllChannels: Bool = false) {
         self.kind = kind
+        self.guideAllChannels = guideAllChannels
         self.cfgScale = cfgScale
         self.eta = eta
         self.clipDenoised = clipDenoised
@@ -66,6 +70,10 @@ public struct DiffusionSampler {
         let sampleShape = [model.inChannels, model.inputSize, model.inputSize]
         var x = try noise.normal(indices: indices, sampleShape: sampleShape, purpose: .initialLatent)
         let guided = settings.cfgScale != 1
+        guard !guided || model.supportsGuidance else {
+            throw DiffusionError.invalidArgument(
+                "the model has no null class (class_dropout_prob = 0): classifier-free guidance needs --cfg-scale 1")
+        }
         let doubledLabels = labels + [Int](repeating: model.numClasses, count: n)
         for s in 0..<numSteps {
             let t = numSteps - 1 - s
@@ -77,7 +85,7 @@ public struct DiffusionSampler {
                 // only the first, so the first half's result is the same without it.
                 let tm = [Float](repeating: diffusion.modelTimestep(t), count: 2 * n)
                 let full = try model.forwardWithCFG(Tensor.concat([x, x]), t: tm, y: doubledLabels,
-                                                    scale: settings.cfgScale)
+                                                    scale: settings.cfgScale, guideAllChannels: settings.guideAllChannels)
                 guard full.rank == 4, full.shape[0] == 2 * n else {
                     throw DiffusionError.shapeMismatch(what: "forward_with_cfg output", expected: [2 * n] + sampleShape,
                                                        found: full.shape)
