@@ -11,7 +11,9 @@ final class ClosedFormModel: NoisePredictionModel {
     let numClasses = 10
     let learnsSigma: Bool
     let oracleAlphaBar: [Double]?
-    var forwardCalls = 0
+    private let lock = NSLock()
+    private var calls = 0
+    var forwardCalls: Int { lock.lock(); defer { lock.unlock() }; return calls }
 
     init(learnsSigma: Bool = true, oracleAlphaBar: [Double]? = nil) {
         self.learnsSigma = learnsSigma
@@ -21,7 +23,7 @@ final class ClosedFormModel: NoisePredictionModel {
     static func target(label y: Int, element i: Int) -> Float { Float(y) * 0.1 - 0.45 + Float(i % 7) * 0.05 }
 
     func forward(_ x: Tensor, t: [Float], y: [Int]) throws -> Tensor {
-        forwardCalls += 1
+        lock.lock(); calls += 1; lock.unlock()
         let n = x.shape[0], per = x.count / n
         let outC = learnsSigma ? 2 * inChannels : inChannels
         let out = Tensor(uninitialized: [n, outC, inputSize, inputSize])
@@ -84,7 +86,7 @@ final class DiffusionSamplerTests: XCTestCase {
                 }
             }
             XCTAssertLessThan(worst, 2e-3, "\(kind) \(spacing) eta \(eta)")
-            XCTAssertEqual(model.forwardCalls, d.numTimesteps)
+            XCTAssertEqual(model.forwardCalls, 2 * d.numTimesteps, "one call per sample and step")
         }
     }
 
@@ -134,8 +136,8 @@ final class DiffusionSamplerTests: XCTestCase {
             let b = try engine().generate(indices: Array(8..<16), batchSize: 5)
             let two = Tensor.concat([a.latents, b.latents])
             XCTAssertEqual(one.latents.shape, [16, 4, 4, 4])
-            XCTAssertEqual(one.latents.values, threes.latents.values, "\(kind) batches of 3")
-            XCTAssertEqual(one.latents.values, two.values, "\(kind) two runs")
+            assertBitIdentical(threes.latents, one.latents, "\(kind) batches of 3")
+            assertBitIdentical(two, one.latents, "\(kind) two runs")
             XCTAssertEqual(one.labels, threes.labels)
             XCTAssertEqual(one.labels, a.labels + b.labels)
             // Shuffled order: the same rows, permuted.
@@ -167,15 +169,17 @@ final class DiffusionSamplerTests: XCTestCase {
         }
         let d = try GaussianDiffusion.create(respacing: .sections([4]))
         let m = Counting()
-        _ = try DiffusionSampler(diffusion: d, settings: SamplerSettings(kind: .ddpm, cfgScale: 1))
+        let plain = try DiffusionSampler(diffusion: d, settings: SamplerSettings(kind: .ddpm, cfgScale: 1, batching: .batched))
             .sample(model: m, indices: [0, 1], labels: [1, 2], noise: PhiloxNoise(seed: 0))
         XCTAssertEqual(m.cfgCalls, 0)
-        let plain = try DiffusionSampler(diffusion: d, settings: SamplerSettings(kind: .ddpm, cfgScale: 1))
-            .sample(model: m, indices: [0, 1], labels: [1, 2], noise: PhiloxNoise(seed: 0))
-        let guided = try DiffusionSampler(diffusion: d, settings: SamplerSettings(kind: .ddpm, cfgScale: 3))
+        let guided = try DiffusionSampler(diffusion: d, settings: SamplerSettings(kind: .ddpm, cfgScale: 3, batching: .batched))
             .sample(model: m, indices: [0, 1], labels: [1, 2], noise: PhiloxNoise(seed: 0))
         XCTAssertEqual(m.cfgCalls, 4)
         XCTAssertNotEqual(plain.values, guided.values)
+        // Per-sample calls give the same rows (this model is row-independent).
+        let perSample = try DiffusionSampler(diffusion: d, settings: SamplerSettings(kind: .ddpm, cfgScale: 1, batching: .perSample(workers: 2)))
+            .sample(model: ClosedFormModel(), indices: [0, 1], labels: [1, 2], noise: PhiloxNoise(seed: 0))
+        assertBitIdentical(perSample, plain, "per-sample vs batched")
     }
 
     func testBadInputIsAClearError() throws {
@@ -219,4 +223,17 @@ final class DiffusionSamplerTests: XCTestCase {
         XCTAssertEqual(large.predXstart.values, [1, -1])
         XCTAssertGreaterThan(sm.predXstart.values[0], 3)
     }
+}
+
+/// Bit equality with a short message (the index and values of the first difference).
+func assertBitIdentical(_ a: Tensor, _ b: Tensor, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(a.shape, b.shape, "\(what): shape", file: file, line: line)
+    guard a.shape == b.shape else { return }
+    var differing = 0, first = -1
+    for i in 0..<a.count where a.data[i].bitPattern != b.data[i].bitPattern {
+        differing += 1
+        if first < 0 { first = i }
+    }
+    XCTAssertEqual(differing, 0, "\(what): \(differing) of \(a.count) values differ, first at \(first): "
+                   + (first >= 0 ? "\(a.data[first]) vs \(b.data[first])" : ""), file: file, line: line)
 }

@@ -23,10 +23,13 @@ public struct SamplerSettings {
     public var clipDenoised: Bool
     /// Guide every eps channel instead of DiT's first 3 (its reference quirk).
     public var guideAllChannels: Bool
+    /// How the model is called per step (default: per sample, deterministic).
+    public var batching: ModelBatching
 
     public init(kind: SamplerKind, cfgScale: Float = 1, eta: Float = 0, clipDenoised: Bool = false,
-                guideAllChannels: Bool = false) {
+                guideAllChannels: Bool = false, batching: ModelBatching = .deterministic) {
         self.kind = kind
+        self.batching = batching
         self.guideAllChannels = guideAllChannels
         self.cfgScale = cfgScale
         self.eta = eta
@@ -74,25 +77,29 @@ public struct DiffusionSampler {
             throw DiffusionError.invalidArgument(
                 "the model has no null class (class_dropout_prob = 0): classifier-free guidance needs --cfg-scale 1")
         }
-        let doubledLabels = labels + [Int](repeating: model.numClasses, count: n)
         for s in 0..<numSteps {
             let t = numSteps - 1 - s
             let tb = [Int](repeating: t, count: n)
-            let output: Tensor
-            if guided {
+            let modelT = diffusion.modelTimestep(t)
+            let output = try settings.batching.run(rows: n) { rows in
+                let xr = rows.count == n ? x : x.slice(rows)
+                let yr = Array(labels[rows])
+                let m = rows.count
+                guard guided else {
+                    return try model.forward(xr, t: [Float](repeating: modelT, count: m), y: yr)
+                }
                 // DiT sample.py: z = cat([z, z]), y = cat([y, null]); the reference
                 // chain also carries the second half, but forward_with_cfg reads
                 // only the first, so the first half's result is the same without it.
-                let tm = [Float](repeating: diffusion.modelTimestep(t), count: 2 * n)
-                let full = try model.forwardWithCFG(Tensor.concat([x, x]), t: tm, y: doubledLabels,
-                                                    scale: settings.cfgScale, guideAllChannels: settings.guideAllChannels)
-                guard full.rank == 4, full.shape[0] == 2 * n else {
-                    throw DiffusionError.shapeMismatch(what: "forward_with_cfg output", expected: [2 * n] + sampleShape,
+                let full = try model.forwardWithCFG(
+                    Tensor.concat([xr, xr]), t: [Float](repeating: modelT, count: 2 * m),
+                    y: yr + [Int](repeating: model.numClasses, count: m),
+                    scale: settings.cfgScale, guideAllChannels: settings.guideAllChannels)
+                guard full.rank == 4, full.shape[0] == 2 * m else {
+                    throw DiffusionError.shapeMismatch(what: "forward_with_cfg output", expected: [2 * m] + sampleShape,
                                                        found: full.shape)
                 }
-                output = full.slice(0..<n)
-            } else {
-                output = try model.forward(x, t: [Float](repeating: diffusion.modelTimestep(t), count: n), y: labels)
+                return full.slice(0..<m)
             }
             switch settings.kind {
             case .ddpm:
