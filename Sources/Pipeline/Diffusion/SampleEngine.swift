@@ -88,6 +88,8 @@ public final class SampleEngine {
                                          samplesTotal: indices.count, elapsed: Date().timeIntervalSince(start)))
             }
             samplesDone += batch.count
+            progress?(SampleProgress(stepsDone: stepsDone, stepsTotal: stepsTotal, samplesDone: samplesDone,
+                                     samplesTotal: indices.count, elapsed: Date().timeIntervalSince(start)))
             try onBatch(batch, labels, latents)
         }
     }
