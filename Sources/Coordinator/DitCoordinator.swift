@@ -7,6 +7,6 @@ struct DitCoordinator: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dit-coordinator",
         abstract: "Coordinator for distributed DiT encode / noise / sample / fidstats jobs.",
-        subcommands: []
+        subcommands: [Keygen.self]
     )
 }

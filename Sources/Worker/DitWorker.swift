@@ -8,7 +8,7 @@ struct DitWorker: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dit-worker",
         abstract: "DiT / VAE / Inception worker: evaluation, benchmarks, single-process jobs.",
-        subcommands: [Eval.self, Bench.self]
+        subcommands: [Eval.self, Bench.self, Convert.self]
     )
 }
 
@@ -16,7 +16,7 @@ struct DitWorker: ParsableCommand {
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run one engine on IN.safetensors and write OUT.safetensors.",
-        subcommands: []
+        subcommands: [EvalDiT.self]
     )
 }
 
@@ -24,6 +24,6 @@ struct Eval: ParsableCommand {
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure throughput with random weights.",
-        subcommands: [BenchGEMM.self]
+        subcommands: [BenchGEMM.self, BenchDiT.self]
     )
 }

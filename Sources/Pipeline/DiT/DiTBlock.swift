@@ -1,0 +1,160 @@
+import Foundation
+
+/// timm's `Attention` (diffusers: `attn1`): fused qkv projection, softmax(q·kᵀ/√d)·v
+/// per head, output projection.
+struct DiTAttention {
+    let qkv: DiTLinear   // qkv (diffusers: to_q, to_k, to_v stacked in that order)
+    let proj: DiTLinear  // proj (diffusers: to_out.0)
+    let heads: Int
+
+    init(_ sd: StateDict, layout: DiTKeyLayout, hiddenSize d: Int, heads: Int) throws {
+        self.heads = heads
+        switch layout {
+        case .reference:
+            qkv = try DiTLinear(sd, "qkv", in: d, out: 3 * d)
+            proj = try DiTLinear(sd, "proj", in: d, out: d)
+        case .diffusers:
+            qkv = DiTLinear(stacking: try ["to_q", "to_k", "to_v"].map { try DiTLinear(sd, $0, in: d, out: d) })
+            proj = try DiTLinear(sd, "to_out.0", in: d, out: d)
+        }
+    }
+
+    init(random rng: inout DiTRandom, hiddenSize d: Int, heads: Int) {
+        self.heads = heads
+        qkv = DiTLinear(random: &rng, in: d, out: 3 * d)
+        proj = DiTLinear(random: &rng, in: d, out: d)
+    }
+
+    /// Multi-head attention of (N·T, 3D) packed q|k|v into (N·T, D). Each (item, head) pair
+    /// is two GEMMs read straight out of the packed buffer (lda = 3D, no copies) around a
+    /// row softmax; pairs run in parallel, each a single-threaded BLAS call.
+    static func attend(qkv: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, batch: Int, tokens t: Int,
+                       dim d: Int, heads: Int) {
+        let hd = d / heads, ld = 3 * d
+        let scale = 1 / Float(hd).squareRoot()
+        BLAS.withThreads(1) {  // already so inside DiT.forward
+            parallelFor(batch * heads, grain: 1) { s, e in
+                let scores = UnsafeMutablePointer<Float>.allocate(capacity: t * t)
+                defer { scores.deallocate() }
+                for pair in s..<e {
+                    let item = pair / heads, h = pair % heads
+                    let q = qkv + item * t * ld + h * hd
+                    BLAS.sgemm(transA: false, transB: true, m: t, n: t, k: hd, alpha: scale,
+                               a: q, lda: ld, b: q + d, ldb: ld, beta: 0, c: scores, ldc: t)
+                    for r in 0..<t { VectorMath.softmaxRow(scores + r * t, width: t) }
+                    BLAS.sgemm(transA: false, transB: false, m: t, n: hd, k: t,
+                               a: scores, lda: t, b: q + 2 * d, ldb: ld, beta: 0,
+                               c: out + item * t * d + h * hd, ldc: d)
+                }
+            }
+        }
+    }
+
+    /// 2·(q·kᵀ) + 2·(p·v) multiply-adds over all heads.
+    static func flops(batch: Int, tokens t: Int, dim d: Int) -> Double {
+        2 * 2 * Double(batch) * Double(t) * Double(t) * Double(d)
+    }
+}
+
+/// timm's `Mlp` with `GELU(approximate="tanh")` (diffusers: `ff` = `FeedForward`).
+struct DiTMLP {
+    let fc1: DiTLinear  // fc1 (diffusers: net.0.proj)
+    let fc2: DiTLinear  // fc2 (diffusers: net.2)
+
+    init(_ sd: StateDict, layout: DiTKeyLayout, hiddenSize d: Int, mlpHidden m: Int) throws {
+        let names = layout == .reference ? ("fc1", "fc2") : ("net.0.proj", "net.2")
+        fc1 = try DiTLinear(sd, names.0, in: d, out: m)
+        fc2 = try DiTLinear(sd, names.1, in: m, out: d)
+    }
+
+    init(random rng: inout DiTRandom, hiddenSize d: Int, mlpHidden m: Int) {
+        fc1 = DiTLinear(random: &rng, in: d, out: m)
+        fc2 = DiTLinear(random: &rng, in: m, out: d)
+    }
+}
+
+/// `DiTBlock` (diffusers: `BasicTransformerBlock` with `norm_type="ada_norm_zero"`):
+/// adaLN-Zero conditioning of attention and MLP.
+///
+///     shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = adaLN_modulation(c).chunk(6)
+///     x = x + gate_msa · attn(modulate(norm1(x), shift_msa, scale_msa))
+///     x = x + gate_mlp · mlp(modulate(norm2(x), shift_mlp, scale_mlp))
+///
+/// diffusers' `AdaLayerNormZero` emits the same six chunks in the same order.
+struct DiTBlock {
+    let adaLN: DiTLinear  // adaLN_modulation.1 (diffusers: norm1.linear), D → 6D
+    let attn: DiTAttention
+    let mlp: DiTMLP
+    /// norm1's eps: 1e-6 in both layouts (diffusers' AdaLayerNormZero hard-codes it).
+    let norm1Eps: Float = 1e-6
+    /// norm2's eps: 1e-6 in the reference; diffusers' `norm3` takes the config's `norm_eps`.
+    let norm2Eps: Float
+    /// diffusers only: this block's own `norm1.emb` (timestep + class embedder).
+    let condition: ConditionEmbedder?
+
+    init(_ sd: StateDict, config c: DiTConfig) throws {
+        let d = c.hiddenSize
+        switch c.layout {
+        case .reference:
+            adaLN = try DiTLinear(sd, "adaLN_modulation.1", in: d, out: 6 * d)
+            attn = try DiTAttention(sd.scope("attn"), layout: .reference, hiddenSize: d, heads: c.numHeads)
+            mlp = try DiTMLP(sd.scope("mlp"), layout: .reference, hiddenSize: d, mlpHidden: c.mlpHiddenSize)
+            condition = nil
+        case .diffusers:
+            adaLN = try DiTLinear(sd, "norm1.linear", in: d, out: 6 * d)
+            attn = try DiTAttention(sd.scope("attn1"), layout: .diffusers, hiddenSize: d, heads: c.numHeads)
+            mlp = try DiTMLP(sd.scope("ff"), layout: .diffusers, hiddenSize: d, mlpHidden: c.mlpHiddenSize)
+            let emb = sd.scope("norm1.emb")
+            condition = ConditionEmbedder(
+                timestep: try TimestepEmbedder(emb.scope("timestep_embedder"), layout: .diffusers, hiddenSize: d),
+                label: try LabelEmbedder(emb.scope("class_embedder"), rows: c.labelTableRows, hiddenSize: d))
+        }
+        norm2Eps = c.mlpNormEps
+    }
+
+    init(random rng: inout DiTRandom, config c: DiTConfig) {
+        let d = c.hiddenSize
+        adaLN = DiTLinear(random: &rng, in: d, out: 6 * d)
+        attn = DiTAttention(random: &rng, hiddenSize: d, heads: c.numHeads)
+        mlp = DiTMLP(random: &rng, hiddenSize: d, mlpHidden: c.mlpHiddenSize)
+        norm2Eps = c.mlpNormEps
+        if c.layout == .diffusers {
+            condition = ConditionEmbedder(
+                timestep: TimestepEmbedder(random: &rng, layout: .diffusers, hiddenSize: d),
+                label: LabelEmbedder(random: &rng, rows: c.labelTableRows, hiddenSize: d))
+        } else {
+            condition = nil
+        }
+    }
+
+    /// Updates the tokens `ws.x` (N·T, D) in place given SiLU(c) (N, D).
+    func callAsFunction(_ ws: DiTWorkspace, siluC: UnsafePointer<Float>) {
+        let n = ws.batch, t = ws.tokens, m = n * t, d = adaLN.inFeatures
+        let mod = ws.mod.data, md = 6 * d
+        adaLN(siluC, rows: n, into: mod)
+        // Attention branch.
+        DiTKernels.layerNormModulate(ws.x.data, out: ws.h.data, rows: m, width: d, tokensPerItem: t, eps: norm1Eps,
+                                     shift: mod, scale: mod + d, modStride: md)
+        attn.qkv(ws.h.data, rows: m, into: ws.qkv.data)
+        DiTAttention.attend(qkv: ws.qkv.data, out: ws.h.data, batch: n, tokens: t, dim: d, heads: attn.heads)
+        attn.proj.withoutBias(ws.h.data, rows: m, into: ws.qkv.data)
+        DiTKernels.gatedResidual(ws.x.data, ws.qkv.data, bias: attn.proj.bias.data, gate: mod + 2 * d, modStride: md,
+                                 rows: m, width: d, tokensPerItem: t)
+        // MLP branch.
+        DiTKernels.layerNormModulate(ws.x.data, out: ws.h.data, rows: m, width: d, tokensPerItem: t, eps: norm2Eps,
+                                     shift: mod + 3 * d, scale: mod + 4 * d, modStride: md)
+        mlp.fc1.withoutBias(ws.h.data, rows: m, into: ws.u.data)
+        VectorMath.biasGeluTanh(ws.u.data, rows: m, width: mlp.fc1.outFeatures, bias: mlp.fc1.bias.data)
+        mlp.fc2.withoutBias(ws.u.data, rows: m, into: ws.qkv.data)
+        DiTKernels.gatedResidual(ws.x.data, ws.qkv.data, bias: mlp.fc2.bias.data, gate: mod + 5 * d, modStride: md,
+                                 rows: m, width: d, tokensPerItem: t)
+    }
+
+    func flops(batch n: Int, tokens t: Int) -> Double {
+        let m = n * t
+        return adaLN.flops(rows: n) + attn.qkv.flops(rows: m) + attn.proj.flops(rows: m)
+            + DiTAttention.flops(batch: n, tokens: t, dim: adaLN.inFeatures)
+            + mlp.fc1.flops(rows: m) + mlp.fc2.flops(rows: m)
+            + (condition?.timestep.flops(batch: n) ?? 0)
+    }
+}

@@ -1,0 +1,337 @@
+import Foundation
+
+/// What a worker's handler made of one assignment.
+public enum WorkOutcome: Equatable, Sendable {
+    case result(ShardResult)
+    case failed(ShardFailure)
+
+    var message: WireMessage {
+        switch self {
+        case .result(let r): return .result(r)
+        case .failed(let f): return .failed(f)
+        }
+    }
+}
+
+/// The worker's side of DITP/1 (a DEALER), after zguide's Paranoid Pirate worker.
+///
+/// `run` owns the socket thread: it says READY, asks for `credits` assignments,
+/// heartbeats every interval and treats `liveness` silent intervals as a lost
+/// coordinator (new socket, READY again, exponential back-off from
+/// `reconnectInitial` to `reconnectMax` seconds). Assignments run on `credits`
+/// handler threads, so heartbeats keep flowing during long shards; each outcome
+/// is sent back followed by a REQUEST for one more.
+public final class WorkerEndpoint: @unchecked Sendable {
+    public let endpoint: String
+    public let hello: WorkerHello
+    public let credits: Int
+    public let heartbeatInterval: Double
+    public let liveness: Int
+    public let maxMessageBytes: Int
+    public let logger: MessagingLogger
+    /// First and largest wait before reconnecting after the coordinator went silent (s). Set before `run`.
+    public var reconnectInitial: Double = 1
+    public var reconnectMax: Double = 32
+    /// How long `run` lets the final FAILED/DISCONNECT messages leave after a stop (ms).
+    public var closeLinger: Int32 = 2000
+
+    private let curve: CurveClientKeys?
+    private let context: ZMQContext
+    private let wake: WakePipe
+    private let state = NSCondition()
+    // Guarded by `state`:
+    private var queued: [Assignment] = []
+    private var inFlight: [Assignment] = []
+    private var outbox: [WorkOutcome] = []
+    private var stopMode: StopMode?
+    private var started = false
+    private var poolShutdown = false
+    private var sessionsOpened = 0
+
+    private enum StopMode { case graceful, abandon }
+
+    public init(connect endpoint: String, hello: WorkerHello, curve: CurveClientKeys?, credits: Int = 1,
+                heartbeatInterval: Double = 1, liveness: Int = 3,
+                maxMessageBytes: Int = WireCodec.defaultMaxMessageBytes, insecure: Bool = false,
+                logger: MessagingLogger = .standardError) throws {
+        guard credits >= 1, heartbeatInterval > 0, liveness >= 1 else {
+            throw MessagingError.invalidUse("credits \(credits), heartbeat interval \(heartbeatInterval) s and liveness \(liveness) must be positive")
+        }
+        if curve == nil && !insecure && Curve.requiredFor(endpoint: endpoint) {
+            throw MessagingError.curveRequired(endpoint: endpoint)
+        }
+        self.endpoint = endpoint
+        self.hello = hello
+        self.curve = curve
+        self.credits = credits
+        self.heartbeatInterval = heartbeatInterval
+        self.liveness = liveness
+        self.maxMessageBytes = maxMessageBytes
+        self.logger = logger
+        context = try ZMQContext()
+        wake = try WakePipe()
+    }
+
+    /// True once `stop` was called; long handlers may poll it to give up early.
+    public var isStopping: Bool {
+        state.lock(); defer { state.unlock() }
+        return stopMode != nil
+    }
+
+    /// How many connections `run` has opened (1 + reconnects).
+    public var sessions: Int {
+        state.lock(); defer { state.unlock() }
+        return sessionsOpened
+    }
+
+    /// Stops `run` (the SIGTERM path; callable from any thread, more than once).
+    /// Graceful: running shards finish and are reported. Not graceful: running
+    /// shards are reported FAILED (retryable) at once. Either way assignments not
+    /// yet started are returned as FAILED (retryable), then DISCONNECT is sent.
+    public func stop(graceful: Bool) {
+        state.lock()
+        if !graceful || stopMode == nil { stopMode = graceful ? .graceful : .abandon }
+        for a in queued {
+            outbox.append(.failed(ShardFailure(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt,
+                                               reason: "not started: worker stopping", retryable: true)))
+        }
+        queued.removeAll()
+        state.broadcast()
+        state.unlock()
+        wake.wake()
+    }
+
+    /// Runs until `stop` or a DISCONNECT from the coordinator; calls `handler` off
+    /// the socket thread for each assignment. Throws only for errors that make the
+    /// endpoint unusable (a bad endpoint string, a libzmq failure).
+    public func run(handler: @escaping (Assignment) -> WorkOutcome) throws {
+        state.lock()
+        guard !started else {
+            state.unlock()
+            throw MessagingError.invalidUse("WorkerEndpoint.run called twice")
+        }
+        started = true
+        let stoppedEarly = stopMode != nil
+        state.unlock()
+        if stoppedEarly { return }
+        startPool(handler)
+        defer {
+            state.lock()
+            poolShutdown = true
+            state.broadcast()
+            state.unlock()
+            context.terminate()
+        }
+        var backoff = reconnectInitial
+        while true {
+            let socket = try openSocket()
+            let outcome = try session(socket, backoff: &backoff)
+            switch outcome {
+            case .finished:
+                socket.close()
+                return
+            case .lost:
+                try? socket.setLinger(milliseconds: 0)
+                socket.close()
+                logger.log(.warning, "no message from the coordinator at \(endpoint) for \(String(format: "%.1f", Double(liveness) * heartbeatInterval)) s: reconnecting in \(String(format: "%.1f", backoff)) s")
+                _ = try ZMQPoll.readable([.fd(wake.readFD)], timeout: backoff)
+                wake.drain()
+                backoff = min(backoff * 2, reconnectMax)
+                state.lock()
+                let mode = stopMode
+                let busy = !inFlight.isEmpty || !outbox.isEmpty
+                state.unlock()
+                // With no coordinator to report to, a stop ends here unless finished work is waiting to go out.
+                if mode == .abandon || (mode == .graceful && !busy) { return }
+            }
+        }
+    }
+
+    private enum SessionEnd { case finished, lost }
+
+    private func openSocket() throws -> ZMQSocket {
+        let s = try ZMQSocket(context: context, type: .dealer)
+        do {
+            try s.setLinger(milliseconds: 0)
+            try s.setMaxMessageSize(Int64(maxMessageBytes + 1024))
+            try s.setSendHighWaterMark(10_000)
+            try s.setReceiveHighWaterMark(10_000)
+            let ivl = Int32(max(10, min(reconnectInitial, 60) * 1000))
+            try s.setReconnectInterval(milliseconds: ivl, max: Int32(max(Double(ivl), min(reconnectMax, 600) * 1000)))
+            if let curve {
+                try s.setCurveClient(publicKey: curve.publicKey, secretKey: curve.secretKey, serverPublicKey: curve.serverPublicKey)
+            }
+            try s.connect(endpoint)
+        } catch {
+            s.close()
+            throw error
+        }
+        state.lock()
+        sessionsOpened += 1
+        state.unlock()
+        return s
+    }
+
+    /// Sends one message; false when the queue is full (the caller retries later).
+    private func send(_ message: WireMessage, on socket: ZMQSocket) throws -> Bool {
+        do {
+            try socket.send(try WireCodec.encode(message, maxBytes: maxMessageBytes), dontWait: true)
+            return true
+        } catch let e as MessagingError where e.isWouldBlock {
+            return false
+        }
+    }
+
+    private func session(_ socket: ZMQSocket, backoff: inout Double) throws -> SessionEnd {
+        let window = Double(liveness) * heartbeatInterval
+        _ = try send(.ready(hello), on: socket)
+        state.lock()
+        let free = stopMode == nil ? credits - inFlight.count - queued.count : 0
+        state.unlock()
+        if free > 0 { _ = try send(.request(credits: free), on: socket) }
+        var deadline = monotonicNow() + window
+        var nextHeartbeat = monotonicNow() + heartbeatInterval
+        while true {
+            // 1. Everything the coordinator sent.
+            while true {
+                let frames: [[UInt8]]?
+                do {
+                    frames = try socket.receive(dontWait: true, maxFrames: WireCodec.frameCount + 1,
+                                                maxBytes: maxMessageBytes + 1024)
+                } catch let e as MessagingError {
+                    if case .zmq = e { throw e }
+                    logger.log(.warning, "dropped a message from the coordinator: \(e)")
+                    continue
+                }
+                guard let frames else { break }
+                let message: WireMessage
+                do { message = try WireCodec.decode(frames, maxBytes: maxMessageBytes) } catch {
+                    logger.log(.warning, "dropped a message from the coordinator: \(error)")
+                    continue
+                }
+                guard message.command.sentByCoordinator else {
+                    logger.log(.warning, "dropped \(message.command) from the coordinator: coordinators never send it")
+                    continue
+                }
+                deadline = monotonicNow() + window
+                backoff = reconnectInitial
+                switch message {
+                case .assign(let a): accept(a)
+                case .disconnect:
+                    logger.log(.info, "the coordinator dismissed this worker (DISCONNECT)")
+                    abandonAll(report: nil)
+                    return .finished
+                default: break
+                }
+            }
+            // 2. Finished work, each followed by a request for more.
+            state.lock()
+            var pending = outbox
+            outbox.removeAll()
+            let stopping = stopMode != nil
+            state.unlock()
+            while let outcome = pending.first {
+                guard try send(outcome.message, on: socket) else { break }
+                pending.removeFirst()
+                if !stopping { _ = try send(.request(credits: 1), on: socket) }
+            }
+            if !pending.isEmpty {
+                state.lock()
+                outbox.insert(contentsOf: pending, at: 0)
+                state.unlock()
+            }
+            // 3. Heartbeat.
+            var now = monotonicNow()
+            if now >= nextHeartbeat {
+                _ = try send(.heartbeat, on: socket)
+                nextHeartbeat = now + heartbeatInterval
+            }
+            // 4. Stop.
+            state.lock()
+            let mode = stopMode
+            let idle = inFlight.isEmpty && queued.isEmpty && outbox.isEmpty
+            state.unlock()
+            if mode == .abandon || (mode == .graceful && idle) {
+                abandonAll { outcome in _ = try? self.send(outcome.message, on: socket) }
+                _ = try send(.disconnect, on: socket)
+                try? socket.setLinger(milliseconds: closeLinger)
+                logger.log(.info, "worker \(hello.workerId) stopped (\(mode == .abandon ? "abandoning running work" : "graceful"))")
+                return .finished
+            }
+            // 5. Liveness.
+            now = monotonicNow()
+            if now >= deadline { return .lost }
+            let readable = try ZMQPoll.readable([.socket(socket), .fd(wake.readFD)],
+                                                timeout: max(0, min(nextHeartbeat, deadline) - now))
+            if readable[1] { wake.drain() }
+        }
+    }
+
+    private func accept(_ a: Assignment) {
+        state.lock()
+        if stopMode != nil {
+            outbox.append(.failed(ShardFailure(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt,
+                                               reason: "not started: worker stopping", retryable: true)))
+            state.unlock()
+            wake.wake()
+            return
+        }
+        if inFlight.count + queued.count >= credits {
+            logger.log(.warning, "ASSIGN job \(a.jobId) shard \(a.shardId) beyond the \(credits) credit(s) granted: queued")
+        }
+        queued.append(a)
+        state.signal()
+        state.unlock()
+    }
+
+    /// Ends the pool; hands unsent outcomes and a FAILED (retryable) for every
+    /// running or queued assignment to `report`.
+    private func abandonAll(report: ((WorkOutcome) -> Void)?) {
+        state.lock()
+        let left = inFlight + queued
+        queued.removeAll()
+        inFlight.removeAll()
+        let unsent = outbox
+        outbox.removeAll()
+        poolShutdown = true
+        state.broadcast()
+        state.unlock()
+        guard let report else { return }
+        for outcome in unsent { report(outcome) }
+        for a in left {
+            report(.failed(ShardFailure(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt,
+                                        reason: "abandoned: worker stopping", retryable: true)))
+        }
+    }
+
+    private func startPool(_ handler: @escaping (Assignment) -> WorkOutcome) {
+        for i in 0..<credits {
+            let t = Thread { [self] in poolLoop(handler) }
+            t.name = "dit-work-\(i)"
+            t.start()
+        }
+    }
+
+    private func poolLoop(_ handler: (Assignment) -> WorkOutcome) {
+        while true {
+            state.lock()
+            while queued.isEmpty && !poolShutdown { state.wait() }
+            if poolShutdown {
+                state.unlock()
+                return
+            }
+            let a = queued.removeFirst()
+            inFlight.append(a)
+            state.unlock()
+            let outcome = handler(a)
+            state.lock()
+            let index = inFlight.firstIndex { $0.jobId == a.jobId && $0.shardId == a.shardId && $0.attempt == a.attempt }
+            if let index {
+                inFlight.remove(at: index)
+                outbox.append(outcome)
+            }
+            state.unlock()
+            wake.wake()
+        }
+    }
+}

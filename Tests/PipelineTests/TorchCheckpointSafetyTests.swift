@@ -1,0 +1,203 @@
+import Foundation
+import XCTest
+@testable import Pipeline
+
+/// Bad and hostile inputs: each must be a `WeightError` naming the file (and the
+/// global or member involved), never a crash, and nothing is executed.
+final class TorchCheckpointSafetyTests: XCTestCase {
+    var dir = ""
+    override func setUp() { dir = Fixtures.tempDir("torchckpt-bad") }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    func write(_ bytes: [UInt8], _ name: String) throws -> String {
+        let p = dir + "/" + name
+        try Data(bytes).write(to: URL(fileURLWithPath: p))
+        return p
+    }
+
+    func assertError(_ expr: @autoclosure () throws -> Any, contains parts: [String],
+                     file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try expr(), file: file, line: line) { e in
+            XCTAssertTrue(e is WeightError, "\(e)", file: file, line: line)
+            for p in parts { XCTAssertTrue("\(e)".contains(p), "'\(e)' lacks '\(p)'", file: file, line: line) }
+        }
+    }
+
+    /// A zip checkpoint whose data.pkl is `pickle` (no storages).
+    func archive(_ pickle: [UInt8], _ name: String) throws -> String {
+        try write(ZipBuilder.checkpoint(pickle: pickle, storages: [:]), name)
+    }
+
+    func testTruncatedCheckpointsNameTheFile() throws {
+        let full = [UInt8](try Data(contentsOf: URL(fileURLWithPath: try Fixtures.require("dit/tiny/state_dict.pt"))))
+        for cut in [full.count / 2, full.count - 1, full.count - 30, 100, 4] {
+            let p = try write(Array(full.prefix(cut)), "cut\(cut).pt")
+            assertError(try WeightsFile.open(p), contains: [p])
+            assertError(try TorchCheckpoint(path: p), contains: [p, "truncated"])
+        }
+        // A file that keeps its central directory but lost bytes in the middle:
+        // the members no longer sit where the directory says.
+        var holed = full
+        holed.removeSubrange(5000..<6000)
+        let h = try write(holed, "holed.pt")
+        assertError(try TorchCheckpoint(path: h), contains: [h])
+    }
+
+    func testDamagedPickleIsACRCError() throws {
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: try Fixtures.require("dit/tiny/state_dict.pt"))))
+        // The first member is state_dict/data.pkl; its data follows the 30-byte local header, name and extra.
+        let nameLen = Int(bytes[26]) | Int(bytes[27]) << 8, extraLen = Int(bytes[28]) | Int(bytes[29]) << 8
+        bytes[30 + nameLen + extraLen + 20] ^= 0x01
+        let p = try write(bytes, "crc.pt")
+        assertError(try TorchCheckpoint(path: p), contains: [p, "CRC-32"])
+    }
+
+    func testStorageChecksums() throws {
+        XCTAssertEqual(Array("123456789".utf8).withUnsafeBytes { CRC32.checksum($0.baseAddress!, count: 9) }, 0xCBF4_3926)
+        let fixture = try Fixtures.require("dit/tiny/state_dict.pt")
+        try TorchCheckpoint(path: fixture).verifyChecksums()
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixture)))
+        let z = try ZipDirectory(file: fixture, base: bytes, size: bytes.count)
+        let member = try XCTUnwrap(z["state_dict/data/3"])
+        bytes[member.dataOffset + 1000] ^= 0x40
+        let p = try write(bytes, "flipped.pt")
+        let c = try TorchCheckpoint(path: p) // storages are not read on opening
+        assertError(try c.verifyChecksums(), contains: [p, "state_dict/data/3", "CRC-32"])
+        let out = dir + "/out.safetensors"
+        assertError(try WeightsConversion.toSafeTensors(input: p, output: out), contains: [p, "CRC-32"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+
+        // Checksums recorded as 0 (not computed) are not checked.
+        var b = PickleBuilder()
+        b.dict([("w", { $0.tensor(storage: "0", numel: 1, shape: [1], stride: [1]) })])
+        b.stop()
+        let noCRC = try write(ZipBuilder.checkpoint(pickle: b.bytes, storages: ["0": bytesOf([Float(2)])], recordCRC: false), "nocrc.pt")
+        let n = try TorchCheckpoint(path: noCRC)
+        try n.verifyChecksums()
+        XCTAssertEqual(try n.tensor("w").values, [2])
+    }
+
+    func testNotACheckpoint() throws {
+        let noPickle = try write(ZipBuilder.build([("archive/readme.txt", Array("hello".utf8))]), "nopkl.pt")
+        assertError(try WeightsFile.open(noPickle), contains: [noPickle, "data.pkl"])
+        let emptyZip = try write(ZipBuilder.build([]), "empty.zip")
+        assertError(try WeightsFile.open(emptyZip), contains: [emptyZip, "data.pkl"])
+
+        var g = SystemRandomNumberGenerator()
+        let random = try write((0..<4096).map { _ in UInt8.random(in: 0...255, using: &g) }, "random.pt")
+        assertError(try WeightsFile.open(random), contains: [random])
+        var zipLike: [UInt8] = [0x50, 0x4B, 0x03, 0x04]
+        zipLike += (0..<4096).map { _ in UInt8.random(in: 0...255, using: &g) }
+        let fakeZip = try write(zipLike, "fake.pt")
+        assertError(try WeightsFile.open(fakeZip), contains: [fakeZip, "end-of-central-directory"])
+
+        let legacy = try write([0x80, 0x02, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19, 0x2E, 0x80], "legacy.pt")
+        assertError(try WeightsFile.open(legacy), contains: [legacy, "legacy"])
+        let tiny = try write([1, 2], "two-bytes.pt")
+        assertError(try WeightsFile.open(tiny), contains: [tiny])
+        assertError(try WeightsFile.open(dir), contains: [dir, "directory"])
+        assertError(try WeightsFile.open(dir + "/absent.pt"), contains: ["absent.pt", "no such file"])
+
+        // A zip that holds a pickle of something other than a dict of tensors.
+        var list = PickleBuilder()
+        list.op(0x5D)
+        list.stop()
+        let l = try archive(list.bytes, "list.pt")
+        assertError(try TorchCheckpoint(path: l), contains: [l, "list"])
+        var empty = PickleBuilder()
+        empty.dict([("epoch", { $0.int(3) })])
+        empty.stop()
+        let e = try archive(empty.bytes, "notensors.pt")
+        assertError(try TorchCheckpoint(path: e), contains: [e, "no tensors"])
+    }
+
+    func testForbiddenGlobalsAreRefusedBeforeAnythingRuns() throws {
+        // Protocol 2 GLOBAL: os.system("touch MARKER")
+        let marker = dir + "/pwned"
+        var sys = PickleBuilder()
+        sys.global("os", "system"); sys.op(0x28); sys.string("touch \(marker)"); sys.op(0x74, 0x52); sys.stop()
+        let s = try archive(sys.bytes, "os_system.pt")
+        XCTAssertThrowsError(try WeightsFile.open(s)) { e in
+            XCTAssertEqual(e as? WeightError, .forbiddenGlobal(file: s, name: "os.system"))
+            XCTAssertTrue("\(e)".contains(s) && "\(e)".contains("os.system"), "\(e)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: marker))
+
+        // Protocol 4 STACK_GLOBAL: builtins.eval, inside an otherwise valid state dict.
+        var ev = PickleBuilder()
+        ev.dict([("w", { b in
+            b.op(0x8C, 8); b.bytes += Array("builtins".utf8); b.op(0x8C, 4); b.bytes += Array("eval".utf8); b.op(0x93)
+            b.op(0x28); b.string("__import__('os').system('true')"); b.op(0x74, 0x52)
+        })])
+        ev.stop()
+        let e = try archive(ev.bytes, "eval.pt")
+        XCTAssertThrowsError(try TorchCheckpoint(path: e)) { err in
+            XCTAssertEqual(err as? WeightError, .forbiddenGlobal(file: e, name: "builtins.eval"))
+        }
+
+        // Lookalikes of allowed names are refused too.
+        for (m, n) in [("torch._utils", "_rebuild_tensor"), ("torch", "load"), ("collections", "defaultdict"),
+                       ("numpy.core.multiarray", "_reconstruct"), ("torch.serialization", "load")] {
+            var b = PickleBuilder()
+            b.global(m, n); b.stop()
+            let p = try archive(b.bytes, "g.pt")
+            XCTAssertThrowsError(try TorchCheckpoint(path: p)) { err in
+                XCTAssertEqual(err as? WeightError, .forbiddenGlobal(file: p, name: "\(m).\(n)"))
+            }
+        }
+        // An allowed class used as a function is no way around the list.
+        var ns = PickleBuilder()
+        ns.global("argparse", "Namespace"); ns.op(0x29, 0x52); ns.stop()
+        let n = try archive(ns.bytes, "ns.pt")
+        assertError(try TorchCheckpoint(path: n), contains: [n, "argparse.Namespace"])
+    }
+
+    func testHostilePickleStructuresAreErrors() throws {
+        var cases: [(String, [UInt8], String)] = []
+        // 1000 lists, each appended into the previous one.
+        var deep = PickleBuilder()
+        for _ in 0..<1000 { deep.op(0x5D) }
+        for _ in 0..<999 { deep.op(0x61) }
+        deep.stop()
+        cases.append(("deep", deep.bytes, "nested"))
+        // 1000 nested tuples.
+        var tuples = PickleBuilder()
+        tuples.op(0x29)
+        for _ in 0..<1000 { tuples.op(0x85) }
+        tuples.stop()
+        cases.append(("tuples", tuples.bytes, "nested"))
+        // A dict that holds itself.
+        var cyc = PickleBuilder()
+        cyc.op(0x7D, 0x71, 0, 0x58, 1, 0, 0, 0, 0x61, 0x68, 0, 0x73, 0x2E)
+        cases.append(("cycle", cyc.bytes, "itself"))
+        // A list put into a tuple, then changed.
+        var late = PickleBuilder()
+        late.op(0x5D, 0x71, 0, 0x85, 0x68, 0, 0x4E, 0x61, 0x30, 0x2E)
+        cases.append(("late", late.bytes, "modified after"))
+        cases.append(("underflow", [0x80, 0x02, 0x52, 0x2E], "underflow"))
+        cases.append(("no-stop", [0x80, 0x02, 0x7D], "ends early"))
+        cases.append(("bad-memo", [0x80, 0x02, 0x68, 7, 0x2E], "memo"))
+        cases.append(("long-string", [0x80, 0x02, 0x58, 0xFF, 0xFF, 0xFF, 0x7F, 0x61], "past the end"))
+        cases.append(("opcode", [0x80, 0x02, 0x69, 0x2E], "opcode 0x69"))
+        cases.append(("two-values", [0x80, 0x02, 0x4E, 0x4E, 0x2E], "STOP"))
+        cases.append(("bad-persid", [0x80, 0x02, 0x4E, 0x51, 0x2E], "persistent id"))
+        var missing = PickleBuilder()
+        missing.dict([("w", { $0.tensor(storage: "9", numel: 1, shape: [1], stride: [1]) })])
+        missing.stop()
+        cases.append(("missing-storage", missing.bytes, "archive/data/9"))
+        for (name, bytes, part) in cases {
+            let p = try archive(bytes, name + ".pt")
+            assertError(try TorchCheckpoint(path: p), contains: [p, part])
+        }
+        // A fixture whose data.pkl was cut short (the zip itself intact).
+        let full = [UInt8](try Data(contentsOf: URL(fileURLWithPath: try Fixtures.require("dit/tiny/state_dict.pt"))))
+        let z = try ZipDirectory(file: "fixture", base: full, size: full.count)
+        XCTAssertNotNil(z["state_dict/data.pkl"])
+        let members = z.entries.map { e -> (name: String, data: [UInt8]) in
+            let n = e.name.hasSuffix("data.pkl") ? e.size / 2 : e.size
+            return (e.name, Array(full[e.dataOffset..<e.dataOffset + n]))
+        }
+        let p = try write(ZipBuilder.build(members), "halfpkl.pt")
+        assertError(try TorchCheckpoint(path: p), contains: [p, "data.pkl", "truncated"])
+    }
+}
