@@ -8,7 +8,7 @@ struct DitWorker: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dit-worker",
         abstract: "DiT / VAE / Inception worker: evaluation, benchmarks, single-process jobs.",
-        subcommands: [Eval.self, Bench.self, Convert.self]
+        subcommands: [Eval.self, Bench.self, Convert.self, Sample.self]
     )
 }
 
@@ -16,7 +16,7 @@ struct DitWorker: ParsableCommand {
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run one engine on IN.safetensors and write OUT.safetensors.",
-        subcommands: [EvalDiT.self]
+        subcommands: [EvalDiT.self, EvalDiffusion.self]
     )
 }
 
