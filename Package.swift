@@ -20,10 +20,16 @@ let package = Package(
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CZMQ", path: "Sources/CZMQ", pkgConfig: "libzmq"),
+        // PNG/JPEG through libpng and libjpeg-turbo; C hosts their longjmp error handling.
+        .target(
+            name: "CImageCodecs",
+            path: "Sources/CImageCodecs",
+            linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg")]
+        ),
         .target(
             name: "Pipeline",
             dependencies: [
-                "COpenBLAS", "CZMQ",
+                "COpenBLAS", "CZMQ", "CImageCodecs",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ],
             path: "Sources/Pipeline",
@@ -44,7 +50,8 @@ let package = Package(
         .testTarget(
             name: "PipelineTests",
             dependencies: ["Pipeline"],
-            path: "Tests/PipelineTests"
+            path: "Tests/PipelineTests",
+            exclude: ["Resources"]
         ),
     ]
 )

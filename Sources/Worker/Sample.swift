@@ -6,12 +6,13 @@ import Pipeline
 /// latent depends only on (seed, i): any batch size gives the same bits.
 struct Sample: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Sample latents from a DiT (DDPM or DDIM, classifier-free guidance) into OUT/latents.npy, labels.npy.")
+        abstract: "Sample from a DiT (DDPM or DDIM, classifier-free guidance) into OUT/latents.npy, labels.npy (and PNGs with --vae).")
 
     @Option(help: "DiT weights (file or diffusers folder), or random:PRESET (e.g. random:DiT-S/2) for benchmarks.")
     var dit: String
     @Option(help: "A DiT config.json; default: beside the weights, else inferred.") var config: String?
     @Option(help: "Number of attention heads, for widths that match no preset.") var numHeads: Int?
+    @Option(help: "A diffusers AutoencoderKL folder: decode the samples and write NNNNNN.png.") var vae: String?
     @Option(help: "Image size in pixels for a random:PRESET model (latent = size / 8).") var imageSize = 256
     @Option(help: "Number of samples.") var numSamples: Int
     @Option(help: "Seed of the noise and of the labels.") var seed: UInt64 = 0
@@ -47,7 +48,8 @@ struct Sample: ParsableCommand {
             steps: steps, respacing: try respacing.map(Respacing.init(parsing:)),
             labels: try ClassLabelPolicy(parsing: labels), batchSize: batch, outputDirectory: out)
         var last: SampleProgress?
-        let result = try run.run(model: model) { p in
+        let decoder = try vae.map { try AutoencoderKL.load(folder: $0) }
+        let result = try run.run(model: model, decoder: decoder) { p in
             last = p
             FileHandle.standardError.write(("\r" + p.line).data(using: .utf8)!)
         }
@@ -57,6 +59,6 @@ struct Sample: ParsableCommand {
                          numSamples, "\(result.latents.shape)", p.elapsed, Double(numSamples) / p.elapsed,
                          sampler, run.steps, cfgScale, batch, modelCalls, Threads.count))
         }
-        print("wrote \(out)/latents.npy, \(out)/labels.npy")
+        print("wrote \(out)/latents.npy, \(out)/labels.npy" + (vae == nil ? "" : " and \(numSamples) PNGs"))
     }
 }

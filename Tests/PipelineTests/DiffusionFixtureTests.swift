@@ -77,4 +77,26 @@ final class DiffusionFixtureTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("respacing"), "\($0)")
         }
     }
+
+    /// `dit-worker sample`'s library path: latents.npy, labels.npy and, with a VAE,
+    /// one PNG per sample named by its global index.
+    func testSampleRunWritesLatentsLabelsAndPNGs() throws {
+        let vae = try AutoencoderKL.load(folder: try Fixtures.require("vae/tiny"))
+        let dir = Fixtures.tempDir("sample-run")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let run = SampleRun(numSamples: 3, seed: 5, settings: SamplerSettings(kind: .ddim, cfgScale: 2), steps: 5,
+                            labels: .balanced, batchSize: 2, outputDirectory: dir)
+        let result = try run.run(model: ClosedFormModel(), decoder: vae)
+        XCTAssertEqual(try NPY.read(dir + "/latents.npy").tensor().values, result.latents.values)
+        XCTAssertEqual(try NPY.read(dir + "/labels.npy").int64s(), result.labels.map(Int64.init))
+        let images = try vae.decode(result.latents)
+        let bytes = SampleQuantizer.uint8NHWC(images)
+        for i in 0..<3 {
+            let png = try ImageDecoder.decode(path: dir + String(format: "/%06d.png", i))
+            XCTAssertEqual(png.width, 8)
+            XCTAssertEqual(png.pixels, Array(bytes[(i * 192)..<((i + 1) * 192)]), "sample \(i)")
+        }
+        XCTAssertThrowsError(try SampleRun(numSamples: 0, seed: 0, settings: SamplerSettings(kind: .ddpm), steps: 5,
+                                           labels: .uniform, batchSize: 2, outputDirectory: dir).run(model: ClosedFormModel()))
+    }
 }

@@ -1,0 +1,103 @@
+import Foundation
+
+/// diffusers `AutoencoderKL` (Stable Diffusion's VAE): encoder → quant_conv → posterior;
+/// latent → post_quant_conv → decoder. Loaded strictly from a diffusers folder.
+public final class AutoencoderKL: Autoencoder {
+    public let config: AutoencoderKLConfig
+    public let encoder: VAEEncoder           // encoder
+    public let decoder: VAEDecoder           // decoder
+    public let quantConv: VAEConv2d?         // quant_conv (1x1, 2L → 2L)
+    public let postQuantConv: VAEConv2d?     // post_quant_conv (1x1, L → L)
+
+    public var imageChannels: Int { config.inChannels }
+    public var latentChannels: Int { config.latentChannels }
+    public var downsamplingFactor: Int { config.downsamplingFactor }
+
+    /// Largest image (H·W) accepted, to refuse absurd inputs before allocating.
+    public static let maxPixels = 8192 * 8192
+
+    public init(config: AutoencoderKLConfig, parameters p: VAEParameters) throws {
+        try config.validate(source: "AutoencoderKL")
+        self.config = config
+        let l = config.latentChannels
+        encoder = try VAEEncoder(p.child("encoder"), config: config)
+        decoder = try VAEDecoder(p.child("decoder"), config: config)
+        quantConv = config.useQuantConv ? try VAEConv2d(p.child("quant_conv"), inChannels: 2 * l, outChannels: 2 * l, kernel: 1) : nil
+        postQuantConv = config.usePostQuantConv ? try VAEConv2d(p.child("post_quant_conv"), inChannels: l, outChannels: l, kernel: 1) : nil
+    }
+
+    /// Names of the weights file in a diffusers folder, in order of preference.
+    public static let weightFileNames = ["diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin"]
+
+    /// Loads `folder/config.json` and the folder's weights; every tensor must be used and match.
+    public static func load(folder: String) throws -> AutoencoderKL {
+        let dir = URL(fileURLWithPath: folder)
+        let config = try AutoencoderKLConfig.load(path: dir.appendingPathComponent("config.json").path)
+        guard let file = weightFileNames.map({ dir.appendingPathComponent($0).path })
+            .first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+            throw VAEError.noWeights(folder: folder)
+        }
+        return try load(config: config, weights: WeightsFile.open(file))
+    }
+
+    /// Builds the model from `source` strictly (missing, unknown or mis-shaped tensors throw).
+    public static func load(config: AutoencoderKLConfig, weights source: TensorSource) throws -> AutoencoderKL {
+        let sd = StateDict(source)
+        let model = try AutoencoderKL(config: config, parameters: sd)
+        try sd.finish()
+        return model
+    }
+
+    // MARK: encode / decode
+
+    public func encode(_ images: Tensor) throws -> LatentDistribution {
+        try checkImages(images, "VAE input")
+        let h = images.shape[2], w = images.shape[3]
+        // Every down-sampler halves (floor) a side and needs at least 2 rows and columns.
+        guard h >= downsamplingFactor, w >= downsamplingFactor, h * w <= AutoencoderKL.maxPixels else {
+            throw VAEError.badInput(what: "VAE input",
+                                    reason: "image size \(h)x\(w) outside \(downsamplingFactor)...\(AutoencoderKL.maxPixels) pixels")
+        }
+        var moments = encoder(images)
+        if let quantConv { moments = quantConv(moments) }
+        return LatentDistribution(moments: moments)
+    }
+
+    /// z · scaling_factor, or (z − shift_factor) · scaling_factor when a shift is configured.
+    public func scaled(_ latents: Tensor) -> Tensor {
+        let out = latents.copy()
+        let s = config.scalingFactor, shift = config.shiftFactor
+        for i in 0..<out.count { out.data[i] = ((shift.map { out.data[i] - $0 }) ?? out.data[i]) * s }
+        return out
+    }
+
+    /// The inverse of `scaled`: z / scaling_factor (+ shift_factor), dividing as DiT's
+    /// `vae.decode(samples / 0.18215)` does.
+    public func unscaled(_ scaledLatents: Tensor) -> Tensor {
+        let out = scaledLatents.copy()
+        let s = config.scalingFactor, shift = config.shiftFactor
+        for i in 0..<out.count {
+            let v = out.data[i] / s
+            out.data[i] = shift.map { v + $0 } ?? v
+        }
+        return out
+    }
+
+    public func decode(_ scaledLatents: Tensor) throws -> Tensor {
+        try decodeUnscaled(unscaled(scaledLatents))
+    }
+
+    /// diffusers `AutoencoderKL.decode(z)`: post_quant_conv, then the decoder.
+    public func decodeUnscaled(_ z: Tensor) throws -> Tensor {
+        guard z.rank == 4, z.shape[1] == latentChannels, z.shape[2] >= 1, z.shape[3] >= 1 else {
+            throw VAEError.badInput(what: "VAE latents", reason: "expected (N, \(latentChannels), h, w), got \(z.shape)")
+        }
+        let side = downsamplingFactor
+        guard z.shape[2] * z.shape[3] * side * side <= AutoencoderKL.maxPixels else {
+            throw VAEError.badInput(what: "VAE latents", reason: "latent \(z.shape) decodes to more than \(AutoencoderKL.maxPixels) pixels")
+        }
+        var h = z
+        if let postQuantConv { h = postQuantConv(h) }
+        return decoder(h)
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+
+/// `nn.Conv2d` with bias, as the VAE uses it: 3x3 (padding 1, or the down-sampler's stride 2
+/// with an explicit pad) and 1x1 (quant convs, shortcuts). 3x3 stride-1 convolutions go
+/// through Winograd F(4x4, 3x3) unless `VAEConv2d.useWinograd` is off.
+public final class VAEConv2d {
+    public let weight: Tensor           // weight (Cout, Cin, kh, kw)
+    public let bias: Tensor             // bias (Cout)
+    public let geometry: Conv2DGeometry
+
+    /// Routes 3x3 stride-1 convolutions with at least `winogradMinChannels` input channels
+    /// through Winograd; im2col + sgemm otherwise.
+    nonisolated(unsafe) public static var useWinograd = true
+    public static let winogradMinChannels = 8
+
+    public var inChannels: Int { weight.shape[1] }
+    public var outChannels: Int { weight.shape[0] }
+
+    public init(_ p: VAEParameters, inChannels: Int, outChannels: Int, kernel: Int,
+                geometry: Conv2DGeometry) throws {
+        weight = try p.take("weight", shape: [outChannels, inChannels, kernel, kernel])
+        bias = try p.take("bias", shape: [outChannels])
+        self.geometry = geometry
+    }
+
+    /// A k×k convolution with stride 1 and "same" padding k/2.
+    public convenience init(_ p: VAEParameters, inChannels: Int, outChannels: Int, kernel: Int) throws {
+        try self.init(p, inChannels: inChannels, outChannels: outChannels, kernel: kernel,
+                      geometry: Conv2DGeometry(kernel: (kernel, kernel), padding: (kernel / 2, kernel / 2)))
+    }
+
+    /// Multiply-adds × 2 for an input of spatial size h × w (per image).
+    public func flops(height h: Int, width w: Int) -> Double {
+        let (oh, ow) = geometry.outputSize(height: h, width: w)
+        return 2 * Double(weight.count) * Double(oh * ow)
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let g = geometry
+        if VAEConv2d.useWinograd, g.kernelH == 3, g.kernelW == 3, g.strideH == 1, g.strideW == 1,
+           inChannels >= VAEConv2d.winogradMinChannels {
+            return VAEProfile.measure("conv3x3 winograd \(inChannels)->\(outChannels) @\(x.shape[2])") {
+                Winograd.conv3x3(x, weight: weight, bias: bias, padTop: g.padTop, padBottom: g.padBottom,
+                                 padLeft: g.padLeft, padRight: g.padRight)
+            }
+        }
+        return VAEProfile.measure("conv\(g.kernelH)x\(g.kernelW)/\(g.strideH) im2col \(inChannels)->\(outChannels) @\(x.shape[2])") {
+            Convolution.conv2d(x, weight: weight, bias: bias, geometry: g)
+        }
+    }
+}
+
+/// `nn.GroupNorm(groups, channels, eps=1e-6, affine=True)`, optionally followed by SiLU
+/// (every VAE norm but the attention's is followed by the block's `nonlinearity`).
+public final class VAEGroupNorm {
+    public let weight: Tensor   // weight (C)
+    public let bias: Tensor     // bias (C)
+    public let groups: Int
+    public let eps: Float
+
+    public init(_ p: VAEParameters, channels: Int, groups: Int, eps: Float = AutoencoderKLConfig.normEps) throws {
+        weight = try p.take("weight", shape: [channels])
+        bias = try p.take("bias", shape: [channels])
+        self.groups = groups
+        self.eps = eps
+    }
+
+    /// A new tensor (x is kept for the residual).
+    public func callAsFunction(_ x: Tensor, silu: Bool) -> Tensor {
+        VAEProfile.measure("groupnorm\(silu ? "+silu" : "")") { norm(x, silu: silu) }
+    }
+
+    func norm(_ x: Tensor, silu: Bool) -> Tensor {
+        let out = Tensor(uninitialized: x.shape)
+        Normalization.groupNorm(x.data, into: out.data, batch: x.shape[0], channels: x.shape[1],
+                                spatial: x.count / (x.shape[0] * x.shape[1]), groups: groups, eps: eps,
+                                weight: weight.data, bias: bias.data, silu: silu)
+        return out
+    }
+}
