@@ -114,6 +114,7 @@ final class DiffusionSamplerTests: XCTestCase {
         XCTAssertEqual(DiffusionUtils.normalKL(mean1: 0, logvar1: 0, mean2: 1, logvar2: 1),
                        Float(0.5 * (2 * exp(-1.0))), accuracy: 1e-6)
         XCTAssertEqual(DiffusionUtils.approxStandardNormalCDF(0), 0.5)
+        XCTAssertEqual(DiffusionUtils.meanFlat(Tensor(shape: [2, 1, 2], values: [1, 2, -3, 5])), [1.5, 1])
         XCTAssertEqual(DiffusionUtils.approxStandardNormalCDF(1.0), 0.8413, accuracy: 2e-4)
         // Edge bins are open-ended: x = -1 takes log CDF(plus).
         let lo = DiffusionUtils.discretizedGaussianLogLikelihood(x: -1, mean: -1, logScale: log(0.5))

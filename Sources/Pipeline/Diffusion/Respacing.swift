@@ -1,3 +1,5 @@
+import Foundation
+
 /// A timestep respacing as ADM's `space_timesteps` reads it: `"250"` or
 /// `"10,15,20"` (steps per equal section of the chain, fractional strides
 /// rounded) or `"ddim50"` (the DDIM paper's fixed integer stride).
@@ -73,5 +75,3 @@ public enum Respacing: Equatable, CustomStringConvertible {
         }
     }
 }
-
-import Foundation
