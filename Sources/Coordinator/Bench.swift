@@ -11,10 +11,26 @@ struct CoordinatorBenchCommand: ParsableCommand {
     @Option(help: "dit-worker executable (default: next to dit-coordinator).") var workerBinary: String?
     @Option(help: "Scratch folder (removed and recreated).") var scratch: String = NSTemporaryDirectory() + "dit-coordinator-bench"
 
+    @Option(help: "DiT of the sample part (weights, or random:PRESET); 'none' skips it.") var sampleDit = "random:DiT-S/2"
+    @Option(help: "Image size of a random:PRESET DiT.") var sampleImageSize = 256
+    @Option(help: "VAE folder for the sample part (decode + PNG + npz); none by default.") var sampleVae: String?
+    @Option(help: "Samples in the sample part.") var sampleCount = 8
+    @Option(help: "Samples per shard in the sample part.") var samplesPerShard = 4
+    @Option(help: "DDIM steps in the sample part.") var sampleSteps = 10
+    @Option(help: "Worker threads in the sample part.") var sampleThreads = 2
+
     func run() throws {
+        let worker = workerBinary ?? siblingWorker()
         let f = try CoordinatorBench.dispatch(shards: shards, workers: workers, credits: credits,
-                                              workerExecutable: workerBinary ?? siblingWorker(), scratch: scratch,
-                                              log: { _ in })
+                                              workerExecutable: worker, scratch: scratch, log: { _ in })
         print(f.line)
+        guard sampleDit != "none" else { return }
+        let spec = SampleSpec(outputDir: "", dit: sampleDit.hasPrefix("random:") ? sampleDit : absolute(sampleDit),
+                              imageSize: sampleImageSize, vae: sampleVae.map(absolute), numSamples: sampleCount, seed: 0,
+                              cfgScale: 4, sampler: "ddim", steps: sampleSteps, batch: samplesPerShard,
+                              samplesPerShard: samplesPerShard)
+        let s = try CoordinatorBench.sampleOverhead(spec: spec, workerExecutable: worker, scratch: scratch + "-sample",
+                                                    threads: sampleThreads, log: { _ in })
+        print(s.line)
     }
 }

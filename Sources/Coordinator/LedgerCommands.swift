@@ -6,7 +6,8 @@ import Pipeline
 struct Submit: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Add a job to the ledger; prints the job id.",
-        subcommands: [SubmitKind<SyntheticOptions>.self, SubmitKind<NoopOptions>.self])
+        subcommands: [SubmitKind<SampleOptions>.self, SubmitKind<EncodeOptions>.self, SubmitKind<SyntheticOptions>.self,
+                       SubmitKind<NoopOptions>.self])
 }
 
 struct SubmitKind<K: KindOptions>: ParsableCommand {

@@ -67,7 +67,8 @@ struct EmbeddedOptions: ParsableArguments {
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a job on this machine: a coordinator and N local workers (resumes on the same ledger).",
-        subcommands: [RunKind<SyntheticOptions>.self, RunKind<NoopOptions>.self])
+        subcommands: [RunKind<SampleOptions>.self, RunKind<EncodeOptions>.self, RunKind<SyntheticOptions>.self,
+                       RunKind<NoopOptions>.self])
 }
 
 struct RunKind<K: KindOptions>: ParsableCommand {

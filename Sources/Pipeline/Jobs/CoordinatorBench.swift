@@ -45,3 +45,39 @@ public enum CoordinatorBench {
         return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6
     }
 }
+
+extension CoordinatorBench {
+    public struct SampleFigures {
+        public var samples: Int
+        public var seconds: Double
+        public var modelSeconds: Double
+        /// Loading the models (once per worker): reported apart, not counted as either side.
+        public var loadSeconds: Double
+        public var outsideShare: Double { max(0, 1 - modelSeconds / (seconds - loadSeconds)) }
+        public var line: String {
+            String(format: """
+                sample: %d samples, 1 worker, %.3f s from first lease to job end (finalize included; %.3f s of it loading models), \
+                %.3f s in the model: %.2f%% of the wall time (less loading) outside the model
+                """, samples, seconds, loadSeconds, modelSeconds, outsideShare * 100)
+        }
+    }
+
+    /// A small `sample` job on one local worker: the share of its wall time (first lease to
+    /// job end, finalize included) not spent in DiT + sampler (+ VAE decode) computation.
+    public static func sampleOverhead(spec: SampleSpec, workerExecutable: String, scratch: String, threads: Int,
+                                      log: @escaping (String) -> Void) throws -> SampleFigures {
+        try? FileManager.default.removeItem(atPath: scratch)
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        var s = spec
+        s.outputDir = scratch + "/out"
+        let ledger = try Ledger(path: scratch + "/bench-ledger.sqlite")
+        let opts = EmbeddedRun.Options(workers: 1, threadsPerWorker: threads, workerExecutable: workerExecutable)
+        let (job, state) = try EmbeddedRun.run(ledger: ledger, kind: "sample", spec: try JobKinds.encode(s), options: opts, log: log)
+        guard state == .done else { throw JobError.ledger("bench sample job ended \(state.rawValue)") }
+        let t = try ledger.jobTimes(job)
+        guard let start = t.started, let end = t.finished else { throw JobError.ledger("bench job has no times") }
+        return SampleFigures(samples: s.numSamples, seconds: end - start,
+                             modelSeconds: try ledger.doneMetrics(jobId: job)["model_seconds"] ?? 0,
+                             loadSeconds: try ledger.doneMetrics(jobId: job)["load_seconds"] ?? 0)
+    }
+}
