@@ -8,7 +8,8 @@ struct DitWorker: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dit-worker",
         abstract: "DiT / VAE / Inception worker: evaluation, benchmarks, single-process jobs.",
-        subcommands: [Eval.self, Bench.self, Convert.self, Sample.self]
+        subcommands: [Connect.self, Eval.self, Bench.self, Convert.self, Dataset.self, Sample.self],
+        defaultSubcommand: Connect.self
     )
 }
 

@@ -58,6 +58,21 @@ final class ImagingOutputTests: XCTestCase {
         XCTAssertEqual(back.height, 2 + 2 + 2)
     }
 
+    // MARK: pixels to model input
+
+    func testTensorCHWLayoutAndBothReferenceNormalisations() throws {
+        let img = try ImageRGB8(width: 2, height: 1, pixels: [0, 128, 255, 1, 2, 3])
+        let t = img.tensorCHW()
+        XCTAssertEqual(t.shape, [1, 3, 1, 2])
+        XCTAssertEqual(t.values, [0, 1, 128, 2, 255, 3].map { ImageRGB8.modelValue(UInt8($0)) })
+        XCTAssertEqual(t.values[0], -1)
+        XCTAssertEqual(t.values[4], 1)
+        for v in 0...255 {
+            // torchvision ToTensor + Normalize(0.5, 0.5) in float32 agrees with ADM's division.
+            XCTAssertEqual(ImageRGB8.modelValue(UInt8(v)), (Float(v) / 255 - 0.5) / 0.5, "byte \(v)")
+        }
+    }
+
     // MARK: ImageFolder
 
     func testImageFolderOrderMatchesTorchvision() throws {
@@ -82,6 +97,8 @@ final class ImagingOutputTests: XCTestCase {
                                          ("a/sub/deeper/0.png", 1), ("b/10.png", 2), ("b/2.png", 2)]
         XCTAssertEqual(rel.map(\.0), expected.map(\.0))
         XCTAssertEqual(rel.map(\.1), expected.map(\.1))
+
+        XCTAssertEqual(try ImageFolder(root: root + "/").items, folder.items)
 
         try touch("c/notes.txt")
         XCTAssertThrowsError(try ImageFolder(root: root)) { e in

@@ -26,7 +26,10 @@ public struct ImageFolder {
     /// with an error naming them.
     public static let torchvisionExtensions = [".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"]
 
-    public init(root: String, extensions: [String] = ImageFolder.torchvisionExtensions) throws {
+    public init(root rootPath: String, extensions: [String] = ImageFolder.torchvisionExtensions) throws {
+        // os.path.join(root, cls) does not double a trailing slash.
+        var root = rootPath
+        while root.count > 1 && root.hasSuffix("/") { root.removeLast() }
         let fm = FileManager.default
         var isDir: ObjCBool = false
         guard fm.fileExists(atPath: root, isDirectory: &isDir), isDir.boolValue else {
