@@ -70,7 +70,8 @@ final class FIDPipelineTests: XCTestCase {
         try whole.add(a.activations!.pool)
         let muScale = whole.mean.map(abs).max()!
         XCTAssertLessThan(zip(whole.mean, file.pool!.mu).map { abs($0 - $1) }.max()! / muScale, 1e-5)
-        let r = try FIDComparison.compare(a, b, model: model)
+        let r = try FIDComparison.compare(a, b, model: model, kid: true)
+        XCTAssertNotNil(r.kid)
         XCTAssertNotNil(r.sfid); XCTAssertNotNil(r.inceptionScore); XCTAssertNotNil(r.precision); XCTAssertNotNil(r.recall)
         XCTAssertGreaterThanOrEqual(r.inceptionScore!, 1)
         var sb = FeatureStatistics(dimension: 2048); try sb.add(b.activations!.pool)
