@@ -23,6 +23,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CZMQ", path: "Sources/CZMQ", pkgConfig: "libzmq"),
+        .systemLibrary(name: "CZLibSystem", path: "Sources/CZLibSystem"),
         // PNG/JPEG through libpng and libjpeg-turbo; C hosts their longjmp error handling.
         .target(
             name: "CImageCodecs",
@@ -32,7 +33,7 @@ let package = Package(
         .target(
             name: "Pipeline",
             dependencies: [
-                "COpenBLAS", "CZMQ", "CImageCodecs",
+                "COpenBLAS", "CZMQ", "CImageCodecs", "CZLibSystem",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],

@@ -8,6 +8,6 @@ struct DitCoordinator: ParsableCommand {
         commandName: "dit-coordinator",
         abstract: "Coordinator for distributed DiT encode / noise / sample / fidstats jobs.",
         subcommands: [Serve.self, Submit.self, Run.self, Status.self, Cancel.self, Retry.self,
-                      CoordinatorBenchCommand.self, Keygen.self]
+                      CoordinatorBenchCommand.self, Keygen.self, FIDCommand.self]
     )
 }
