@@ -14,12 +14,13 @@ struct FIDCommand: ParsableCommand {
     @Option(help: "Inception weights, to evaluate images (arr_0) for IS and precision/recall.") var inception: String?
     @Option(help: "Preprocessing for images: tf1-adm (ADM's graph) or pytorch-fid.") var mode: InceptionPreprocessing = .tf1ADM
     @Option var threads = 2
+    @Flag(help: "Also KID (100 subsets of up to 1000 vectors; needs images on both sides).") var kid = false
     @Flag var json = false
 
     func run() throws {
         Threads.set(threads)
         let model = try inception.map { try FIDInceptionV3(path: $0) }
-        let r = try FIDComparison.compare(reference: a, samples: b, model: model, mode: mode)
+        let r = try FIDComparison.compare(reference: a, samples: b, model: model, mode: mode, kid: kid)
         print(json ? try r.json() : r.text)
     }
 }

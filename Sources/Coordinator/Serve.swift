@@ -34,6 +34,8 @@ struct Serve: ParsableCommand {
     var keys: String?
     @Option(help: "Heartbeat interval (s).") var heartbeat: Double = 1
     @Option(help: "Missed heartbeats before a worker counts as dead.") var liveness: Int = 3
+    @Flag(help: "Exit once no job in the ledger is running, dismissing the connected workers (batch allocations: Slurm). Submit first.")
+    var exitWhenDone = false
 
     func run() throws {
         let l = try ledger.open()
@@ -43,9 +45,16 @@ struct Serve: ParsableCommand {
         logLine("coordinator on \(endpoint.boundEndpoint), ledger \(l.path)")
         let stop = StopFlag()
         let service = CoordinatorService(ledger: l, endpoint: endpoint, log: logLine)
-        try service.run { stop.isSet }
-        // Workers are not dismissed: they reconnect to the restarted coordinator by themselves,
-        // and their leases stay in the ledger until then.
+        try service.run { try stop.isSet || (exitWhenDone && !l.hasRunningJobs()) }
+        if exitWhenDone && !stop.isSet {
+            logLine("no job left running: dismissing \(endpoint.connectedPeers.count) worker(s)")
+            for peer in endpoint.connectedPeers {
+                try? endpoint.send(.disconnect, to: peer)
+                _ = try? service.core.handle(.dismissed(peer))
+            }
+        }
+        // Otherwise (a signal) workers are not dismissed: they reconnect to the restarted
+        // coordinator by themselves, and their leases stay in the ledger until then.
         logLine("coordinator stopped (\(service.core.dispatched) shards dispatched)")
     }
 }

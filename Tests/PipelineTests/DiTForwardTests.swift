@@ -155,7 +155,8 @@ final class FilteredSource: TensorSource {
     }
 }
 
-/// The same model from PyTorch checkpoints read through `WeightsFile.open`.
+/// The same model from PyTorch checkpoints read through `WeightsFile.open`: the `model` pick
+/// and the eval command on a train.py checkpoint.
 final class DiTTorchCheckpointTests: XCTestCase {
     func forwardMatches(_ model: DiT, _ what: String) throws {
         let io = try SafeTensorsFile(path: try Fixtures.require("dit/tiny/io.safetensors"))
@@ -166,13 +167,7 @@ final class DiTTorchCheckpointTests: XCTestCase {
         assertClose(cfg, try io.tensor("cfg_out"), tol: 1e-4, "\(what) forward_with_cfg")
     }
 
-    func testStateDictPt() throws {
-        try forwardMatches(try DiT.load(path: try Fixtures.require("dit/tiny/state_dict.pt")), "state_dict.pt")
-    }
-
-    func testTrainCheckpointEMA() throws {
-        try forwardMatches(try DiT.load(path: try Fixtures.require("dit/tiny/checkpoint.pt")), "checkpoint.pt (ema)")
-    }
+    // state_dict.pt and checkpoint.pt (EMA) forward/CFG parity: TorchCheckpointDiTTests.
 
     /// The fixture's `model` and `ema` hold the same weights (train.py's EMA starts as a copy),
     /// so picking `model` must give the same numbers.

@@ -43,6 +43,24 @@ final class FIDPipelineTests: XCTestCase {
         XCTAssertEqual(prov.weightsSHA256, "bb1ffc128722702ab0f3eabec66f4da8a7abbab17abe2f826b0ecf47f51b641d")
         XCTAssertEqual(prov.samplingRecipe?["sampler"], "ddpm")
 
+        // fidstats --images: the same pixels as PNG files (plus files it must skip) give the same statistics.
+        let folder = dir + "/folder"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let px = try NPZFile(path: dir + "/ref.npz").array("arr_0").bytes
+        for i in 0..<4 {
+            let img = try ImageRGB8(width: 16, height: 16, pixels: Array(px[(i * 768)..<((i + 1) * 768)]))
+            try PNGWriter.write(img, to: folder + "/img\(i).png")
+        }
+        try Data("not an image".utf8).write(to: URL(fileURLWithPath: folder + "/notes.txt"))
+        XCTAssertEqual(try FIDStatsJob.imageFiles(in: folder).map { ($0 as NSString).lastPathComponent },
+                       ["img0.png", "img1.png", "img2.png", "img3.png"])
+        let fromFolder = try FIDStatsJob(weightsPath: weights, mode: .tf1ADM, batch: 3)
+            .run(imagesIn: folder, out: dir + "/folder_stats.npz", model: model)
+        XCTAssertEqual(fromFolder.pool.count, 4)
+        let fMu = try StatisticsFile.read(dir + "/folder_stats.npz").pool!.mu
+        XCTAssertLessThan(zip(fMu, file.pool!.mu).map { abs($0 - $1) }.max()!, 1e-6)
+        XCTAssertEqual(fromFolder.provenance.source, folder)
+
         // fid: the reference (stats + arr_0) against a raw sample batch (arr_0 + arr_1).
         let a = try FIDComparison.Side(path: dir + "/ref_stats.npz", model: model, mode: .tf1ADM)
         let b = try FIDComparison.Side(path: dir + "/sample.npz", model: model, mode: .tf1ADM)
@@ -52,7 +70,8 @@ final class FIDPipelineTests: XCTestCase {
         try whole.add(a.activations!.pool)
         let muScale = whole.mean.map(abs).max()!
         XCTAssertLessThan(zip(whole.mean, file.pool!.mu).map { abs($0 - $1) }.max()! / muScale, 1e-5)
-        let r = try FIDComparison.compare(a, b, model: model)
+        let r = try FIDComparison.compare(a, b, model: model, kid: true)
+        XCTAssertNotNil(r.kid)
         XCTAssertNotNil(r.sfid); XCTAssertNotNil(r.inceptionScore); XCTAssertNotNil(r.precision); XCTAssertNotNil(r.recall)
         XCTAssertGreaterThanOrEqual(r.inceptionScore!, 1)
         var sb = FeatureStatistics(dimension: 2048); try sb.add(b.activations!.pool)

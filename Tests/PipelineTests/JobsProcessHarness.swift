@@ -35,9 +35,17 @@ class ProcessTestCase: XCTestCase {
 
     @discardableResult
     func start(_ name: String, _ args: [String], log: String? = nil) throws -> Process {
+        try start(name, args, launcher: [], log: log)
+    }
+
+    /// Starts a built binary through a launcher command, e.g. `["/usr/sbin/ip", "netns", "exec", NS]`
+    /// (which execs the binary, so the process id is the binary's).
+    @discardableResult
+    func start(_ name: String, _ args: [String], launcher: [String], log: String? = nil) throws -> Process {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: try binary(name))
-        p.arguments = args
+        let exe = try binary(name)
+        p.executableURL = URL(fileURLWithPath: launcher.first ?? exe)
+        p.arguments = launcher.isEmpty ? args : Array(launcher.dropFirst()) + [exe] + args
         let logPath = dir + "/" + (log ?? "\(name)-\(children.count).log")
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let h = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))

@@ -32,9 +32,10 @@ final class MessagingProcessTests: ProcessTestCase {
         let endpoint = "tcp://127.0.0.1:\(port)"
         let ledger = dir + "/ledger.sqlite"
         let hb = ["--heartbeat", "0.2", "--liveness", "3"]
-        try start("dit-coordinator", ["serve", "--ledger", ledger, "--bind", endpoint, "--keys", keys] + hb, log: "coordinator.log")
         let spec = SyntheticSpec(outputDir: dir + "/out", items: 12, itemsPerShard: 4, seed: 5, bytesPerItem: 50)
-        XCTAssertEqual(try runToEnd("dit-coordinator", ["submit", "synthetic"] + syntheticArgs(spec) + ["--ledger", ledger]).0, 0)
+        let (submitted, submitLog) = try runToEnd("dit-coordinator", ["submit", "synthetic"] + syntheticArgs(spec) + ["--ledger", ledger])
+        XCTAssertEqual(submitted, 0, submitLog)
+        try start("dit-coordinator", ["serve", "--ledger", ledger, "--bind", endpoint, "--keys", keys] + hb, log: "coordinator.log")
 
         let stranger = try start("dit-worker", ["--connect", endpoint, "--keys", bad] + hb, log: "bad.log")
         try waitFor("the refusal in the coordinator's log", timeout: 10) {

@@ -94,6 +94,14 @@ extension Ledger {
         }
     }
 
+    /// True while some job in the ledger is still `running` (its shards not all ended, or
+    /// its finalize step not yet done). `serve --exit-when-done` stops once this is false.
+    public func hasRunningJobs() throws -> Bool {
+        try read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE state = 'running'") ?? 0 > 0
+        }
+    }
+
     public func jobState(_ jobId: Int64) throws -> JobState {
         try read { db in
             guard let s = try String.fetchOne(db, sql: "SELECT state FROM jobs WHERE id = ?", arguments: [jobId]),

@@ -12,9 +12,11 @@ public struct FIDComparison: Codable {
     public var inceptionScore: Double?
     public var precision: Double?
     public var recall: Double?
+    /// KID (mean over subsets) of B against A, when asked for and both have images.
+    public var kid: Double?
 
     enum CodingKeys: String, CodingKey {
-        case fid, sfid, precision, recall
+        case fid, sfid, precision, recall, kid
         case inceptionScore = "inception_score"
     }
 
@@ -53,12 +55,13 @@ public struct FIDComparison: Codable {
     }
 
     public static func compare(reference a: String, samples b: String, model: FIDInceptionV3? = nil,
-                               mode: InceptionPreprocessing = .tf1ADM, batch: Int = 64) throws -> FIDComparison {
+                               mode: InceptionPreprocessing = .tf1ADM, batch: Int = 64,
+                               kid: Bool = false) throws -> FIDComparison {
         try compare(Side(path: a, model: model, mode: mode, batch: batch),
-                    Side(path: b, model: model, mode: mode, batch: batch), model: model)
+                    Side(path: b, model: model, mode: mode, batch: batch), model: model, kid: kid)
     }
 
-    public static func compare(_ a: Side, _ b: Side, model: FIDInceptionV3?) throws -> FIDComparison {
+    public static func compare(_ a: Side, _ b: Side, model: FIDInceptionV3?, kid: Bool = false) throws -> FIDComparison {
         guard let (pa, sa) = try a.statistics() else {
             throw MetricsError.format("\(a.path): no mu/sigma, and its images (arr_0) need --inception weights to be evaluated")
         }
@@ -72,6 +75,7 @@ public struct FIDComparison: Codable {
             if let fa = a.activations {
                 let pr = try PrecisionRecall.compute(reference: fa.pool, samples: fb.pool)
                 r.precision = pr.precision; r.recall = pr.recall
+                if kid { r.kid = try KernelInceptionDistance.compute(fa.pool, fb.pool).mean }
             }
         }
         return r
@@ -84,6 +88,7 @@ public struct FIDComparison: Codable {
         if let inceptionScore { lines.append("Inception Score: \(inceptionScore)") }
         if let precision { lines.append("Precision: \(precision)") }
         if let recall { lines.append("Recall: \(recall)") }
+        if let kid { lines.append("KID: \(kid)") }
         return lines.joined(separator: "\n")
     }
 
