@@ -60,7 +60,7 @@ public final class DiT {
     public init(randomWeights config: DiTConfig, seed: UInt64) throws {
         try config.validate(file: "random \(config.preset?.rawValue ?? "DiT")")
         self.config = config
-        var rng = DiTRandom(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let d = config.hiddenSize
         xEmbedder = PatchEmbed(random: &rng, config: config)
         posEmbed = try PositionEmbedding.sincos2D(embedDim: d, gridSize: config.gridSize)

@@ -86,7 +86,7 @@ public enum DiTBenchmark {
         Threads.set(threads)
         let config = DiTConfig(preset: preset, inputSize: imageSize / 8)
         let model = try DiT(randomWeights: config, seed: seed)
-        var rng = DiTRandom(seed: seed &+ 1)
+        var rng = SplitMix64(seed: seed &+ 1)
         let x = rng.uniform([batch, config.inChannels, config.inputSize, config.inputSize], bound: 1.7)
         let t = (0..<batch).map { Float(($0 * 997) % 1000) }
         let y = (0..<batch).map { $0 % config.numClasses }

@@ -19,7 +19,7 @@ struct DiTAttention {
         }
     }
 
-    init(random rng: inout DiTRandom, hiddenSize d: Int, heads: Int) {
+    init(random rng: inout SplitMix64, hiddenSize d: Int, heads: Int) {
         self.heads = heads
         qkv = DiTLinear(random: &rng, in: d, out: 3 * d)
         proj = DiTLinear(random: &rng, in: d, out: d)
@@ -67,7 +67,7 @@ struct DiTMLP {
         fc2 = try DiTLinear(sd, names.1, in: m, out: d)
     }
 
-    init(random rng: inout DiTRandom, hiddenSize d: Int, mlpHidden m: Int) {
+    init(random rng: inout SplitMix64, hiddenSize d: Int, mlpHidden m: Int) {
         fc1 = DiTLinear(random: &rng, in: d, out: m)
         fc2 = DiTLinear(random: &rng, in: m, out: d)
     }
@@ -112,7 +112,7 @@ struct DiTBlock {
         norm2Eps = c.mlpNormEps
     }
 
-    init(random rng: inout DiTRandom, config c: DiTConfig) {
+    init(random rng: inout SplitMix64, config c: DiTConfig) {
         let d = c.hiddenSize
         adaLN = DiTLinear(random: &rng, in: d, out: 6 * d)
         attn = DiTAttention(random: &rng, hiddenSize: d, heads: c.numHeads)

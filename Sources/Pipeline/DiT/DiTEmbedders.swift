@@ -27,7 +27,7 @@ struct TimestepEmbedder {
         }
     }
 
-    init(random rng: inout DiTRandom, layout: DiTKeyLayout, hiddenSize d: Int) {
+    init(random rng: inout SplitMix64, layout: DiTKeyLayout, hiddenSize d: Int) {
         frequencyShift = layout == .diffusers ? 1 : 0
         fc1 = DiTLinear(random: &rng, in: TimestepEmbedder.frequencyCount, out: d)
         fc2 = DiTLinear(random: &rng, in: d, out: d)
@@ -77,7 +77,7 @@ struct LabelEmbedder {
         table = try sd.take("embedding_table.weight", shape: [rows, d])
     }
 
-    init(random rng: inout DiTRandom, rows: Int, hiddenSize d: Int) {
+    init(random rng: inout SplitMix64, rows: Int, hiddenSize d: Int) {
         table = rng.uniform([rows, d], bound: 0.05)
     }
 

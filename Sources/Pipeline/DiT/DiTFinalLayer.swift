@@ -21,7 +21,7 @@ struct DiTFinalLayer {
         }
     }
 
-    init(random rng: inout DiTRandom, config c: DiTConfig) {
+    init(random rng: inout SplitMix64, config c: DiTConfig) {
         adaLN = DiTLinear(random: &rng, in: c.hiddenSize, out: 2 * c.hiddenSize)
         linear = DiTLinear(random: &rng, in: c.hiddenSize, out: c.patchSize * c.patchSize * c.outChannels)
     }

@@ -26,7 +26,7 @@ struct DiTLinear {
     }
 
     /// Random weights (uniform, Xavier-like scale), for benchmarks and tests.
-    init(random rng: inout DiTRandom, in inF: Int, out outF: Int) {
+    init(random rng: inout SplitMix64, in inF: Int, out outF: Int) {
         weight = rng.uniform([outF, inF], bound: (6 / Float(inF + outF)).squareRoot())
         bias = rng.uniform([outF], bound: 0.02)
     }
@@ -51,38 +51,4 @@ struct DiTLinear {
 
     /// 2·rows·in·out.
     func flops(rows: Int) -> Double { 2 * Double(rows) * Double(inFeatures) * Double(outFeatures) }
-}
-
-/// A small, fast, seedable generator (SplitMix64) for random weights.
-public struct DiTRandom {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A tensor of uniform values in [-bound, bound). Filled in parallel from
-    /// per-chunk streams derived from one draw, so the result depends only on the seed.
-    public mutating func uniform(_ shape: [Int], bound: Float) -> Tensor {
-        let t = Tensor(uninitialized: shape)
-        let base = next()
-        let p = t.data
-        let chunk = 1 << 16
-        let n = t.count
-        parallelFor((n + chunk - 1) / chunk, grain: 1) { s, e in
-            for c in s..<e {
-                var g = DiTRandom(seed: base ^ (UInt64(c) &* 0xD1B5_4A32_D192_ED03))
-                for i in (c * chunk)..<min(n, (c + 1) * chunk) {
-                    let u = Float(g.next() >> 40) * (1 / Float(1 << 24))
-                    p[i] = (2 * u - 1) * bound
-                }
-            }
-        }
-        return t
-    }
 }

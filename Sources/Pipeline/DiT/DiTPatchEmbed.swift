@@ -16,7 +16,7 @@ struct PatchEmbed {
         inChannels = c.inChannels
     }
 
-    init(random rng: inout DiTRandom, config c: DiTConfig) {
+    init(random rng: inout SplitMix64, config c: DiTConfig) {
         proj = DiTLinear(random: &rng, in: c.inChannels * c.patchSize * c.patchSize, out: c.hiddenSize)
         patchSize = c.patchSize
         inChannels = c.inChannels

@@ -15,11 +15,7 @@ public enum HorizontalFlip: Equatable {
         case .never: return false
         case .always: return true
         case let .keyed(seed):
-            var z = seed ^ (UInt64(bitPattern: Int64(index)) &* 0x9E37_79B9_7F4A_7C15)
-            // SplitMix64 finaliser.
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
+            let z = SplitMix64.mix(seed ^ (UInt64(bitPattern: Int64(index)) &* SplitMix64.gamma))
             return z & 1 == 1
         }
     }

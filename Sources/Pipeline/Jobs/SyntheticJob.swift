@@ -23,15 +23,11 @@ public struct SyntheticSpec: Codable, Equatable {
 
     /// The bytes of one item: SplitMix64 seeded by (seed, item).
     public static func itemBytes(seed: UInt64, item: Int, count: Int) -> [UInt8] {
-        var state = seed &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(item) &* 0xBF58_476D_1CE4_E5B9
+        var rng = SplitMix64(seed: seed &* SplitMix64.gamma ^ UInt64(item) &* 0xBF58_476D_1CE4_E5B9)
         var out = [UInt8](repeating: 0, count: count)
         var i = 0
         while i < count {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
+            let z = rng.next()
             for b in 0..<8 where i + b < count { out[i + b] = UInt8(truncatingIfNeeded: z >> (8 * UInt64(b))) }
             i += 8
         }

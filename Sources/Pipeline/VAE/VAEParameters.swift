@@ -23,18 +23,11 @@ public final class RandomVAEParameters: VAEParameters {
     private let root: Store
 
     final class Store {
-        var rng: UInt64
+        var rng: SplitMix64
         var tensors: [(String, Tensor)] = []
-        init(seed: UInt64) { rng = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
-        func next() -> Float {
-            // SplitMix64 → uniform [0, 1).
-            rng &+= 0x9E37_79B9_7F4A_7C15
-            var z = rng
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
-            return Float(z >> 40) / Float(1 << 24)
-        }
+        init(seed: UInt64) { rng = SplitMix64(seed: seed &* SplitMix64.gamma | 1) }
+        /// Uniform [0, 1).
+        func next() -> Float { rng.unitFloat() }
     }
 
     public init(seed: UInt64 = 0) {
