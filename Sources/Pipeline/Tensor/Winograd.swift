@@ -88,11 +88,12 @@ public enum Winograd {
                                 padTop: padTop, padLeft: padLeft, tilesW: tilesW)
         let threads = Threads.count
         let perRow = points * (cin + cout) * tilesW          // floats of V and M per tile row
-        // Chunks of whole tile rows within the budget, their count a multiple of the thread
-        // count so that threads can each run whole chunks.
-        let fit = max(1, min(tilesH, chunkBudget / max(threads, 1) / max(perRow, 1)))
-        var perImage = (tilesH + fit - 1) / fit
-        if threads > 1 { perImage = min(tilesH, (perImage + threads - 1) / threads * threads) }
+        // Chunks of whole tile rows within the budget. The chunk shape must not depend on
+        // the thread count: OpenBLAS rounds a GEMM's columns differently with the matrix
+        // width, and a sample's pixels must not depend on how many threads decoded it.
+        // Threads then each run whole chunks.
+        let fit = max(1, min(tilesH, chunkBudget / max(perRow, 1)))
+        let perImage = (tilesH + fit - 1) / fit
         let chunkRows = (tilesH + perImage - 1) / perImage
         let chunksPerImage = (tilesH + chunkRows - 1) / chunkRows
         let chunks = n * chunksPerImage

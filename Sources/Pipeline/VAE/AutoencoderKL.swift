@@ -77,11 +77,14 @@ public final class AutoencoderKL: Autoencoder {
                                     reason: "image size \(h)x\(w) outside \(downsamplingFactor)...\(AutoencoderKL.maxPixels) pixels")
         }
         // One image at a time: memory stays that of a single image whatever the batch.
-        let moments = Tensor.concat((0..<images.shape[0]).map { i in
-            var m = encoder(images.shape[0] == 1 ? images : images.slice(i..<(i + 1)))
-            if let quantConv { m = quantConv(m) }
-            return m
-        })
+        // Single-threaded BLAS (see `threadInvariant`): the same bits on every worker.
+        let moments = AutoencoderKL.threadInvariant {
+            Tensor.concat((0..<images.shape[0]).map { i in
+                var m = encoder(images.shape[0] == 1 ? images : images.slice(i..<(i + 1)))
+                if let quantConv { m = quantConv(m) }
+                return m
+            })
+        }
         return LatentDistribution(moments: moments)
     }
 
@@ -119,10 +122,19 @@ public final class AutoencoderKL: Autoencoder {
             throw VAEError.badInput(what: "VAE latents", reason: "latent \(z.shape) decodes to more than \(AutoencoderKL.maxPixels) pixels")
         }
         // One latent at a time, as in `encode`.
-        return Tensor.concat((0..<z.shape[0]).map { i in
+        return AutoencoderKL.threadInvariant { Tensor.concat((0..<z.shape[0]).map { i in
             var h = z.shape[0] == 1 ? z : z.slice(i..<(i + 1))
             if let postQuantConv { h = postQuantConv(h) }
             return decoder(h)
-        })
+        }) }
+    }
+
+    /// Runs `body` with single-threaded OpenBLAS calls. OpenBLAS rounds a GEMM
+    /// differently with its thread count, and a sample's pixels (and an image's
+    /// latents) must not depend on how many threads a worker has; the heavy 3x3
+    /// convolutions still run on all threads (Winograd splits fixed-size chunks
+    /// across them), only the small GEMMs (1x1 convolutions, attention) lose threads.
+    static func threadInvariant<R>(_ body: () throws -> R) rethrows -> R {
+        try BLAS.withThreads(1, body)
     }
 }
