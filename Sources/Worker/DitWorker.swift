@@ -16,7 +16,7 @@ struct DitWorker: ParsableCommand {
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run one engine on IN.safetensors and write OUT.safetensors.",
-        subcommands: [EvalDiT.self, EvalCrop.self, EvalVAE.self]
+        subcommands: [EvalDiT.self, EvalCrop.self, EvalVAE.self, EvalTrain.self]
     )
 }
 
