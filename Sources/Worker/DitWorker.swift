@@ -8,7 +8,7 @@ struct DitWorker: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dit-worker",
         abstract: "DiT / VAE / Inception worker: evaluation, benchmarks, single-process jobs.",
-        subcommands: [Eval.self, Bench.self, Convert.self, Dataset.self]
+        subcommands: [Eval.self, Bench.self, Convert.self, Dataset.self, Train.self]
     )
 }
 

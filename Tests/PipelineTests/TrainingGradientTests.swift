@@ -42,3 +42,43 @@ final class TrainingGradientTests: XCTestCase {
         XCTAssertGreaterThan(checked, 20)
     }
 }
+
+/// Finite differences of the whole DiT backward pass (every parameter kind) on a tiny model.
+final class DiTBackwardGradientTests: XCTestCase {
+    func testEveryParameterKindAgainstFiniteDifferences() throws {
+        let cfg = DiTConfig(inputSize: 4, patchSize: 2, inChannels: 2, hiddenSize: 8, depth: 2, numHeads: 2,
+                            numClasses: 3, learnSigma: true)
+        let model = try TrainableDiT(DiT(randomWeights: cfg, seed: 11))
+        var rng = DiTRandom(seed: 5)
+        let x = rng.uniform([2, 2, 4, 4], bound: 1.5)
+        let weights = rng.uniform([2, 4, 4, 4], bound: 1)   // loss = Σ out · weights
+        let t: [Float] = [3, 600], y = [1, 3]                // 3 = the null class
+        func loss() throws -> Double {
+            let (out, _) = try model.trainingForward(x, t: t, y: y)
+            var s = 0.0
+            for i in 0..<out.count { s += Double(out.data[i]) * Double(weights.data[i]) }
+            return s
+        }
+        model.zeroGradients()
+        let (_, acts) = try model.trainingForward(x, t: t, y: y)
+        model.backward(weights, acts: acts)
+        var checked = 0
+        for p in model.parameters {
+            guard let g = p.grad else { XCTAssertEqual(p.name, "pos_embed"); continue }
+            // A few elements of every tensor, including rows of the label table that are used.
+            let picks = p.name.hasPrefix("y_embedder") ? [8 + 1, 24 + 5] : [0, p.value.count / 2, p.value.count - 1]
+            for i in picks {
+                let keep = p.value.data[i], h: Float = 1e-2
+                p.value.data[i] = keep + h; let up = try loss()
+                p.value.data[i] = keep - h; let down = try loss()
+                p.value.data[i] = keep
+                let fd = (up - down) / (2 * Double(h))
+                XCTAssertEqual(Double(g.data[i]), fd, accuracy: 5e-3 * max(1, abs(fd)), "\(p.name)[\(i)]")
+                checked += 1
+            }
+        }
+        XCTAssertGreaterThan(checked, 60)
+        // Unused label rows get no gradient.
+        for j in 0..<8 { XCTAssertEqual(model.labelTableGrad.data[j], 0, "row 0 is not in the batch") }
+    }
+}
