@@ -16,10 +16,12 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CZMQ", path: "Sources/CZMQ", pkgConfig: "libzmq"),
+        .systemLibrary(name: "CZLibSystem", path: "Sources/CZLibSystem"),
         // PNG/JPEG through libpng and libjpeg-turbo; C hosts their longjmp error handling.
         .target(
             name: "CImageCodecs",
@@ -29,8 +31,9 @@ let package = Package(
         .target(
             name: "Pipeline",
             dependencies: [
-                "COpenBLAS", "CZMQ", "CImageCodecs",
+                "COpenBLAS", "CZMQ", "CImageCodecs", "CZLibSystem",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "Sources/Pipeline",
             swiftSettings: fastMath

@@ -13,13 +13,15 @@ struct BenchDiT: ParsableCommand {
     @Option var batch = 8
     @Option var threads = 2
     @Option(help: "Minimum seconds of timed forwards.") var seconds = 3.0
+    @Option(help: "Minimum number of timed forwards (after one warm-up).") var iterations = 2
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
         guard let preset = DiTPreset(parsing: model) else {
             throw ValidationError("unknown model '\(model)'; one of \(DiTPreset.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let r = try DiTBenchmark.run(preset: preset, imageSize: imageSize, batch: batch, threads: threads, minSeconds: seconds)
+        let r = try DiTBenchmark.run(preset: preset, imageSize: imageSize, batch: batch, threads: threads,
+                                     minSeconds: seconds, minIterations: iterations)
         print(json ? r.json : r.text)
     }
 }

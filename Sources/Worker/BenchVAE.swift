@@ -14,6 +14,7 @@ struct BenchVAE: ParsableCommand {
     @Flag(help: "Use im2col + sgemm for every convolution.") var noWinograd = false
     @Option(help: "Winograd chunk budget in floats (transformed input + output per chunk).") var winogradBudget: Int?
     @Flag(help: "Print the time spent per operation.") var profile = false
+    @Flag(help: "Instead of timing, compare Winograd with im2col + sgemm on one random image.") var verify = false
     @Flag var json = false
 
     func run() throws {
@@ -21,6 +22,12 @@ struct BenchVAE: ParsableCommand {
         VAEConv2d.useWinograd = !noWinograd
         VAEProfile.enabled = profile
         if let winogradBudget { Winograd.chunkBudget = winogradBudget }
+        if verify {
+            let d = try VAEBenchmark.winogradDeviation(imageSize: imageSize)
+            print(String(format: "winograd vs im2col at %dpx (relative to max(|ref|, 1)): mean %.2e, decoded %.2e",
+                         imageSize, d.encode, d.decode))
+            return
+        }
         let r = try VAEBenchmark.run(imageSize: imageSize, batch: batch, iterations: iterations, decodeOnly: decodeOnly)
         if json {
             let enc = JSONEncoder()

@@ -8,7 +8,8 @@ struct DitWorker: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dit-worker",
         abstract: "DiT / VAE / Inception worker: evaluation, benchmarks, single-process jobs.",
-        subcommands: [Eval.self, Bench.self, Convert.self, Dataset.self, Train.self]
+        subcommands: [Connect.self, Eval.self, Bench.self, Convert.self, Dataset.self, FIDStats.self, Sample.self, Train.self],
+        defaultSubcommand: Connect.self
     )
 }
 
@@ -16,7 +17,7 @@ struct DitWorker: ParsableCommand {
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run one engine on IN.safetensors and write OUT.safetensors.",
-        subcommands: [EvalDiT.self, EvalCrop.self, EvalVAE.self, EvalTrain.self]
+        subcommands: [EvalDiT.self, EvalCrop.self, EvalVAE.self, EvalInception.self, EvalDiffusion.self, EvalTrain.self]
     )
 }
 
@@ -24,6 +25,6 @@ struct Eval: ParsableCommand {
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure throughput with random weights.",
-        subcommands: [BenchGEMM.self, BenchDiT.self, BenchVAE.self]
+        subcommands: [BenchGEMM.self, BenchDiT.self, BenchVAE.self, BenchInception.self]
     )
 }

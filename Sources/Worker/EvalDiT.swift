@@ -12,6 +12,7 @@ struct EvalDiT: ParsableCommand {
     @Option(help: "A config.json (DiT constructor or diffusers keys); default: config.json beside the weights, else inferred.")
     var config: String?
     @Option(help: "Number of attention heads, for widths that match no preset.") var numHeads: Int?
+    @Option(help: "Which weights of a train.py checkpoint: ema or model.") var pick: CheckpointPick = .ema
     @Option(help: "Input safetensors file.") var inputs: String
     @Option(help: "Output safetensors file.") var output: String
     @Flag(help: "Guide all eps channels (standard CFG) instead of the reference's first 3.") var guideAllChannels = false
@@ -19,7 +20,7 @@ struct EvalDiT: ParsableCommand {
 
     func run() throws {
         if let threads { Threads.set(threads) }
-        let names = try DiTEval.run(weights: weights, configFile: config, numHeads: numHeads, inputs: inputs,
+        let names = try DiTEval.run(weights: weights, configFile: config, numHeads: numHeads, pick: pick, inputs: inputs,
                                     output: output, guideAllChannels: guideAllChannels)
         print("wrote \(names.joined(separator: ", ")) to \(output)")
     }

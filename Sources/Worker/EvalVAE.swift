@@ -7,7 +7,8 @@ struct EvalVAE: ParsableCommand {
         commandName: "vae",
         abstract: "AutoencoderKL: image -> mean, logvar (posterior), decoded = decode(mean).")
 
-    @Option(help: "diffusers folder: config.json + diffusion_pytorch_model.safetensors (or .bin).") var weights: String
+    @Option(help: "diffusers folder (config.json + diffusion_pytorch_model.safetensors or .bin), or a weights file (config.json beside it, else inferred).")
+    var weights: String
     @Option(help: "safetensors file holding `image` (N, 3, H, W) in [-1, 1].") var inputs: String
     @Option var output: String
     @Option var threads = 2

@@ -74,16 +74,17 @@ final class MessagingCurveTests: XCTestCase {
         let log = LogCapture()
         let server = try KeyStore.loadServerKeys(directory: dir, logger: log.logger)
         // tcp://* would need CURVE; loopback with CURVE on must work the same way.
-        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: server, heartbeatInterval: 0.1, logger: log.logger)
+        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: server, heartbeatInterval: 0.1, liveness: 10, logger: log.logger)
         defer { c.close() }
         XCTAssertTrue(c.isEncrypted)
 
         // Unknown key: the handshake is refused, nothing arrives, the refusal is logged.
         let stranger = try Curve.generateKeyPair()
+        let strangerLog = LogCapture()
         let bad = try WorkerEndpoint(connect: c.boundEndpoint, hello: MessagingFixtures.hello("stranger"),
                                      curve: CurveClientKeys(publicKey: stranger.publicKey, secretKey: stranger.secretKey,
                                                             serverPublicKey: server.publicKey),
-                                     heartbeatInterval: 0.1, logger: .silent)
+                                     heartbeatInterval: 0.1, logger: strangerLog.logger)
         let badRunner = WorkerRunner(bad) { .result(MessagingFixtures.result(for: $0)) }
         defer { bad.stop(graceful: false); XCTAssertTrue(badRunner.join(timeout: 5)) }
         // A plaintext client gets nowhere either.
@@ -92,17 +93,20 @@ final class MessagingCurveTests: XCTestCase {
         try plain.send(try WireCodec.encode(.ready(MessagingFixtures.hello("plain"))))
         XCTAssertNil(try MessagingFixtures.receive(c, timeout: 1.0) { _ in true }, "a refused client got a message through")
         XCTAssertTrue(log.contains("refused CURVE client key \(stranger.publicKey)"), "\(log.lines)")
+        XCTAssertTrue(strangerLog.contains("refused this worker's CURVE key"), "\(strangerLog.lines)")
+        XCTAssertTrue(log.contains("refused a connection on"), "the plaintext client's failed handshake: \(log.lines)")
 
         // Allow-listed key: admitted.
         let good = try WorkerEndpoint(connect: c.boundEndpoint, hello: MessagingFixtures.hello("good"),
                                       curve: try KeyStore.loadClientKeys(directory: dir, name: "good", logger: .silent),
-                                      heartbeatInterval: 0.1, logger: .silent)
+                                      heartbeatInterval: 0.1, liveness: 10, logger: .silent)
         let goodRunner = WorkerRunner(good) { .result(MessagingFixtures.result(for: $0)) }
         defer { good.stop(graceful: false); XCTAssertTrue(goodRunner.join(timeout: 5)) }
         guard let ready = try MessagingFixtures.receive(c, timeout: 5, where: { $0.isReady }) else {
             return XCTFail("the allow-listed worker was not admitted: \(log.lines)")
         }
         XCTAssertEqual(c.hello(of: ready.peer)?.workerId, "good")
+        XCTAssertEqual(c.clientKey(of: ready.peer), try KeyStore.readKey(dir + "/workers/good.pub"))
         let a = MessagingFixtures.assignment()
         try c.send(.assign(a), to: ready.peer)
         let got = try MessagingFixtures.receive(c, timeout: 5) { $0.isResult }
@@ -113,7 +117,7 @@ final class MessagingCurveTests: XCTestCase {
     func testWorkerWithTheWrongServerKeyNeverConnects() throws {
         _ = try KeyStore.keygen(directory: dir, workers: ["w"])
         let server = try KeyStore.loadServerKeys(directory: dir, logger: .silent)
-        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: server, heartbeatInterval: 0.1, logger: .silent)
+        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: server, heartbeatInterval: 0.1, liveness: 10, logger: .silent)
         defer { c.close() }
         var keys = try KeyStore.loadClientKeys(directory: dir, name: "w", logger: .silent)
         keys.serverPublicKey = try Curve.generateKeyPair().publicKey   // an impostor's key
@@ -122,5 +126,56 @@ final class MessagingCurveTests: XCTestCase {
         let runner = WorkerRunner(w) { .result(MessagingFixtures.result(for: $0)) }
         defer { w.stop(graceful: false); XCTAssertTrue(runner.join(timeout: 5)) }
         XCTAssertNil(try MessagingFixtures.receive(c, timeout: 0.8) { _ in true })
+    }
+
+    func testAllowListReloadAdmitsANewWorker() throws {
+        _ = try KeyStore.keygen(directory: dir, workers: [])
+        let log = LogCapture()
+        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: try KeyStore.loadServerKeys(directory: dir, logger: log.logger),
+                                        heartbeatInterval: 0.1, liveness: 10, logger: log.logger)
+        defer { c.close() }
+        XCTAssertTrue(log.contains("allow-list"), "an empty allow-list is worth a warning: \(log.lines)")
+        _ = try KeyStore.keygen(directory: dir, workers: ["late"])
+        let w = try WorkerEndpoint(connect: c.boundEndpoint, hello: MessagingFixtures.hello("late"),
+                                   curve: try KeyStore.loadClientKeys(directory: dir, logger: .silent),
+                                   heartbeatInterval: 0.1, liveness: 10, logger: .silent)
+        w.reconnectInitial = 0.05
+        w.reconnectMax = 0.2
+        let runner = WorkerRunner(w) { .result(MessagingFixtures.result(for: $0)) }
+        defer { w.stop(graceful: false); XCTAssertTrue(runner.join(timeout: 5)) }
+        XCTAssertNil(try MessagingFixtures.receive(c, timeout: 0.5) { _ in true })
+        try c.setAllowedClientKeys(try KeyStore.loadServerKeys(directory: dir, logger: .silent).allowedClientKeys)
+        let ready = try MessagingFixtures.receive(c, timeout: 5) { $0.isReady }
+        XCTAssertEqual(ready.flatMap { c.hello(of: $0.peer)?.workerId }, "late")
+    }
+
+    func testFlattenedKeysFolderAllowsTopLevelWorkerKeys() throws {
+        let report = try KeyStore.keygen(directory: dir, workers: ["a", "b"])
+        // What a Kubernetes secret made from the folder holds: regular files only.
+        let flat = dir + "/flat"
+        try FileManager.default.createDirectory(atPath: flat, withIntermediateDirectories: true)
+        for f in ["coordinator.key", "coordinator.pub", "a.key", "a.pub", "b.pub"] {
+            try FileManager.default.copyItem(atPath: dir + "/" + f, toPath: flat + "/" + f)
+        }
+        let server = try KeyStore.loadServerKeys(directory: flat, logger: .silent)
+        XCTAssertEqual(server.allowedClientKeys, Set(report.workers.map(\.publicKey)))
+        XCTAssertFalse(server.allowedClientKeys.contains(report.coordinatorPublicKey))
+        // With workers/ present, only it counts: removing an entry revokes that worker.
+        try FileManager.default.removeItem(atPath: dir + "/workers/b.pub")
+        XCTAssertEqual(try KeyStore.loadServerKeys(directory: dir, logger: .silent).allowedClientKeys, [report.workers[0].publicKey])
+    }
+
+    func testWithoutAZAPHandlerEveryClientIsRefused() throws {
+        _ = try KeyStore.keygen(directory: dir, workers: ["w"])
+        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: try KeyStore.loadServerKeys(directory: dir, logger: .silent),
+                                        heartbeatInterval: 0.1, liveness: 10, logger: .silent)
+        defer { c.close() }
+        c.stopZAPHandlerForTesting()
+        let w = try WorkerEndpoint(connect: c.boundEndpoint, hello: MessagingFixtures.hello(),
+                                   curve: try KeyStore.loadClientKeys(directory: dir, name: "w", logger: .silent),
+                                   heartbeatInterval: 0.1, logger: .silent)
+        let runner = WorkerRunner(w) { .result(MessagingFixtures.result(for: $0)) }
+        defer { w.stop(graceful: false); XCTAssertTrue(runner.join(timeout: 5)) }
+        XCTAssertNil(try MessagingFixtures.receive(c, timeout: 0.8) { _ in true }, "admitted without a ZAP handler")
     }
 }

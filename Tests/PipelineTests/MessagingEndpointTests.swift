@@ -34,6 +34,16 @@ final class MessagingEndpointTests: XCTestCase {
         let next = try MessagingFixtures.receive(c, timeout: 5) { _ in true }
         XCTAssertEqual(next?.message, .request(credits: 2))
         XCTAssertEqual(next?.peer, first?.peer)
+        // Random frames from the same connection (their log lines are rate-limited).
+        var rng = SplitMix64(seed: 42)
+        for _ in 0..<300 {
+            let frames = (0..<(1 + Int(rng.next() % 5))).map { _ in (0..<Int(rng.next() % 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) } }
+            try d.send(frames)
+        }
+        try d.send(try WireCodec.encode(.request(credits: 3)))
+        let afterFuzz = try MessagingFixtures.receive(c, timeout: 5) { _ in true }
+        XCTAssertEqual(afterFuzz?.message, .request(credits: 3))
+        XCTAssertLessThan(log.lines.count, 40, "drop lines must be rate-limited")
         for text in ["wrong protocol version", "unknown command byte 0x7f", "bad READY body", "2 frames, expected 4",
                      "not the empty delimiter", "REQUEST from unknown peer", "exceeds the \(cap)-byte limit",
                      "more than", "ASSIGN from peer", "workers never send it"] {
@@ -66,6 +76,7 @@ final class MessagingEndpointTests: XCTestCase {
             return XCTFail("no READY")
         }
         XCTAssertEqual(c.hello(of: got.peer)?.workerId, "quiet")
+        XCTAssertNil(c.clientKey(of: got.peer), "no CURVE, no key")
         var expired: [PeerID] = []
         while expired.isEmpty && Date().timeIntervalSince(start) < 5 {
             _ = try c.receive(timeout: 0.05)
@@ -130,10 +141,10 @@ final class MessagingEndpointTests: XCTestCase {
 
     func testWorkerReconnectsToACoordinatorReboundOnTheSamePort() throws {
         let log = LogCapture()
-        var c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: beat, logger: log.logger)
+        var c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: beat, liveness: 10, logger: log.logger)
         let endpoint = c.boundEndpoint
         let w = try WorkerEndpoint(connect: endpoint, hello: MessagingFixtures.hello(), curve: nil,
-                                   heartbeatInterval: beat, logger: log.logger)
+                                   heartbeatInterval: beat, liveness: 10, logger: log.logger)
         w.reconnectInitial = 0.05
         w.reconnectMax = 0.4
         let runner = WorkerRunner(w) { .result(MessagingFixtures.result(for: $0)) }
@@ -141,14 +152,14 @@ final class MessagingEndpointTests: XCTestCase {
         XCTAssertNotNil(try MessagingFixtures.receive(c, timeout: 5, where: { $0.isReady }))
         c.close()
         Thread.sleep(forTimeInterval: 0.2)
-        c = try CoordinatorEndpoint(bind: endpoint, curve: nil, heartbeatInterval: beat, logger: log.logger)
+        c = try CoordinatorEndpoint(bind: endpoint, curve: nil, heartbeatInterval: beat, liveness: 10, logger: log.logger)
         defer { c.close() }
         XCTAssertEqual(c.boundEndpoint, endpoint)
         guard let ready = try MessagingFixtures.receive(c, timeout: 10, where: { $0.isReady }) else {
             return XCTFail("the worker did not come back: \(log.lines)")
         }
         XCTAssertGreaterThanOrEqual(w.sessions, 2)
-        XCTAssertTrue(log.contains("reconnecting in"))
+        XCTAssertTrue(log.contains("the connection to the coordinator dropped: reconnecting"), "\(log.lines)")
         guard let req = try MessagingFixtures.receive(c, timeout: 5, where: { $0.isRequest }) else { return XCTFail("no REQUEST") }
         XCTAssertEqual(req.peer, ready.peer)
         let a = MessagingFixtures.assignment(shard: 11)
@@ -163,10 +174,10 @@ final class MessagingEndpointTests: XCTestCase {
 
     func testStopAbandonsARunningShardWithARetryableFailure() throws {
         let log = LogCapture()
-        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: beat, logger: log.logger)
+        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: beat, liveness: 10, logger: log.logger)
         defer { c.close() }
         let w = try WorkerEndpoint(connect: c.boundEndpoint, hello: MessagingFixtures.hello(), curve: nil, credits: 2,
-                                   heartbeatInterval: beat, logger: log.logger)
+                                   heartbeatInterval: beat, liveness: 10, logger: log.logger)
         let started = DispatchSemaphore(value: 0)
         let runner = WorkerRunner(w) { a in
             started.signal()
@@ -190,10 +201,11 @@ final class MessagingEndpointTests: XCTestCase {
     }
 
     func testGracefulStopFinishesTheRunningShardFirst() throws {
-        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: beat, logger: .silent)
+        let log = LogCapture()
+        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: beat, liveness: 10, logger: log.logger)
         defer { c.close() }
         let w = try WorkerEndpoint(connect: c.boundEndpoint, hello: MessagingFixtures.hello(), curve: nil,
-                                   heartbeatInterval: beat, logger: .silent)
+                                   heartbeatInterval: beat, liveness: 10, logger: log.logger)
         let started = DispatchSemaphore(value: 0)
         let runner = WorkerRunner(w) { a in
             started.signal()
@@ -215,7 +227,244 @@ final class MessagingEndpointTests: XCTestCase {
         XCTAssertTrue(seen.contains(.result(MessagingFixtures.result(for: a))), "\(seen)")
         XCTAssertTrue(seen.contains(.failed(ShardFailure(jobId: b.jobId, shardId: b.shardId, attempt: b.attempt,
                                                          reason: "not started: worker stopping", retryable: true))), "\(seen)")
-        XCTAssertEqual(seen.last, .disconnect)
+        XCTAssertEqual(seen.last, .disconnect, "\(log.lines)")
         XCTAssertTrue(runner.join(timeout: 5))
+    }
+}
+
+/// Liveness judged fairly when the coordinator loop is slow, and the SIGTERM path.
+final class MessagingStopTests: XCTestCase {
+    func testASlowCoordinatorLoopDoesNotExpireALiveWorker() throws {
+        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: 0.1, liveness: 3, logger: .silent)
+        defer { c.close() }
+        // The worker tolerates the coordinator's pause (window 2 s); the coordinator's window is 0.3 s.
+        let w = try WorkerEndpoint(connect: c.boundEndpoint, hello: MessagingFixtures.hello(), curve: nil,
+                                   heartbeatInterval: 0.1, liveness: 20, logger: .silent)
+        let runner = WorkerRunner(w) { .result(MessagingFixtures.result(for: $0)) }
+        defer { w.stop(graceful: false); XCTAssertTrue(runner.join(timeout: 5)) }
+        XCTAssertNotNil(try MessagingFixtures.receive(c, timeout: 5, where: { $0.isReady }))
+        Thread.sleep(forTimeInterval: 0.8)   // e.g. a long ledger transaction
+        XCTAssertEqual(c.expiredPeers(), [], "queued heartbeats prove the worker alive")
+        XCTAssertEqual(c.connectedPeers.count, 1)
+    }
+
+    func testStopSignalsFinishThenAbandon() throws {
+        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: 0.1, liveness: 10, logger: .silent)
+        defer { c.close() }
+        let log = LogCapture()
+        let w = try WorkerEndpoint(connect: c.boundEndpoint, hello: MessagingFixtures.hello(), curve: nil,
+                                   heartbeatInterval: 0.1, liveness: 10, logger: log.logger)
+        // SIGUSR2 stands in for SIGTERM so a mistake cannot kill the test process.
+        let signals = try StopSignals(worker: w, signals: [SIGUSR2], grace: nil, logger: log.logger)
+        defer { signals.cancel() }
+        let started = DispatchSemaphore(value: 0)
+        let runner = WorkerRunner(w) { a in
+            started.signal()
+            Thread.sleep(forTimeInterval: 30)
+            return .result(MessagingFixtures.result(for: a))
+        }
+        guard let ready = try MessagingFixtures.receive(c, timeout: 5, where: { $0.isReady }) else { return XCTFail("no READY") }
+        let a = MessagingFixtures.assignment(shard: 41)
+        try c.send(.assign(a), to: ready.peer)
+        XCTAssertEqual(started.wait(timeout: .now() + 5), .success)
+        kill(getpid(), SIGUSR2)
+        // Graceful: the worker keeps its shard (nothing arrives but heartbeats) ...
+        XCTAssertNil(try MessagingFixtures.receive(c, timeout: 0.5) { $0.isFailed || $0 == .disconnect })
+        XCTAssertTrue(w.isStopping)
+        XCTAssertFalse(runner.join(timeout: 0))
+        // ... until the second signal abandons it.
+        kill(getpid(), SIGUSR2)
+        let failed = try MessagingFixtures.receive(c, timeout: 5) { !$0.isRequest }
+        XCTAssertEqual(failed?.message, .failed(ShardFailure(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt,
+                                                            reason: "abandoned: worker stopping", retryable: true)))
+        XCTAssertEqual(try MessagingFixtures.receive(c, timeout: 5) { _ in true }?.message, .disconnect)
+        XCTAssertTrue(runner.join(timeout: 5))
+        XCTAssertEqual(signals.count, 2)
+        XCTAssertTrue(log.contains("again: abandoning"), "\(log.lines)")
+    }
+
+    func testGracePeriodEscalatesToAbandon() throws {
+        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: 0.1, liveness: 10, logger: .silent)
+        defer { c.close() }
+        let w = try WorkerEndpoint(connect: c.boundEndpoint, hello: MessagingFixtures.hello(), curve: nil,
+                                   heartbeatInterval: 0.1, liveness: 10, logger: .silent)
+        let signals = try StopSignals(worker: w, signals: [SIGUSR2], grace: 0.3, logger: .silent)
+        defer { signals.cancel() }
+        let started = DispatchSemaphore(value: 0)
+        let runner = WorkerRunner(w) { a in
+            started.signal()
+            Thread.sleep(forTimeInterval: 30)
+            return .result(MessagingFixtures.result(for: a))
+        }
+        guard let ready = try MessagingFixtures.receive(c, timeout: 5, where: { $0.isReady }) else { return XCTFail("no READY") }
+        try c.send(.assign(MessagingFixtures.assignment(shard: 51)), to: ready.peer)
+        XCTAssertEqual(started.wait(timeout: .now() + 5), .success)
+        let t0 = Date()
+        kill(getpid(), SIGUSR2)
+        XCTAssertNotNil(try MessagingFixtures.receive(c, timeout: 5) { $0.isFailed })
+        XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(t0), 0.25)
+        XCTAssertTrue(runner.join(timeout: 5))
+    }
+}
+
+/// Several workers pulling with credits over an ipc:// endpoint.
+final class MessagingCreditTests: XCTestCase {
+    func testEveryShardIsDispatchedOnceAcrossWorkersWithCredits() throws {
+        let dir = Fixtures.tempDir("dit-ipc")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let c = try CoordinatorEndpoint(bind: "ipc://\(dir)/coordinator.sock", curve: nil, heartbeatInterval: 0.2, liveness: 10, logger: .silent)
+        defer { c.close() }
+        XCTAssertEqual(c.boundEndpoint, "ipc://\(dir)/coordinator.sock")
+        var runners: [WorkerRunner] = []
+        for i in 0..<3 {
+            let w = try WorkerEndpoint(connect: c.boundEndpoint, hello: MessagingFixtures.hello("w\(i)"), curve: nil,
+                                       credits: 2, heartbeatInterval: 0.2, liveness: 10, logger: .silent)
+            runners.append(WorkerRunner(w) { a in
+                Thread.sleep(forTimeInterval: Double(a.shardId % 3) * 0.001)
+                return .result(ShardResult(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt, outputs: [],
+                                           metrics: ["worker": Double(i)]))
+            })
+        }
+        defer {
+            for r in runners { r.worker.stop(graceful: false) }
+            for r in runners { XCTAssertTrue(r.join(timeout: 5)) }
+        }
+        let total: Int64 = 300
+        var next: Int64 = 0
+        var outstanding: [PeerID: Int] = [:]
+        var done: [Int64: Int] = [:]
+        var byWorker: [Double: Int] = [:]
+        let end = Date().addingTimeInterval(20)
+        while done.count < total && Date() < end {
+            guard let (peer, message) = try c.receive(timeout: 1) else { continue }
+            switch message {
+            case .ready: outstanding[peer] = 0
+            case .request(let n):
+                XCTAssertTrue(n == 1 || n == 2, "a fresh worker asks for all its credits, later one at a time: \(n)")
+                for _ in 0..<n where next < total {
+                    try c.send(.assign(Assignment(jobId: 9, shardId: next, attempt: 1, kind: "noop", payload: Data())), to: peer)
+                    outstanding[peer, default: 0] += 1
+                    next += 1
+                }
+                XCTAssertLessThanOrEqual(outstanding[peer] ?? 0, 2, "a worker never holds more than its credits")
+            case .result(let r):
+                done[r.shardId, default: 0] += 1
+                byWorker[r.metrics["worker"] ?? -1, default: 0] += 1
+                outstanding[peer, default: 0] -= 1
+            default: XCTFail("unexpected \(message)")
+            }
+        }
+        XCTAssertEqual(done.count, Int(total))
+        XCTAssertTrue(done.values.allSatisfy { $0 == 1 }, "a shard reported twice")
+        XCTAssertEqual(Set(byWorker.keys), [0, 1, 2], "every worker took part: \(byWorker)")
+    }
+}
+
+extension MessagingCreditTests {
+    func testDispatchBenchmarkCompletes() throws {
+        let f = try DispatchBenchmark.run(workers: 2, credits: 2, shards: 200)
+        XCTAssertEqual(f.shards, 200)
+        XCTAssertGreaterThan(f.perSecond, 0)
+    }
+}
+
+/// The Paranoid Pirate liveness path and reconnect bookkeeping.
+final class MessagingLivenessTests: XCTestCase {
+    func testWorkerReconnectsWhenTheCoordinatorGoesSilent() throws {
+        // A bare ROUTER that accepts connections and never answers: no DISCONNECTED event,
+        // only silence, so the worker must rely on its liveness count.
+        let ctx = try ZMQContext()
+        let router = try ZMQSocket(context: ctx, type: .router)
+        try router.setLinger(milliseconds: 0)
+        try router.bind("tcp://127.0.0.1:0")
+        let endpoint = try router.lastEndpoint()
+        defer { router.close(); ctx.terminate() }
+        let log = LogCapture()
+        let w = try WorkerEndpoint(connect: endpoint, hello: MessagingFixtures.hello("lonely"), curve: nil,
+                                   heartbeatInterval: 0.1, logger: log.logger)
+        w.reconnectInitial = 0.05
+        let runner = WorkerRunner(w) { .result(MessagingFixtures.result(for: $0)) }
+        defer { w.stop(graceful: false); XCTAssertTrue(runner.join(timeout: 5)) }
+        var readies: [[UInt8]] = []
+        let end = Date().addingTimeInterval(5)
+        while readies.count < 2 && Date() < end {
+            _ = try ZMQPoll.readable([.socket(router)], timeout: 0.1)
+            while let frames = try router.receive(dontWait: true) {
+                if case .ready = try WireCodec.decode(Array(frames.dropFirst())) { readies.append(frames[0]) }
+            }
+        }
+        XCTAssertEqual(readies.count, 2, "no second READY after the silence")
+        if readies.count == 2 { XCTAssertNotEqual(readies[0], readies[1], "a reconnect uses a new socket") }
+        XCTAssertTrue(log.contains("no message from the coordinator for 0.3 s: reconnecting"), "\(log.lines)")
+    }
+
+    func testAReconnectedWorkerSupersedesItsOldPeer() throws {
+        let log = LogCapture()
+        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: 5, logger: log.logger)
+        defer { c.close() }
+        let (ctx1, d1) = try MessagingFixtures.rawDealer(c.boundEndpoint)
+        defer { d1.close(); ctx1.terminate() }
+        let (ctx2, d2) = try MessagingFixtures.rawDealer(c.boundEndpoint)
+        defer { d2.close(); ctx2.terminate() }
+        try d1.send(try WireCodec.encode(.ready(MessagingFixtures.hello("same"))))
+        guard let first = try MessagingFixtures.receive(c, timeout: 5, where: { $0.isReady }) else { return XCTFail("no READY") }
+        try d2.send(try WireCodec.encode(.ready(MessagingFixtures.hello("same"))))
+        guard let second = try MessagingFixtures.receive(c, timeout: 5, where: { $0.isReady }) else { return XCTFail("no READY") }
+        XCTAssertNotEqual(first.peer, second.peer)
+        XCTAssertEqual(c.expiredPeers(), [first.peer])
+        XCTAssertEqual(c.connectedPeers, [second.peer])
+        XCTAssertTrue(log.contains("reconnected as peer \(second.peer)"))
+        // Another worker with a different identity leaves both alone.
+        try d1.send(try WireCodec.encode(.ready(MessagingFixtures.hello("other"))))
+        XCTAssertNotNil(try MessagingFixtures.receive(c, timeout: 5, where: { $0.isReady }))
+        XCTAssertEqual(c.expiredPeers(), [])
+    }
+
+    func testAWorkerStartedBeforeItsCoordinatorJoinsWhenItComesUp() throws {
+        // Reserve a free port, then leave it closed while the worker starts.
+        var c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, logger: .silent)
+        let endpoint = c.boundEndpoint
+        c.close()
+        let log = LogCapture()
+        let w = try WorkerEndpoint(connect: endpoint, hello: MessagingFixtures.hello("early"), curve: nil,
+                                   heartbeatInterval: 0.1, logger: log.logger)
+        w.reconnectInitial = 0.05
+        w.reconnectMax = 0.2
+        let runner = WorkerRunner(w) { .result(MessagingFixtures.result(for: $0)) }
+        defer { w.stop(graceful: false); XCTAssertTrue(runner.join(timeout: 5)) }
+        Thread.sleep(forTimeInterval: 1)   // several liveness windows of 0.3 s
+        c = try CoordinatorEndpoint(bind: endpoint, curve: nil, heartbeatInterval: 0.1, liveness: 10, logger: .silent)
+        defer { c.close() }
+        let t0 = Date()
+        let ready = try MessagingFixtures.receive(c, timeout: 5) { $0.isReady }
+        XCTAssertNotNil(ready)
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 1.5)
+        XCTAssertEqual(w.sessions, 1, "waiting for a first connection is not a lost coordinator")
+        XCTAssertTrue(log.contains("not reachable yet"), "\(log.lines)")
+        // Exactly one READY and one REQUEST: nothing stale piled up while waiting.
+        let next = try MessagingFixtures.receive(c, timeout: 0.5) { _ in true }
+        XCTAssertEqual(next?.message, .request(credits: 1))
+        XCTAssertNil(try MessagingFixtures.receive(c, timeout: 0.3) { _ in true })
+    }
+
+    func testAKilledWorkerConnectionExpiresBeforeTheLivenessWindow() throws {
+        let log = LogCapture()
+        // Liveness window 10 s: only the dropped connection can expire the peer within the test.
+        let c = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: 0.1, liveness: 100,
+                                        logger: log.logger)
+        defer { c.close() }
+        let (ctx, d) = try MessagingFixtures.rawDealer(c.boundEndpoint)
+        try d.send(try WireCodec.encode(.ready(MessagingFixtures.hello("doomed"))))
+        guard let ready = try MessagingFixtures.receive(c, timeout: 5, where: { $0.isReady }) else { return XCTFail("no READY") }
+        d.close()
+        ctx.terminate()   // the TCP connection closes, as when the process is killed
+        var expired: [PeerID] = []
+        let end = Date().addingTimeInterval(3)
+        while expired.isEmpty && Date() < end {
+            _ = try c.receive(timeout: 0.05)
+            expired = c.expiredPeers()
+        }
+        XCTAssertEqual(expired, [ready.peer])
+        XCTAssertTrue(log.contains("worker doomed (peer \(ready.peer)) disconnected"), "\(log.lines)")
     }
 }

@@ -92,4 +92,52 @@ final class MessagingWireTests: XCTestCase {
             XCTAssertEqual(e as? MessagingError, .curveRequired(endpoint: "tcp://10.0.0.1:5555"))
         }
     }
+
+    /// Random frames and random corruptions of valid messages: decoding either yields a
+    /// message or throws a MessagingError, never traps.
+    func testDecoderSurvivesRandomAndMutatedFrames() throws {
+        var rng = SplitMix64(seed: 0xD17)
+        let a = MessagingFixtures.assignment()
+        let valid = try [WireMessage.ready(MessagingFixtures.hello()), .request(credits: 3), .assign(a), .heartbeat,
+                         .result(MessagingFixtures.result(for: a)), .disconnect].map { try WireCodec.encode($0) }
+        var decoded = 0
+        for i in 0..<3000 {
+            var frames: [[UInt8]]
+            if i % 2 == 0 {
+                frames = (0..<Int(rng.next() % 6)).map { _ in (0..<Int(rng.next() % 40)).map { _ in UInt8(truncatingIfNeeded: rng.next()) } }
+                if frames.count == 4 && i % 4 == 0 { frames[0] = []; frames[1] = Array("DITP/1".utf8); frames[2] = [UInt8(rng.next() % 9)] }
+            } else {
+                frames = valid[Int(rng.next() % UInt64(valid.count))]
+                let f = 1 + Int(rng.next() % 3)
+                if !frames[f].isEmpty || f == 3 {
+                    switch rng.next() % 3 {
+                    case 0 where !frames[f].isEmpty: frames[f][Int(rng.next() % UInt64(frames[f].count))] ^= UInt8(1 + rng.next() % 255)
+                    case 1: frames[f] = Array(frames[f].prefix(Int(rng.next() % UInt64(frames[f].count + 1))))
+                    default: frames[f].append(UInt8(truncatingIfNeeded: rng.next()))
+                    }
+                }
+            }
+            do {
+                _ = try WireCodec.decode(frames)
+                decoded += 1
+            } catch is MessagingError {
+            } catch {
+                XCTFail("non-MessagingError \(error) for \(frames)")
+            }
+        }
+        XCTAssertLessThan(decoded, 3000, "mutations must be caught")
+    }
+}
+
+/// A small deterministic generator for the fuzz tests.
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
 }

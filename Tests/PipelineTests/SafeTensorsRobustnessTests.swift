@@ -62,4 +62,30 @@ final class SafeTensorsRobustnessTests: XCTestCase {
         assertError(try file("{\(entry("a", "[1]", 0, 1, "F8_E4M3"))}", data: 1), ["'a'", "F8_E4M3"])
         assertError(try file("{\"a\":{\"dtype\":\"F32\",\"shape\":[1]}}", data: 4), ["'a'", "data_offsets"])
     }
+
+    /// Random damage to the header of a real file: a tensor source or a WeightError, never a trap.
+    func testRandomHeaderDamageNeverCrashes() throws {
+        let full = [UInt8](try Data(contentsOf: URL(fileURLWithPath: try Fixtures.require("dit/tiny/weights.safetensors"))))
+        let headerEnd = 8 + Int(full[0]) + Int(full[1]) << 8 + Int(full[2]) << 16
+        var state: UInt64 = 12345
+        func next(_ n: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(n))
+        }
+        var refused = 0
+        for _ in 0..<150 {
+            var b = full
+            for _ in 0..<(1 + next(3)) { b[next(headerEnd)] = [UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "]"), 0xFF, UInt8(next(256))][next(5)] }
+            let p = dir + "/fuzz.safetensors"
+            try Data(b).write(to: URL(fileURLWithPath: p))
+            do {
+                let f = try SafeTensorsFile(path: p)
+                for k in f.keys { _ = try f.tensor(k) }
+            } catch let e as WeightError {
+                XCTAssertTrue("\(e)".contains(p), "\(e)")
+                refused += 1
+            }
+        }
+        XCTAssertGreaterThan(refused, 75)
+    }
 }

@@ -152,6 +152,61 @@ final class TorchCheckpointSafetyTests: XCTestCase {
         assertError(try TorchCheckpoint(path: n), contains: [n, "argparse.Namespace"])
     }
 
+    /// Random damage to the zip structures and to the pickle (re-zipped with a
+    /// valid CRC so the unpickler sees it): every outcome is a tensor source or a
+    /// WeightError, never a trap. Seeded, so a failure reproduces.
+    func testRandomDamageNeverCrashes() throws {
+        let fixture = try Fixtures.require("dit/tiny/checkpoint.pt")
+        let full = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixture)))
+        let z = try ZipDirectory(file: fixture, base: full, size: full.count)
+        let pkl = try XCTUnwrap(z["checkpoint/data.pkl"])
+        let storage3 = try XCTUnwrap(z["checkpoint/data/3"]).dataOffset
+        let rounds = Int(ProcessInfo.processInfo.environment["TORCH_FUZZ_ROUNDS"] ?? "") ?? 120
+        let members = z.entries.map { e in (name: e.name, data: Array(full[e.dataOffset..<e.dataOffset + e.size])) }
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next(_ n: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(n))
+        }
+        var opened = 0, refused = 0
+        for round in 0..<rounds {
+            var bytes: [UInt8]
+            if round % 2 == 0 {
+                // Damage the central directory, the end records or a local header.
+                bytes = full
+                let regions = [full.count - 2000..<full.count, 0..<(pkl.dataOffset), storage3 - 64..<storage3]
+                for _ in 0..<(1 + next(4)) {
+                    let r = regions[next(regions.count)]
+                    bytes[r.lowerBound + next(r.count)] = UInt8(next(256))
+                }
+            } else {
+                // Damage the pickle, then zip it again with a correct checksum.
+                var pickle = members[0].data
+                for _ in 0..<(1 + next(3)) {
+                    switch next(3) {
+                    case 0: pickle[next(pickle.count)] = UInt8(next(256))
+                    case 1: pickle.removeSubrange(next(pickle.count)...)
+                    default: pickle.insert(UInt8(next(256)), at: next(pickle.count))
+                    }
+                }
+                var m = members
+                m[0].data = pickle
+                bytes = ZipBuilder.build(m)
+            }
+            let p = try write(bytes, "fuzz.pt")
+            do {
+                let c = try WeightsFile.open(p)
+                for k in c.keys { _ = try c.tensor(k) }
+                opened += 1
+            } catch let e as WeightError {
+                XCTAssertTrue("\(e)".contains(p), "\(e)")
+                refused += 1
+            }
+        }
+        XCTAssertEqual(opened + refused, rounds)
+        XCTAssertGreaterThan(refused, rounds / 2)
+    }
+
     func testHostilePickleStructuresAreErrors() throws {
         var cases: [(String, [UInt8], String)] = []
         // 1000 lists, each appended into the previous one.

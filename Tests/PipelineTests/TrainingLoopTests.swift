@@ -23,7 +23,7 @@ final class TrainingLoopTests: XCTestCase {
         let n = 64
         let x0 = data.batch((0..<n).map { $0 % data.count })
         let t = (0..<n).map { ($0 * 997 + 13) % 1000 }
-        var rng = SplitMix64(seed: 99)
+        var rng = Pipeline.SplitMix64(seed: 99)
         let noise = Tensor(uninitialized: x0.shape)
         for i in 0..<noise.count { noise.data[i] = TrainingRandom.gaussian(&rng) }
         let y = (0..<n).map { data.labels[$0 % data.count] }
@@ -37,7 +37,7 @@ final class TrainingLoopTests: XCTestCase {
         try trainer.run { _ in }
         let after = try evalLoss(trainer.model, data: data)
         print("shapes 16px, 300 steps: eval loss \(before) -> \(after) (factor \(before / after))")
-        XCTAssertLessThan(after * 2, before, "the loss should fall at least 2x (measured 2.34x): \(before) -> \(after)")
+        XCTAssertLessThan(after * 2, before, "the loss should fall at least 2x (measured 2.31x): \(before) -> \(after)")
     }
 
     func testResumeContinuesIdentically() throws {

@@ -33,7 +33,12 @@ final class VAEKernelTests: XCTestCase {
             (1, 8, 8, 10, 37, 1, 1, 1, 1),     // a full vector of tiles and a partial one
             (2, 8, 4, 9, 64, 1, 1, 1, 1),      // two full vectors
         ]
-        for budget in [Winograd.chunkBudget, 1] {       // 1: a chunk per tile row
+        let savedThreads = Threads.count
+        defer { Threads.set(savedThreads) }
+        // One thread; two threads sharing chunks or, with one chunk, the work inside it;
+        // budget 1: a chunk per tile row.
+        for (threads, budget) in [(1, Winograd.chunkBudget), (2, Winograd.chunkBudget), (1, 1), (2, 1), (3, 1)] {
+            Threads.set(threads)
             let saved = Winograd.chunkBudget
             Winograd.chunkBudget = budget
             defer { Winograd.chunkBudget = saved }
@@ -44,7 +49,7 @@ final class VAEKernelTests: XCTestCase {
                 let g = Conv2DGeometry(kernel: (3, 3), stride: (1, 1), padTop: pt, padBottom: pb, padLeft: pl, padRight: pr)
                 let direct = Convolution.conv2d(x, weight: weight, bias: bias, geometry: g)
                 let fast = Winograd.conv3x3(x, weight: weight, bias: bias, padTop: pt, padBottom: pb, padLeft: pl, padRight: pr)
-                assertClose(fast, direct, tol: 1e-5, "winograd \(x.shape) -> \(cout), pads \(pt),\(pb),\(pl),\(pr), budget \(budget)")
+                assertClose(fast, direct, tol: 1e-5, "winograd \(x.shape) -> \(cout), pads \(pt),\(pb),\(pl),\(pr), budget \(budget), threads \(threads)")
             }
         }
     }

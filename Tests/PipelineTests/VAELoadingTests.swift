@@ -46,6 +46,29 @@ final class VAELoadingTests: XCTestCase {
         XCTAssertEqual(try model.decodeUnscaled(a.mean).values, try loaded.decodeUnscaled(b.mean).values)
     }
 
+    func testConfigInferredFromWeightShapes() throws {
+        var c = AutoencoderKLConfig(blockOutChannels: [32, 64, 64], layersPerBlock: 2, latentChannels: 3,
+                                    scalingFactor: 0.18215, useQuantConv: false, midBlockAddAttention: false)
+        c.outChannels = 1
+        for config in [VAELoadingTests.small, c] {
+            let (dir, model) = try writeFolder(config: config)
+            try FileManager.default.removeItem(atPath: dir + "/config.json")
+            let file = dir + "/diffusion_pytorch_model.safetensors"
+            XCTAssertEqual(try AutoencoderKLConfig.infer(from: SafeTensorsFile(path: file)), config)
+            // A folder without config.json, and the weights file itself.
+            for path in [dir, file] {
+                let loaded = try AutoencoderKL.load(folder: path)
+                XCTAssertEqual(loaded.config, config)
+                XCTAssertEqual(try loaded.encode(image(1, 8)).mean.values, try model.encode(image(1, 8)).mean.values)
+            }
+        }
+        // Not a VAE state dict.
+        let dit = try Fixtures.require("dit/tiny/weights.safetensors")
+        XCTAssertThrowsError(try AutoencoderKLConfig.infer(from: SafeTensorsFile(path: dit))) {
+            XCTAssertTrue("\($0)".contains("AutoencoderKL"), "\($0)")
+        }
+    }
+
     func testPyTorchBinFolderLoads() throws {
         // diffusers folders of older models hold diffusion_pytorch_model.bin (a torch.save zip).
         let (dir, model) = try writeFolder()
@@ -123,7 +146,7 @@ final class VAELoadingTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: empty) }
         try #"{"block_out_channels": [32]}"#.write(toFile: empty + "/config.json", atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try AutoencoderKL.load(folder: empty)) { XCTAssertEqual($0 as? VAEError, .noWeights(folder: empty)) }
-        XCTAssertThrowsError(try AutoencoderKL.load(folder: empty + "/missing")) { XCTAssertTrue("\($0)".contains("config.json"), "\($0)") }
+        XCTAssertThrowsError(try AutoencoderKL.load(folder: empty + "/missing")) { XCTAssertTrue("\($0)".contains("/missing"), "\($0)") }
         // Corrupt weights file.
         try Data("garbage".utf8).write(to: URL(fileURLWithPath: empty + "/diffusion_pytorch_model.safetensors"))
         XCTAssertThrowsError(try AutoencoderKL.load(folder: empty)) { XCTAssertTrue("\($0)".contains("diffusion_pytorch_model"), "\($0)") }
@@ -136,8 +159,15 @@ final class VAELoadingTests: XCTestCase {
         XCTAssertThrowsError(try vae.encode(Tensor(zeros: [3, 8, 8])))             // rank 3
         XCTAssertThrowsError(try vae.decodeUnscaled(Tensor(zeros: [1, 3, 4, 4])))  // 3 latent channels
         XCTAssertThrowsError(try vae.decode(Tensor(zeros: [1, 4, 0, 4])))
+        XCTAssertThrowsError(try vae.encode(Tensor(zeros: [0, 3, 8, 8])))          // empty batch
         let posterior = try vae.encode(image())
         XCTAssertThrowsError(try posterior.sample(eps: Tensor(zeros: [1, 4, 2, 2])))
+        // Sizes beyond the pixel limit are refused before anything is allocated.
+        let saved = AutoencoderKL.maxPixels
+        AutoencoderKL.maxPixels = 100
+        defer { AutoencoderKL.maxPixels = saved }
+        XCTAssertThrowsError(try vae.encode(image(1, 16))) { XCTAssertTrue("\($0)".contains("16x16"), "\($0)") }
+        XCTAssertThrowsError(try vae.decode(Tensor(zeros: [1, 4, 8, 8])))
     }
 
     func testPosteriorClampsLogvarAndSamples() throws {

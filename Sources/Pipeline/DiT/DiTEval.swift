@@ -12,8 +12,9 @@ public enum DiTEval {
     /// Runs the model; returns the names of the tensors written to `output`.
     @discardableResult
     public static func run(weights: String, configFile: String? = nil, numHeads: Int? = nil,
-                           inputs: String, output: String, guideAllChannels: Bool = false) throws -> [String] {
-        let model = try DiT.load(path: weights, configFile: configFile, numHeads: numHeads)
+                           pick: CheckpointPick = .ema, inputs: String, output: String,
+                           guideAllChannels: Bool = false) throws -> [String] {
+        let model = try DiT.load(path: weights, configFile: configFile, numHeads: numHeads, pick: pick)
         let source = try SafeTensorsFile(path: inputs)
         return try run(model: model, inputs: source, output: output, guideAllChannels: guideAllChannels)
     }

@@ -8,8 +8,10 @@ extension DiT {
     /// `WeightsFile.open`), or a diffusers folder (`config.json` + `diffusion_pytorch_model.safetensors`).
     /// The configuration comes from `configFile`, else a `config.json` beside the weights (or in
     /// the folder), else is inferred from the tensor shapes. `numHeads` overrides the head count
-    /// (needed when inferring a width that matches no preset).
-    public static func load(path: String, configFile: String? = nil, numHeads: Int? = nil) throws -> DiT {
+    /// (needed when inferring a width that matches no preset). `pick` chooses a `train.py`
+    /// checkpoint's `ema` (default) or `model` weights.
+    public static func load(path: String, configFile: String? = nil, numHeads: Int? = nil,
+                            pick: CheckpointPick = .ema) throws -> DiT {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw WeightError.unreadable(file: path, reason: "no such file or folder")
@@ -27,7 +29,7 @@ extension DiT {
             folder = (path as NSString).deletingLastPathComponent
             weightsPath = path
         }
-        let weights = try WeightsFile.open(weightsPath)
+        let weights = try WeightsFile.open(weightsPath, pick: pick)
         let besideConfig = (folder.isEmpty ? "config.json" : (folder as NSString).appendingPathComponent("config.json"))
         let configPath = configFile ?? (FileManager.default.fileExists(atPath: besideConfig) ? besideConfig : nil)
         var config: DiTConfig

@@ -1,3 +1,4 @@
+import CZMQ
 import Foundation
 
 /// The coordinator's side of DITP/1: a ROUTER that tracks every worker
@@ -22,11 +23,20 @@ public final class CoordinatorEndpoint {
     private var zap: ZAPHandler?
     private var peers: [PeerID: PeerState] = [:]
     private var expired: [PeerID] = []
+    private var inbox: [(peer: PeerID, message: WireMessage)] = []
+    private var inboxHead = 0
+    private var monitor: SocketMonitor?
+    private let dropLog = LogLimiter()
     private var nextHeartbeat: Double
 
     struct PeerState {
         var hello: WorkerHello
         var lastSeen: Double
+        /// The CURVE public key ZAP admitted the connection with (nil without CURVE).
+        var clientKey: String?
+        /// When a send found the connection gone (EHOSTUNREACH). The peer expires one
+        /// heartbeat interval later, so messages it sent before closing are still read.
+        var goneSince: Double?
     }
 
     /// Binds a ROUTER on `endpoint` (e.g. `tcp://*:5555`, `tcp://127.0.0.1:0`, `ipc:///tmp/x`).
@@ -61,10 +71,19 @@ public final class CoordinatorEndpoint {
             if let curve {
                 try s.setCurveServer(secretKey: curve.secretKey)
                 try s.setZAPDomain(Curve.zapDomain)
+                // Refuse clients when no ZAP handler answers (by default libzmq admits them).
+                // A DRAFT option in libzmq 4.3 (Debian builds have it); without it the handler
+                // thread above must simply never stop while the socket is open.
+                do { try s.setOption(Curve.zapEnforceDomainOption, Int32(1), name: "ZMQ_ZAP_ENFORCE_DOMAIN") } catch {
+                    logger.log(.warning, "this libzmq lacks ZMQ_ZAP_ENFORCE_DOMAIN: \(error)")
+                }
             }
+            if endpoint.contains("[") { try s.setOption(ZMQ_IPV6, Int32(1), name: "ZMQ_IPV6") }
+            if curve != nil { monitor = try SocketMonitor(s, events: SocketMonitor.handshakeEvents) }
             try s.bind(endpoint)
             boundEndpoint = Self.resolved(try s.lastEndpoint(), requested: endpoint)
         } catch {
+            monitor?.close()
             router?.close()
             router = nil
             zap?.stop()
@@ -77,46 +96,91 @@ public final class CoordinatorEndpoint {
 
     deinit { close() }
 
-    /// `tcp://0.0.0.0:P` is what libzmq reports for `*`; a loopback request keeps its host.
+    /// libzmq's ZMQ_LAST_ENDPOINT (`tcp://0.0.0.0:P` for `tcp://*:0`).
     private static func resolved(_ last: String, requested: String) -> String { last.isEmpty ? requested : last }
 
     /// The READY data of a connected worker.
     public func hello(of peer: PeerID) -> WorkerHello? { peers[peer]?.hello }
+
+    /// The CURVE public key (Z85) a connected worker was admitted with; nil without CURVE.
+    /// READY's `workerId` is the worker's claim; this key is what authenticated it.
+    public func clientKey(of peer: PeerID) -> String? { peers[peer]?.clientKey }
+
+    /// Replaces the CURVE allow-list (e.g. after `keygen --worker NEW`, on SIGHUP).
+    /// New handshakes use it; connections already admitted stay.
+    public func setAllowedClientKeys(_ keys: Set<String>) throws {
+        guard let zap else { throw MessagingError.invalidUse("setAllowedClientKeys on an endpoint without CURVE") }
+        zap.setAllowed(keys)
+    }
+
+    /// Stops the ZAP handler while the socket stays open (tests: with no handler
+    /// answering, ZMQ_ZAP_ENFORCE_DOMAIN must refuse every client).
+    func stopZAPHandlerForTesting() {
+        zap?.stop()
+    }
 
     /// Workers that said READY and have not expired or disconnected.
     public var connectedPeers: [PeerID] { Array(peers.keys) }
 
     /// Waits up to `timeout` seconds for one message from a worker; nil on timeout.
     /// Sends heartbeats that fall due meanwhile. HEARTBEATs are consumed here.
+    ///
+    /// Call it often (at least every heartbeat interval): heartbeats to workers
+    /// only leave from inside `receive`. Every waiting message is read before
+    /// liveness is judged, so a slow caller never expires a live worker.
     public func receive(timeout: Double) throws -> (peer: PeerID, message: WireMessage)? {
         guard let router else { throw MessagingError.invalidUse("receive on a closed CoordinatorEndpoint") }
         let deadline = monotonicNow() + max(0, timeout)
         while true {
+            try pump()
+            if inboxHead < inbox.count {
+                let m = inbox[inboxHead]
+                inboxHead += 1
+                if inboxHead == inbox.count { inbox.removeAll(keepingCapacity: true); inboxHead = 0 }
+                return m
+            }
             let now = monotonicNow()
-            if now >= nextHeartbeat { sendHeartbeats(now: now) }
             collectExpired(now: now)
-            let frames: [[UInt8]]?
-            do {
-                frames = try router.receive(dontWait: true, maxFrames: WireCodec.frameCount + 1,
-                                            maxBytes: maxMessageBytes + 1024)
-            } catch let e as MessagingError {
-                if case .zmq = e { throw e }
-                logger.log(.warning, "dropped a message: \(e)")
-                continue
-            }
-            if let frames {
-                if let delivered = handle(frames, now: monotonicNow()) { return delivered }
-                continue
-            }
-            let after = monotonicNow()
-            if after >= deadline { return nil }
-            _ = try ZMQPoll.readable([.socket(router)], timeout: min(deadline, nextHeartbeat) - after)
+            if now >= deadline { return nil }
+            _ = try ZMQPoll.readable([.socket(router)], timeout: min(deadline, nextHeartbeat) - now)
         }
     }
 
-    private func handle(_ frames: [[UInt8]], now: Double) -> (peer: PeerID, message: WireMessage)? {
+    /// Reads every waiting message into the inbox, sends due heartbeats and logs handshake failures.
+    private func pump() throws {
+        guard let router else { return }
+        defer {
+            // After reading: a worker that just said its last words and closed its socket
+            // must have them read before a heartbeat finds its connection gone.
+            if monotonicNow() >= nextHeartbeat { sendHeartbeats(now: monotonicNow()) }
+        }
+        if let monitor {
+            // Refused keys are logged by the ZAP handler; this catches the other handshake failures.
+            for e in monitor.drain() where e.isHandshakeFailure && !e.isAuthFailure {
+                dropLog.log(logger, .warning, "refused a connection on \(e.endpoint): \(e.summary)")
+            }
+        }
+        var n = 0
+        while n < 100_000 {
+            let frames: [[UInt8]]?
+            var userID: String?
+            do {
+                frames = try router.receive(dontWait: true, maxFrames: WireCodec.frameCount + 1,
+                                            maxBytes: maxMessageBytes + 1024, userID: &userID)
+            } catch let e as MessagingError {
+                if case .zmq = e { throw e }
+                dropLog.log(logger, .warning, "dropped a message: \(e)")
+                continue
+            }
+            guard let frames else { return }
+            n += 1
+            if let delivered = handle(frames, clientKey: userID, now: monotonicNow()) { inbox.append(delivered) }
+        }
+    }
+
+    private func handle(_ frames: [[UInt8]], clientKey: String?, now: Double) -> (peer: PeerID, message: WireMessage)? {
         guard let first = frames.first, !first.isEmpty else {
-            logger.log(.warning, "dropped a message without a peer identity")
+            dropLog.log(logger, .warning, "dropped a message without a peer identity")
             return nil
         }
         let peer = PeerID(bytes: first)
@@ -124,23 +188,32 @@ public final class CoordinatorEndpoint {
         do {
             message = try WireCodec.decode(Array(frames.dropFirst()), maxBytes: maxMessageBytes)
         } catch {
-            logger.log(.warning, "dropped a message from peer \(peer)\(describe(peer)): \(error)")
+            dropLog.log(logger, .warning, "dropped a message from peer \(peer)\(describe(peer)): \(error)")
             return nil
         }
         guard message.command.sentByWorker else {
-            logger.log(.warning, "dropped \(message.command) from peer \(peer)\(describe(peer)): workers never send it")
+            dropLog.log(logger, .warning, "dropped \(message.command) from peer \(peer)\(describe(peer)): workers never send it")
             return nil
         }
         guard var state = peers[peer] else {
             switch message {
             case .ready(let hello):
-                peers[peer] = PeerState(hello: hello, lastSeen: now)
-                logger.log(.info, "worker \(hello.workerId) (\(hello.hostname) pid \(hello.pid), \(hello.threads) threads) ready as peer \(peer)")
+                // A worker process that reconnected (new socket, new identity) leaves its old
+                // connection behind: report that one expired now rather than after the liveness window.
+                for (old, s) in peers where s.hello.workerId == hello.workerId && s.hello.hostname == hello.hostname
+                    && s.hello.pid == hello.pid {
+                    peers[old] = nil
+                    expired.append(old)
+                    logger.log(.info, "worker \(hello.workerId) reconnected as peer \(peer): peer \(old) expired")
+                }
+                peers[peer] = PeerState(hello: hello, lastSeen: now, clientKey: clientKey)
+                logger.log(.info, "worker \(hello.workerId) (\(hello.hostname) pid \(hello.pid), \(hello.threads) threads) ready as peer \(peer)\(clientKey.map { " with CURVE key \($0)" } ?? "")")
                 return (peer, message)
             case .disconnect:
+                logger.log(.debug, "DISCONNECT from peer \(peer), which was already forgotten")
                 return nil
             default:
-                logger.log(.warning, "dropped \(message.command) from unknown peer \(peer): it has not sent READY")
+                dropLog.log(logger, .warning, "dropped \(message.command) from unknown peer \(peer): it has not sent READY")
                 return nil
             }
         }
@@ -150,7 +223,7 @@ public final class CoordinatorEndpoint {
         case .heartbeat:
             return nil
         case .ready:
-            logger.log(.warning, "dropped a second READY from peer \(peer)\(describe(peer))")
+            dropLog.log(logger, .warning, "dropped a second READY from peer \(peer)\(describe(peer))")
             return nil
         case .disconnect:
             peers[peer] = nil
@@ -166,7 +239,8 @@ public final class CoordinatorEndpoint {
     }
 
     /// Sends `message` (ASSIGN, HEARTBEAT or DISCONNECT) to one worker connection.
-    /// Throws `.unreachable` when that connection is gone and `.wouldBlock` when its queue is full.
+    /// Throws `.unreachable` when that connection is gone (the peer then also shows up,
+    /// once, in `expiredPeers`) and `.wouldBlock` when its queue is full (nothing sent).
     public func send(_ message: WireMessage, to peer: PeerID) throws {
         guard let router else { throw MessagingError.invalidUse("send on a closed CoordinatorEndpoint") }
         guard message.command.sentByCoordinator else {
@@ -177,7 +251,8 @@ public final class CoordinatorEndpoint {
             try router.send(frames, dontWait: true)
         } catch let e as MessagingError {
             if case let .zmq(_, code, _) = e, code == EHOSTUNREACH {
-                peers[peer] = nil
+                // Reported once by `expiredPeers` (after a short grace), like any peer that left without DISCONNECT.
+                markGone(peer)
                 throw MessagingError.unreachable(peer)
             }
             if e.isWouldBlock { throw MessagingError.wouldBlock("to peer \(peer)") }
@@ -186,29 +261,51 @@ public final class CoordinatorEndpoint {
         if message == .disconnect { peers[peer] = nil }
     }
 
-    /// Peers silent for `liveness * heartbeatInterval` seconds. Each is reported
-    /// once and then forgotten (a later message from it must start with READY).
+    /// Peers that left without DISCONNECT: silent for `liveness * heartbeatInterval`
+    /// seconds, connection dropped, or superseded by a reconnect of the same worker
+    /// process. Each is reported once and then forgotten (a later message from it
+    /// must start with READY).
     public func expiredPeers() -> [PeerID] {
-        collectExpired(now: monotonicNow())
+        // Messages already waiting prove their senders alive.
+        do { try pump() } catch { logger.log(.error, "coordinator endpoint: \(error)") }
+        if inboxHead == inbox.count { collectExpired(now: monotonicNow()) }
         defer { expired.removeAll() }
         return expired
     }
 
     private func collectExpired(now: Double) {
         let limit = Double(liveness) * heartbeatInterval
-        for (peer, state) in peers where now - state.lastSeen > limit {
-            peers[peer] = nil
-            expired.append(peer)
-            logger.log(.warning, "worker \(state.hello.workerId) (peer \(peer)) silent for \(String(format: "%.1f", now - state.lastSeen)) s: expired")
+        for (peer, state) in peers {
+            if let gone = state.goneSince, now - gone >= heartbeatInterval {
+                peers[peer] = nil
+                expired.append(peer)
+                logger.log(.warning, "worker \(state.hello.workerId) (peer \(peer)) disconnected: expired")
+            } else if now - state.lastSeen > limit {
+                peers[peer] = nil
+                expired.append(peer)
+                logger.log(.warning, "worker \(state.hello.workerId) (peer \(peer)) silent for \(String(format: "%.1f", now - state.lastSeen)) s: expired")
+            }
         }
+    }
+
+    private func markGone(_ peer: PeerID) {
+        guard var state = peers[peer], state.goneSince == nil else { return }
+        state.goneSince = monotonicNow()
+        peers[peer] = state
+        logger.log(.debug, "peer \(peer): connection gone")
     }
 
     private func sendHeartbeats(now: Double) {
         guard let router else { return }
         let frames = (try? WireCodec.encode(.heartbeat)) ?? []
-        for peer in peers.keys {
+        for (peer, state) in peers where state.goneSince == nil {
             do { try router.send([peer.bytes] + frames, dontWait: true) } catch {
-                logger.log(.debug, "heartbeat to peer \(peer) not sent: \(error)")
+                if case let MessagingError.zmq(_, code, _) = error, code == EHOSTUNREACH {
+                    // The connection is gone (e.g. the worker process was killed): no need to wait out liveness.
+                    markGone(peer)
+                } else {
+                    logger.log(.debug, "heartbeat to peer \(peer) not sent: \(error)")
+                }
             }
         }
         nextHeartbeat = now + heartbeatInterval
@@ -217,6 +314,8 @@ public final class CoordinatorEndpoint {
     /// Closes the socket (queued messages get up to 1 s to leave) and stops the ZAP handler.
     public func close() {
         guard router != nil else { return }
+        monitor?.close()
+        monitor = nil
         router?.close()
         router = nil
         zap?.stop()

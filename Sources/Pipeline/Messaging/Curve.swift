@@ -31,6 +31,8 @@ public struct CurveClientKeys: Equatable, Sendable {
 public enum Curve {
     /// The ZAP domain the coordinator's ROUTER asks its handler about.
     public static let zapDomain = "dit"
+    /// ZMQ_ZAP_ENFORCE_DOMAIN (zmq.h DRAFT API, not exported without ZMQ_BUILD_DRAFT_API).
+    static let zapEnforceDomainOption: Int32 = 93
 
     /// Whether `endpoint` must use CURVE: every tcp endpoint that is not on the
     /// loopback interface (`tcp://*:PORT`, `0.0.0.0`, a host name, a LAN address).

@@ -7,6 +7,8 @@ import Foundation
 ///     DIR/workers/NAME.pub     the allow-list: one public key per admitted worker
 ///     DIR/NAME.key, NAME.pub   a worker's key pair (copy NAME.key + coordinator.pub to it)
 ///
+/// Without a `workers/` folder, the top-level `NAME.pub` files are the allow-list
+/// (see `loadServerKeys`).
 /// Every file holds one Z85 key on one line. Secrets are created 0600.
 public enum KeyStore {
     public static let coordinatorName = "coordinator"
@@ -67,17 +69,28 @@ public enum KeyStore {
         return KeygenReport(coordinatorPublicKey: coordinatorPublic, createdCoordinator: created, workers: made, files: files)
     }
 
-    /// The coordinator's keys and the allow-list (every `workers/*.pub`).
+    /// The coordinator's keys and the allow-list: every `workers/*.pub`. A folder
+    /// without `workers/` (a flattened copy, e.g. a Kubernetes secret made with
+    /// `kubectl create secret generic --from-file=keys/`, which skips sub-folders)
+    /// allows every top-level `NAME.pub` other than `coordinator.pub` instead.
     public static func loadServerKeys(directory: String, logger: MessagingLogger = .standardError) throws -> CurveServerKeys {
         let pair = try loadPair(directory: directory, name: coordinatorName, logger: logger)
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
         let allowDir = path(directory, allowListFolder)
+        let nested = fm.fileExists(atPath: allowDir, isDirectory: &isDir) && isDir.boolValue
+        let listDir = nested ? allowDir : directory
         var allowed = Set<String>()
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: allowDir)) ?? []
-        for name in names.sorted() where name.hasSuffix(".pub") {
-            allowed.insert(try readKey(path(allowDir, name)))
+        let names = (try? fm.contentsOfDirectory(atPath: listDir)) ?? []
+        for name in names.sorted() where name.hasSuffix(".pub") && !name.hasPrefix(".") {
+            if !nested && name == coordinatorName + ".pub" { continue }
+            allowed.insert(try readKey(path(listDir, name)))
+        }
+        if !nested {
+            logger.log(.info, "no \(allowDir) folder: allowing the \(allowed.count) top-level worker .pub file(s) in \(directory)")
         }
         if allowed.isEmpty {
-            logger.log(.warning, "CURVE allow-list \(allowDir) is empty: no worker will be admitted")
+            logger.log(.warning, "CURVE allow-list \(listDir) is empty: no worker will be admitted")
         }
         return CurveServerKeys(publicKey: pair.publicKey, secretKey: pair.secretKey, allowedClientKeys: allowed)
     }

@@ -1,3 +1,4 @@
+import CZMQ
 import Foundation
 
 /// What a worker's handler made of one assignment.
@@ -124,32 +125,53 @@ public final class WorkerEndpoint: @unchecked Sendable {
         }
         var backoff = reconnectInitial
         while true {
-            let socket = try openSocket()
-            let outcome = try session(socket, backoff: &backoff)
+            let (socket, monitor) = try openSocket()
+            let outcome: SessionEnd
+            do {
+                defer { monitor.close() }
+                outcome = try session(socket, monitor: monitor, backoff: &backoff)
+            } catch {
+                try? socket.setLinger(milliseconds: 0)
+                socket.close()
+                throw error
+            }
             switch outcome {
             case .finished:
                 socket.close()
                 return
-            case .lost:
+            case .lost(let why):
                 try? socket.setLinger(milliseconds: 0)
                 socket.close()
-                logger.log(.warning, "no message from the coordinator at \(endpoint) for \(String(format: "%.1f", Double(liveness) * heartbeatInterval)) s: reconnecting in \(String(format: "%.1f", backoff)) s")
-                _ = try ZMQPoll.readable([.fd(wake.readFD)], timeout: backoff)
-                wake.drain()
+                logger.log(.warning, "\(why): reconnecting to \(endpoint) in \(String(format: "%.1f", backoff)) s")
+                // Sleep out the back-off; only a stop cuts it short (finished shards wait in the outbox).
+                let until = monotonicNow() + backoff
+                var mode: StopMode?
+                var busy = false
+                while true {
+                    state.lock()
+                    mode = stopMode
+                    busy = !inFlight.isEmpty || !outbox.isEmpty
+                    state.unlock()
+                    let left = until - monotonicNow()
+                    if mode != nil || left <= 0 { break }
+                    _ = try ZMQPoll.readable([.fd(wake.readFD)], timeout: left)
+                    wake.drain()
+                }
                 backoff = min(backoff * 2, reconnectMax)
-                state.lock()
-                let mode = stopMode
-                let busy = !inFlight.isEmpty || !outbox.isEmpty
-                state.unlock()
                 // With no coordinator to report to, a stop ends here unless finished work is waiting to go out.
                 if mode == .abandon || (mode == .graceful && !busy) { return }
             }
         }
     }
 
-    private enum SessionEnd { case finished, lost }
+    private enum SessionEnd {
+        case finished
+        /// The connection is gone (the reason, for the log).
+        case lost(String)
+    }
 
-    private func openSocket() throws -> ZMQSocket {
+    /// A new DEALER, its monitor (attached before connecting, so no event is missed) and the connect.
+    private func openSocket() throws -> (ZMQSocket, SocketMonitor) {
         let s = try ZMQSocket(context: context, type: .dealer)
         do {
             try s.setLinger(milliseconds: 0)
@@ -161,15 +183,30 @@ public final class WorkerEndpoint: @unchecked Sendable {
             if let curve {
                 try s.setCurveClient(publicKey: curve.publicKey, secretKey: curve.secretKey, serverPublicKey: curve.serverPublicKey)
             }
-            try s.connect(endpoint)
+            if endpoint.contains("[") { try s.setOption(ZMQ_IPV6, Int32(1), name: "ZMQ_IPV6") }
         } catch {
+            s.close()
+            throw error
+        }
+        // DISCONNECTED reports a dropped connection at once (a killed coordinator closes its
+        // TCP connections); CONNECTED starts the liveness clock; handshake failures (CURVE
+        // refusals, which libzmq handles silently) get logged.
+        let monitor: SocketMonitor
+        do {
+            monitor = try SocketMonitor(s, events: SocketMonitor.handshakeEvents | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECTED)
+        } catch {
+            s.close()
+            throw error
+        }
+        do { try s.connect(endpoint) } catch {
+            monitor.close()
             s.close()
             throw error
         }
         state.lock()
         sessionsOpened += 1
         state.unlock()
-        return s
+        return (s, monitor)
     }
 
     /// Sends one message; false when the queue is full (the caller retries later).
@@ -182,8 +219,14 @@ public final class WorkerEndpoint: @unchecked Sendable {
         }
     }
 
-    private func session(_ socket: ZMQSocket, backoff: inout Double) throws -> SessionEnd {
+    private func session(_ socket: ZMQSocket, monitor: SocketMonitor, backoff: inout Double) throws -> SessionEnd {
         let window = Double(liveness) * heartbeatInterval
+        // Until the TCP connection exists, silence proves nothing: libzmq keeps retrying the
+        // connect with its own back-off (ZMQ_RECONNECT_IVL..IVL_MAX), and the liveness clock
+        // starts at CONNECTED. A worker started before its coordinator joins when it comes up.
+        var reportedHandshake = false
+        var connected = false
+        var reportedWaiting = false
         _ = try send(.ready(hello), on: socket)
         state.lock()
         let free = stopMode == nil ? credits - inFlight.count - queued.count : 0
@@ -215,6 +258,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
                 }
                 deadline = monotonicNow() + window
                 backoff = reconnectInitial
+                connected = true   // whatever the monitor said: the coordinator is there
                 switch message {
                 case .assign(let a): accept(a)
                 case .disconnect:
@@ -243,7 +287,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
             // 3. Heartbeat.
             var now = monotonicNow()
             if now >= nextHeartbeat {
-                _ = try send(.heartbeat, on: socket)
+                if connected { _ = try send(.heartbeat, on: socket) }
                 nextHeartbeat = now + heartbeatInterval
             }
             // 4. Stop.
@@ -260,10 +304,37 @@ public final class WorkerEndpoint: @unchecked Sendable {
             }
             // 5. Liveness.
             now = monotonicNow()
-            if now >= deadline { return .lost }
-            let readable = try ZMQPoll.readable([.socket(socket), .fd(wake.readFD)],
+            if now >= deadline {
+                if connected { return .lost("no message from the coordinator for \(String(format: "%.1f", window)) s") }
+                if !reportedWaiting {
+                    reportedWaiting = true
+                    logger.log(.warning, "the coordinator at \(endpoint) is not reachable yet; still trying")
+                }
+                deadline = now + window
+            }
+            let readable = try ZMQPoll.readable([.socket(socket), .fd(wake.readFD), .socket(monitor.pair)],
                                                 timeout: max(0, min(nextHeartbeat, deadline) - now))
             if readable[1] { wake.drain() }
+            if readable[2] {
+                var dropped = false
+                for e in monitor.drain() {
+                    if e.isHandshakeFailure && !reportedHandshake {
+                        reportedHandshake = true
+                        logger.log(.error, e.isAuthFailure
+                            ? "the coordinator at \(endpoint) refused this worker's CURVE key (\(e.summary)): add its .pub to the coordinator's workers/ allow-list"
+                            : "handshake with \(endpoint) failed (\(e.summary)): check coordinator.pub and that both sides agree on CURVE")
+                    }
+                    if e.code == ZMQ_EVENT_DISCONNECTED { dropped = true }
+                    if e.code == ZMQ_EVENT_CONNECTED && !connected {
+                        connected = true
+                        deadline = monotonicNow() + window
+                        if reportedWaiting { logger.log(.info, "connected to the coordinator at \(endpoint)") }
+                    }
+                }
+                // A failed handshake also disconnects; that case waits for the liveness window and
+                // backs off, so a refused worker does not hammer the coordinator.
+                if dropped && !reportedHandshake { return .lost("the connection to the coordinator dropped") }
+            }
         }
     }
 

@@ -10,7 +10,7 @@ import Foundation
 final class ZAPHandler {
     static let endpoint = "inproc://zeromq.zap.01"
     private let socket: ZMQSocket
-    private let allowed: Set<String>
+    private var allowed: Set<String>   // guarded by stopLock
     private let logger: MessagingLogger
     private let done = DispatchSemaphore(value: 0)
     private let wake: WakePipe
@@ -41,6 +41,11 @@ final class ZAPHandler {
         thread = nil
     }
 
+    /// Replaces the allow-list; later handshakes use the new one (live connections stay).
+    func setAllowed(_ keys: Set<String>) {
+        stopLock.lock(); allowed = keys; stopLock.unlock()
+    }
+
     private var isStopping: Bool {
         stopLock.lock(); defer { stopLock.unlock() }
         return stopping
@@ -60,9 +65,10 @@ final class ZAPHandler {
             } catch let e as MessagingError where e.isTerminated {
                 return
             } catch {
+                // Keep serving: with the handler gone, a libzmq without ZAP_ENFORCE_DOMAIN
+                // would admit every client.
                 logger.log(.error, "ZAP handler: \(error)")
-                // A REP socket that failed mid-request cannot recover; stop admitting anyone.
-                if case MessagingError.zmq = error { return }
+                usleep(10_000)
             }
         }
     }
@@ -90,7 +96,10 @@ final class ZAPHandler {
             logger.log(.warning, "ZAP: refused CURVE client from \(address): malformed credentials")
             return (false, "malformed credentials", "")
         }
-        if allowed.contains(key) { return (true, "OK", key) }
+        stopLock.lock()
+        let admitted = allowed.contains(key)
+        stopLock.unlock()
+        if admitted { return (true, "OK", key) }
         let now = monotonicNow()
         if let last = lastRefusalLog[key], now - last < 60 { return (false, "key not allowed", "") }
         lastRefusalLog[key] = now

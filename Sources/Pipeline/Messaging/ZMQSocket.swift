@@ -176,6 +176,15 @@ public final class ZMQSocket {
     /// bad message never desynchronises the socket: more than `maxFrames` parts or
     /// more than `maxBytes` in total throws after draining.
     public func receive(dontWait: Bool = true, maxFrames: Int = 16, maxBytes: Int = Int.max) throws -> [[UInt8]]? {
+        var ignored: String?
+        return try receive(dontWait: dontWait, maxFrames: maxFrames, maxBytes: maxBytes, userID: &ignored)
+    }
+
+    /// As `receive`, also giving the ZAP User-Id of the connection the message came
+    /// from (the client's Z85 CURVE key on the coordinator; nil without ZAP).
+    public func receive(dontWait: Bool = true, maxFrames: Int = 16, maxBytes: Int = Int.max,
+                        userID: inout String?) throws -> [[UInt8]]? {
+        userID = nil
         let h = try live("zmq_msg_recv")
         var frames: [[UInt8]] = []
         var total = 0
@@ -192,6 +201,7 @@ public final class ZMQSocket {
                 throw MessagingError.last("zmq_msg_recv")
             }
             let size = zmq_msg_size(&msg)
+            if userID == nil, let id = zmq_msg_gets(&msg, "User-Id"), id.pointee != 0 { userID = String(cString: id) }
             total += size
             if overflow == nil {
                 if frames.count >= maxFrames {

@@ -7,10 +7,11 @@ import Foundation
 /// PyTorch's vectorised Sleef kernels differ from libm anyway.
 public enum VectorMath {
     /// e^x (Cephes `expf` polynomial; 2^n built in the exponent bits). Inputs are clamped to
-    /// [-87.3, 88.7]: below that the result is ~1e-38 rather than a denormal or 0.
+    /// [-87.3, 88.3], so 2^n stays a normal float: below, the result is ~1e-38 rather
+    /// than a denormal or 0; above, ~2e38 rather than inf.
     @inline(__always)
     public static func exp(_ xIn: Float) -> Float {
-        let x = Swift.min(Swift.max(xIn, -87.3), 88.7)
+        let x = Swift.min(Swift.max(xIn, -87.3), 88.3)
         // n = round(x / ln 2) via the 1.5·2^23 trick: the sum's low mantissa bits hold n.
         let magic: Float = 12582912
         let t = x * 1.44269504088896341 + magic
@@ -39,7 +40,7 @@ public enum VectorMath {
     /// x[r, i] = gelu_tanh(x[r, i] + bias[i]) over `rows` rows of `width`, threaded.
     public static func biasGeluTanh(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int,
                                     bias: UnsafePointer<Float>) {
-        parallelFor(rows, grain: max(1, 16384 / max(width, 1))) { s, e in
+        parallelFor(rows, grain: Swift.max(1, 16384 / Swift.max(width, 1))) { s, e in
             for r in s..<e {
                 let p = x + r * width
                 for i in 0..<width { p[i] = geluTanh(p[i] + bias[i]) }
@@ -50,11 +51,25 @@ public enum VectorMath {
     /// Softmax of one row in place: exp(x − max) / Σ.
     @inline(__always)
     public static func softmaxRow(_ p: UnsafeMutablePointer<Float>, width: Int) {
-        var m = -Float.infinity
-        for i in 0..<width { m = Swift.max(m, p[i]) }
+        let m = max(p, count: width)
         for i in 0..<width { p[i] = exp(p[i] - m) }
         let inv = 1 / sum(p, count: width)
         for i in 0..<width { p[i] *= inv }
+    }
+
+    /// max x[i] (−∞ for none) with eight-lane partial maxima (a scalar `max` loop does not vectorise).
+    @inline(__always)
+    public static func max(_ p: UnsafePointer<Float>, count: Int) -> Float {
+        var acc = SIMD8<Float>(repeating: -.infinity)
+        var i = 0
+        while i + 8 <= count {
+            let v = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
+            acc.replace(with: v, where: v .> acc)
+            i += 8
+        }
+        var m = acc.max()
+        while i < count { m = Swift.max(m, p[i]); i += 1 }
+        return m
     }
 
     /// Σ x[i] with eight-lane partial sums.

@@ -84,32 +84,67 @@ public enum Winograd {
         precondition(oh > 0 && ow > 0, "winograd: input \(x.shape) too small for a 3x3 kernel")
         let out = Tensor(uninitialized: [n, cout, oh, ow])
         let tilesH = (oh + 3) / 4, tilesW = (ow + 3) / 4
-        let perRow = points * (cin + cout) * tilesW
-        let chunkRows = max(1, min(tilesH, chunkBudget / max(perRow, 1)))
-        let maxTiles = chunkRows * tilesW
-        let v = Tensor(uninitialized: [points, cin, maxTiles])
-        let m = Tensor(uninitialized: [points, cout, maxTiles])
         let geometry = Geometry(cin: cin, cout: cout, h: h, w: w, oh: oh, ow: ow,
                                 padTop: padTop, padLeft: padLeft, tilesW: tilesW)
-        for b in 0..<n {
-            let xin = UnsafePointer(x.data + b * cin * h * w)
-            let o = out.data + b * cout * oh * ow
-            var ty0 = 0
-            while ty0 < tilesH {
-                let rows = min(chunkRows, tilesH - ty0)
-                let tiles = rows * tilesW
-                inputTransform(xin, geometry, tileRow: ty0, rows: rows, stride: tiles, into: v.data)
-                for p in 0..<points {
+        let threads = Threads.count
+        let perRow = points * (cin + cout) * tilesW          // floats of V and M per tile row
+        // Chunks of whole tile rows within the budget, their count a multiple of the thread
+        // count so that threads can each run whole chunks.
+        let fit = max(1, min(tilesH, chunkBudget / max(threads, 1) / max(perRow, 1)))
+        var perImage = (tilesH + fit - 1) / fit
+        if threads > 1 { perImage = min(tilesH, (perImage + threads - 1) / threads * threads) }
+        let chunkRows = (tilesH + perImage - 1) / perImage
+        let chunksPerImage = (tilesH + chunkRows - 1) / chunkRows
+        let chunks = n * chunksPerImage
+
+        /// Transform, 36 GEMMs and inverse transform of one chunk, with the given buffers.
+        func run(chunk: Int, v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, parallel: Bool) {
+            let b = chunk / chunksPerImage
+            let ty0 = (chunk % chunksPerImage) * chunkRows
+            let rows = min(chunkRows, tilesH - ty0)
+            let tiles = rows * tilesW
+            inputTransform(UnsafePointer(x.data + b * cin * h * w), geometry, tileRow: ty0, rows: rows,
+                           stride: tiles, into: v, parallel: parallel)
+            let gemms = { (lo: Int, hi: Int) in
+                for p in lo..<hi {
                     BLAS.sgemm(m: cout, n: tiles, k: cin, a: u.data + p * cout * cin, lda: cin,
-                               b: v.data + p * cin * tiles, ldb: tiles,
-                               beta: 0, c: m.data + p * cout * tiles, ldc: tiles)
+                               b: v + p * cin * tiles, ldb: tiles, beta: 0, c: m + p * cout * tiles, ldc: tiles)
                 }
-                outputTransform(m.data, geometry, tileRow: ty0, rows: rows, stride: tiles,
-                                bias: bias?.data, into: o)
-                ty0 += rows
+            }
+            if parallel { parallelFor(points, grain: 1, gemms) } else { gemms(0, points) }
+            outputTransform(m, geometry, tileRow: ty0, rows: rows, stride: tiles, bias: bias?.data,
+                            into: out.data + b * cout * oh * ow, parallel: parallel)
+        }
+
+        let maxTiles = chunkRows * tilesW
+        // Single-threaded BLAS calls from our own threads: one fork/join per chunk (or per
+        // convolution), not one BLAS pool wake-up per GEMM.
+        BLAS.withThreads(1) {
+            if threads > 1 && chunks >= threads {
+                // Each thread runs whole chunks with its own buffers.
+                let v = Tensor(uninitialized: [threads, points * cin * maxTiles])
+                let m = Tensor(uninitialized: [threads, points * cout * maxTiles])
+                DispatchQueue.concurrentPerform(iterations: threads) { t in
+                    var c = t
+                    while c < chunks {
+                        run(chunk: c, v: v.data + t * points * cin * maxTiles, m: m.data + t * points * cout * maxTiles,
+                            parallel: false)
+                        c += threads
+                    }
+                }
+            } else {
+                let v = Tensor(uninitialized: [points * cin * maxTiles])
+                let m = Tensor(uninitialized: [points * cout * maxTiles])
+                for c in 0..<chunks { run(chunk: c, v: v.data, m: m.data, parallel: threads > 1) }
             }
         }
         return out
+    }
+
+    /// `parallelFor` when `parallel`, else the whole range on this thread.
+    @inline(__always)
+    static func maybeParallel(_ parallel: Bool, _ n: Int, _ body: (Int, Int) -> Void) {
+        if parallel { parallelFor(n, grain: 1, body) } else if n > 0 { body(0, n) }
     }
 
     struct Geometry {
@@ -150,7 +185,7 @@ public enum Winograd {
     /// Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1].
     /// Rows first, then columns; eight tiles at a time.
     static func inputTransform(_ x: UnsafePointer<Float>, _ g: Geometry, tileRow ty0: Int, rows: Int,
-                               stride: Int, into v: UnsafeMutablePointer<Float>) {
+                               stride: Int, into v: UnsafeMutablePointer<Float>, parallel: Bool) {
         // Each padded input row is stored as 4 phase arrays (column 4e + φ at φ·span + e), so that
         // tile tx's six columns are phases 0–3 at e = tx and phases 0–1 at e = tx + 1: both passes
         // then read contiguous memory. Spans are rounded up to whole vectors.
@@ -158,7 +193,7 @@ public enum Winograd {
         let rowSize = 4 * span
         let planeStride = g.cin * stride                   // between transform points in V
         let tw = g.tilesW
-        parallelFor(g.cin, grain: 1) { s, e in
+        maybeParallel(parallel, g.cin) { s, e in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 12 * rowSize + 8) { buf in
                 let d = buf.baseAddress!                   // 6 padded input rows
                 let r = d + 6 * rowSize                    // 6 rows of Bᵀ·d (+ 8 floats of slack)
@@ -222,11 +257,12 @@ public enum Winograd {
     /// out tile = Aᵀ m A + bias, with Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1];
     /// tiles overhanging the output's bottom or right edge are clipped. Eight tiles at a time.
     static func outputTransform(_ m: UnsafePointer<Float>, _ g: Geometry, tileRow ty0: Int, rows: Int,
-                                stride: Int, bias: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>) {
+                                stride: Int, bias: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>,
+                                parallel: Bool) {
         let tw = g.tilesW
         let twPad = (tw + 7) & ~7
         let planeStride = g.cout * stride
-        parallelFor(g.cout, grain: 1) { s, e in
+        maybeParallel(parallel, g.cout) { s, e in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 24 * twPad + 4 * twPad * 4 + 8) { buf in
                 let t = buf.baseAddress!                   // (Aᵀ·m)[r][k] for every tile: 4×6 rows of twPad
                 let rowBuf = t + 24 * twPad                // 4 output rows of a tile row

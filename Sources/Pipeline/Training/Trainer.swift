@@ -12,6 +12,7 @@ public final class Trainer {
     public let ema: TrainableDiT
     let optimizer: AdamW
     let diffusion: ADMTrainingLoss
+    let noise: PhiloxNoise
     let data: TrainingImages
     public private(set) var step = 0
     private var permutation: [Int] = []
@@ -40,6 +41,7 @@ public final class Trainer {
         self.out = out
         self.data = data
         diffusion = .linear(steps: options.diffusionSteps)
+        noise = PhiloxNoise(seed: options.seed)
         model = try TrainableDiT(initializing: config, seed: options.seed)
         ema = try TrainableDiT(initializing: config, seed: options.seed)
         Trainer.copy(from: model, to: ema)  // train.py: update_ema(ema, model, decay=0)
@@ -76,16 +78,16 @@ public final class Trainer {
         let b = options.batch, c = model.config
         let indices = (0..<b).map { sampleIndex(step * b + $0) }
         let x0 = data.batch(indices)
-        var rng = TrainingRandom.stream(seed: options.seed, step: step, purpose: 1)
-        let t = (0..<b).map { _ in TrainingRandom.below(diffusion.numTimesteps, &rng) }
+        // Timesteps, label dropout and noise from the noise protocol, keyed by (item in the
+        // batch, purpose, training step): a resumed run draws the same values.
+        let t = try (0..<b).map { try noise.uniformInt(below: diffusion.numTimesteps, index: $0, purpose: .trainingTimestep, step: step) }
         // Label dropout (LabelEmbedder.token_drop): rand < p → the null class.
-        let y = indices.map { i -> Int in
-            rng.unit() < options.classDropoutProb ? c.numClasses : data.labels[i]
+        let y = try indices.enumerated().map { k, i -> Int in
+            let u = Double(try noise.uniformInt(below: 1 << 24, index: k, purpose: .trainingLabelDrop, step: step)) / Double(1 << 24)
+            return u < options.classDropoutProb ? c.numClasses : data.labels[i]
         }
-        let noise = Tensor(uninitialized: x0.shape)
-        var nrng = TrainingRandom.stream(seed: options.seed, step: step, purpose: 2)
-        for i in 0..<noise.count { noise.data[i] = TrainingRandom.gaussian(&nrng) }
-        let result = try model.lossAndGradients(x0: x0, t: t, noise: noise, y: y, diffusion: diffusion)
+        let eps = try noise.normal(indices: Array(0..<b), sampleShape: Array(x0.shape.dropFirst()), purpose: .trainingNoise, step: step)
+        let result = try model.lossAndGradients(x0: x0, t: t, noise: eps, y: y, diffusion: diffusion)
         guard result.loss.isFinite else { throw DiTError.badInput("the loss is not finite at step \(step)") }
         let norm = model.clipGradients(maxNorm: options.gradClip.map { Float($0) })
         try optimizer.update(model)

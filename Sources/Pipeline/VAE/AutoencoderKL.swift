@@ -13,8 +13,9 @@ public final class AutoencoderKL: Autoencoder {
     public var latentChannels: Int { config.latentChannels }
     public var downsamplingFactor: Int { config.downsamplingFactor }
 
-    /// Largest image (H·W) accepted, to refuse absurd inputs before allocating.
-    public static let maxPixels = 8192 * 8192
+    /// Largest image (H·W) accepted, to refuse absurd inputs before allocating: a 2048² decode
+    /// peaks near 16× the 512² figure (about 10 GiB with the SD VAE).
+    nonisolated(unsafe) public static var maxPixels = 2048 * 2048
 
     public init(config: AutoencoderKLConfig, parameters p: VAEParameters) throws {
         try config.validate(source: "AutoencoderKL")
@@ -29,15 +30,32 @@ public final class AutoencoderKL: Autoencoder {
     /// Names of the weights file in a diffusers folder, in order of preference.
     public static let weightFileNames = ["diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin"]
 
-    /// Loads `folder/config.json` and the folder's weights; every tensor must be used and match.
-    public static func load(folder: String) throws -> AutoencoderKL {
-        let dir = URL(fileURLWithPath: folder)
-        let config = try AutoencoderKLConfig.load(path: dir.appendingPathComponent("config.json").path)
-        guard let file = weightFileNames.map({ dir.appendingPathComponent($0).path })
-            .first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-            throw VAEError.noWeights(folder: folder)
+    /// Loads a diffusers folder (`config.json` + `diffusion_pytorch_model.safetensors` or `.bin`),
+    /// or a weights file with an optional `config.json` beside it. Without a config the
+    /// architecture is inferred from the tensor shapes (`AutoencoderKLConfig.infer`). Every
+    /// tensor must be used and match.
+    public static func load(folder path: String) throws -> AutoencoderKL {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw WeightError.unreadable(file: path, reason: "no such file or folder")
         }
-        return try load(config: config, weights: WeightsFile.open(file))
+        let dir = isDir.boolValue ? URL(fileURLWithPath: path) : URL(fileURLWithPath: path).deletingLastPathComponent()
+        let file: String
+        if isDir.boolValue {
+            guard let found = weightFileNames.map({ dir.appendingPathComponent($0).path })
+                .first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+                throw VAEError.noWeights(folder: path)
+            }
+            file = found
+        } else {
+            file = path
+        }
+        let source = try WeightsFile.open(file)
+        let configPath = dir.appendingPathComponent("config.json").path
+        let config = FileManager.default.fileExists(atPath: configPath)
+            ? try AutoencoderKLConfig.load(path: configPath)
+            : try AutoencoderKLConfig.infer(from: source)
+        return try load(config: config, weights: source)
     }
 
     /// Builds the model from `source` strictly (missing, unknown or mis-shaped tensors throw).
@@ -54,12 +72,16 @@ public final class AutoencoderKL: Autoencoder {
         try checkImages(images, "VAE input")
         let h = images.shape[2], w = images.shape[3]
         // Every down-sampler halves (floor) a side and needs at least 2 rows and columns.
-        guard h >= downsamplingFactor, w >= downsamplingFactor, h * w <= AutoencoderKL.maxPixels else {
+        guard images.shape[0] >= 1, h >= downsamplingFactor, w >= downsamplingFactor, h * w <= AutoencoderKL.maxPixels else {
             throw VAEError.badInput(what: "VAE input",
                                     reason: "image size \(h)x\(w) outside \(downsamplingFactor)...\(AutoencoderKL.maxPixels) pixels")
         }
-        var moments = encoder(images)
-        if let quantConv { moments = quantConv(moments) }
+        // One image at a time: memory stays that of a single image whatever the batch.
+        let moments = Tensor.concat((0..<images.shape[0]).map { i in
+            var m = encoder(images.shape[0] == 1 ? images : images.slice(i..<(i + 1)))
+            if let quantConv { m = quantConv(m) }
+            return m
+        })
         return LatentDistribution(moments: moments)
     }
 
@@ -89,15 +111,18 @@ public final class AutoencoderKL: Autoencoder {
 
     /// diffusers `AutoencoderKL.decode(z)`: post_quant_conv, then the decoder.
     public func decodeUnscaled(_ z: Tensor) throws -> Tensor {
-        guard z.rank == 4, z.shape[1] == latentChannels, z.shape[2] >= 1, z.shape[3] >= 1 else {
+        guard z.rank == 4, z.shape[0] >= 1, z.shape[1] == latentChannels, z.shape[2] >= 1, z.shape[3] >= 1 else {
             throw VAEError.badInput(what: "VAE latents", reason: "expected (N, \(latentChannels), h, w), got \(z.shape)")
         }
         let side = downsamplingFactor
         guard z.shape[2] * z.shape[3] * side * side <= AutoencoderKL.maxPixels else {
             throw VAEError.badInput(what: "VAE latents", reason: "latent \(z.shape) decodes to more than \(AutoencoderKL.maxPixels) pixels")
         }
-        var h = z
-        if let postQuantConv { h = postQuantConv(h) }
-        return decoder(h)
+        // One latent at a time, as in `encode`.
+        return Tensor.concat((0..<z.shape[0]).map { i in
+            var h = z.shape[0] == 1 ? z : z.slice(i..<(i + 1))
+            if let postQuantConv { h = postQuantConv(h) }
+            return decoder(h)
+        })
     }
 }

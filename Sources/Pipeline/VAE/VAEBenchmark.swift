@@ -61,6 +61,33 @@ public enum VAEBenchmark {
             peakRSSMiB: peakResidentMiB())
     }
 
+    /// Runs encode and decode of one random image of side `imageSize` through Winograd and through
+    /// im2col + sgemm for every convolution, and returns the largest difference of each output
+    /// relative to the im2col result's largest magnitude (floored at 1), the fixtures' rule.
+    public static func winogradDeviation(config: AutoencoderKLConfig = .stableDiffusion,
+                                         imageSize: Int) throws -> (encode: Float, decode: Float) {
+        let vae = try AutoencoderKL(config: config, parameters: RandomVAEParameters(seed: 0))
+        let x = Tensor(uninitialized: [1, config.inChannels, imageSize, imageSize])
+        for i in 0..<x.count { x.data[i] = sinf(Float(i) * 0.013) }
+        let saved = VAEConv2d.useWinograd
+        defer { VAEConv2d.useWinograd = saved }
+        func outputs(_ winograd: Bool) throws -> (Tensor, Tensor) {
+            VAEConv2d.useWinograd = winograd
+            let mean = try vae.encode(x).mean
+            return (mean, try vae.decodeUnscaled(mean))
+        }
+        let fast = try outputs(true), direct = try outputs(false)
+        func deviation(_ a: Tensor, _ b: Tensor) -> Float {
+            var worst: Float = 0
+            for i in 0..<a.count { worst = max(worst, abs(a.data[i] - b.data[i])) }
+            return worst / max(b.maxAbs, 1)
+        }
+        // Decode the same latent both ways so that only the decoder's difference is measured.
+        VAEConv2d.useWinograd = true
+        let decodedFast = try vae.decodeUnscaled(direct.0)
+        return (deviation(fast.0, direct.0), deviation(decodedFast, direct.1))
+    }
+
     /// ru_maxrss of this process, MiB.
     public static func peakResidentMiB() -> Double {
         var usage = rusage()

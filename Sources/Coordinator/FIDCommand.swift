@@ -1,0 +1,25 @@
+import ArgumentParser
+import Foundation
+import Pipeline
+
+extension InceptionPreprocessing: ExpressibleByArgument {}
+
+struct FIDCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fid",
+        abstract: "FID between two statistics files (pytorch-fid or ADM); with ADM batches and --inception also sFID, IS, precision, recall.")
+
+    @Argument(help: "Reference statistics / ADM reference batch (.npz).") var a: String
+    @Argument(help: "Sample statistics / ADM sample batch (.npz).") var b: String
+    @Option(help: "Inception weights, to evaluate images (arr_0) for IS and precision/recall.") var inception: String?
+    @Option(help: "Preprocessing for images: tf1-adm (ADM's graph) or pytorch-fid.") var mode: InceptionPreprocessing = .tf1ADM
+    @Option var threads = 2
+    @Flag var json = false
+
+    func run() throws {
+        Threads.set(threads)
+        let model = try inception.map { try FIDInceptionV3(path: $0) }
+        let r = try FIDComparison.compare(reference: a, samples: b, model: model, mode: mode)
+        print(json ? try r.json() : r.text)
+    }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import Pipeline
+
+/// `submit KIND ...`: plans a job into the ledger and prints its id (a serving coordinator picks it up).
+struct Submit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Add a job to the ledger; prints the job id.",
+        subcommands: [SubmitKind<SyntheticOptions>.self, SubmitKind<NoopOptions>.self])
+}
+
+struct SubmitKind<K: KindOptions>: ParsableCommand {
+    static var configuration: CommandConfiguration { CommandConfiguration(commandName: K.kindName, abstract: K.abstract) }
+    @OptionGroup var kind: K
+    @OptionGroup var ledger: LedgerOptions
+    @OptionGroup var sharding: ShardingOptions
+    @Flag(help: "Add a new job even if the same spec is already in the ledger.") var fresh = false
+
+    func run() throws {
+        let l = try ledger.open()
+        let (job, resumed) = try JobSubmission.submit(ledger: l, kind: K.kindName, spec: try kind.spec(),
+                                                      maxAttempts: sharding.maxAttempts,
+                                                      leaseSeconds: sharding.leaseSeconds, resume: !fresh)
+        if resumed { FileHandle.standardError.write(Data("same job already in the ledger: \(job)\n".utf8)) }
+        print(job)
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Progress, shards, rates, ETA, workers and item errors.")
+    @Argument(help: "Job id (all jobs if omitted).") var job: Int64?
+    @OptionGroup var ledger: LedgerOptions
+    @Option(help: "Item errors listed per job.") var maxItemErrors: Int = 20
+    func run() throws {
+        print(try JobStatusReport.load(ledger: try ledger.open(), jobId: job, maxItemErrors: maxItemErrors).render())
+    }
+}
+
+struct Cancel: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Cancel a job (late results are ignored).")
+    @Argument var job: Int64
+    @OptionGroup var ledger: LedgerOptions
+    func run() throws { try ledger.open().cancel(job); print("job \(job) cancelled") }
+}
+
+struct Retry: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Re-open a job's failed shards (or resume a cancelled job).")
+    @Argument var job: Int64
+    @OptionGroup var ledger: LedgerOptions
+    func run() throws {
+        let n = try ledger.open().retry(job)
+        print("job \(job): \(n) failed shard(s) back to pending")
+    }
+}

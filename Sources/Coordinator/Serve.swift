@@ -1,0 +1,97 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Pipeline
+
+/// Stops a loop on SIGINT/SIGTERM (checked between ticks).
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stopped = false
+    private var sources: [DispatchSourceSignal] = []
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return stopped }
+    func set() { lock.lock(); stopped = true; lock.unlock() }
+    init(signals: [Int32] = [SIGINT, SIGTERM], onSignal: (() -> Void)? = nil) {
+        for s in signals {
+            signal(s, SIG_IGN)
+            let src = DispatchSource.makeSignalSource(signal: s, queue: .global())
+            src.setEventHandler { [weak self] in self?.set(); onSignal?() }
+            src.resume()
+            sources.append(src)
+        }
+    }
+}
+
+func logLine(_ s: String) {
+    let stamp = ISO8601DateFormatter().string(from: Date())
+    FileHandle.standardError.write(Data("\(stamp) \(s)\n".utf8))
+}
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the coordinator: hand the ledger's shards to workers.")
+    @OptionGroup var ledger: LedgerOptions
+    @Option(help: "ZeroMQ endpoint to bind (ROUTER).") var bind: String = "tcp://*:5555"
+    @Option(help: "CURVE keys folder (coordinator.key, workers/*.pub allow-list); required for non-loopback binds.")
+    var keys: String?
+    @Option(help: "Heartbeat interval (s).") var heartbeat: Double = 1
+    @Option(help: "Missed heartbeats before a worker counts as dead.") var liveness: Int = 3
+
+    func run() throws {
+        let l = try ledger.open()
+        let curve = try keys.map { try KeyStore.loadServerKeys(directory: $0) }
+        let endpoint = try CoordinatorEndpoint(bind: bind, curve: curve, heartbeatInterval: heartbeat, liveness: liveness)
+        defer { endpoint.close() }
+        logLine("coordinator on \(endpoint.boundEndpoint), ledger \(l.path)")
+        let stop = StopFlag()
+        let service = CoordinatorService(ledger: l, endpoint: endpoint, log: logLine)
+        try service.run { stop.isSet }
+        for peer in endpoint.connectedPeers {
+            try? endpoint.send(.disconnect, to: peer)
+            _ = try? service.core.handle(.gone(peer, reason: "dismissed"))
+        }
+        logLine("coordinator stopped (\(service.core.dispatched) shards dispatched)")
+    }
+}
+
+/// The `dit-worker` next to this executable.
+func siblingWorker() -> String {
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("dit-worker").path
+}
+
+struct EmbeddedOptions: ParsableArguments {
+    @Option(help: "Local worker processes.") var workers: Int = 1
+    @Option(help: "Threads per worker.") var threads: Int = 1
+    @Option(help: "Shards each worker holds at once.") var credits: Int = 1
+    @Option(help: "dit-worker executable (default: next to dit-coordinator).") var workerBinary: String?
+}
+
+/// `run KIND ... --workers N`: coordinator + N local workers; exits when the job ends.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a job on this machine: a coordinator and N local workers (resumes on the same ledger).",
+        subcommands: [RunKind<SyntheticOptions>.self, RunKind<NoopOptions>.self])
+}
+
+struct RunKind<K: KindOptions>: ParsableCommand {
+    static var configuration: CommandConfiguration { CommandConfiguration(commandName: K.kindName, abstract: K.abstract) }
+    @OptionGroup var kind: K
+    @OptionGroup var embedded: EmbeddedOptions
+    @OptionGroup var ledger: LedgerOptions
+    @OptionGroup var sharding: ShardingOptions
+
+    func run() throws {
+        let l = try ledger.open()
+        let stop = StopFlag()
+        let opts = EmbeddedRun.Options(workers: embedded.workers, threadsPerWorker: embedded.threads,
+                                       credits: embedded.credits, workerExecutable: embedded.workerBinary ?? siblingWorker(),
+                                       maxAttempts: sharding.maxAttempts, leaseSeconds: sharding.leaseSeconds)
+        let (job, state) = try EmbeddedRun.run(ledger: l, kind: K.kindName, spec: try kind.spec(), options: opts,
+                                               shouldStop: { stop.isSet }, log: logLine)
+        print(try JobStatusReport.load(ledger: l, jobId: job).render())
+        switch state {
+        case .done: return
+        case .running: throw ExitCode(130)   // interrupted; re-run to resume
+        default: throw ExitCode(2)
+        }
+    }
+}

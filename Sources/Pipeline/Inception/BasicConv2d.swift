@@ -1,0 +1,120 @@
+import Foundation
+
+/// Where Inception layers get their tensors: a strict `StateDict`, or random
+/// values for benchmarks.
+public protocol LayerWeights: AnyObject {
+    func take(_ key: String, shape: [Int]) throws -> Tensor
+    func ignore(_ key: String)
+    /// The weights under `name.` (StateDict's `scope`).
+    func scoped(_ name: String) -> LayerWeights
+}
+
+extension StateDict: LayerWeights {
+    public func scoped(_ name: String) -> LayerWeights { scope(name) }
+}
+
+/// Deterministic random weights of whatever shape a layer asks for
+/// (uniform in ±1/√fan-in; BatchNorm variances in [0.5, 1.5]).
+public final class RandomLayerWeights: LayerWeights {
+    private var state: UInt64
+    private let prefix: String
+
+    public init(seed: UInt64 = 0x5EED) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1; prefix = "" }
+    private init(state: UInt64, prefix: String) { self.state = state; self.prefix = prefix }
+
+    public func take(_ key: String, shape: [Int]) throws -> Tensor {
+        let t = Tensor(uninitialized: shape)
+        let fanIn = shape.count > 1 ? shape.dropFirst().reduce(1, *) : 1
+        let bound = 1 / Float(fanIn).squareRoot()
+        let isVar = key.hasSuffix("running_var")
+        for i in 0..<t.count {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let u = Float(state >> 40) / Float(1 << 24)
+            t.data[i] = isVar ? 0.5 + u : (2 * u - 1) * bound
+        }
+        return t
+    }
+
+    public func ignore(_ key: String) {}
+    public func scoped(_ name: String) -> LayerWeights { self }
+}
+
+/// pytorch-fid / torchvision `BasicConv2d`: conv (no bias) → BatchNorm2d(eps=0.001) → ReLU.
+/// The BatchNorm is folded into the convolution at load time:
+/// W' = W·γ/√(var+ε), b' = β − mean·γ/√(var+ε) (computed in float64).
+public struct BasicConv2d {
+    public let inChannels: Int, outChannels: Int
+    public let geometry: Conv2DGeometry
+    /// `conv.weight` with the BatchNorm scale folded in, (Cout, Cin·kh·kw).
+    let weight: Tensor
+    /// `bn.bias − bn.running_mean·scale`.
+    let bias: Tensor
+
+    public static let batchNormEps = 0.001
+
+    public init(_ w: LayerWeights, _ cin: Int, _ cout: Int, kernel: (Int, Int),
+                stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0)) throws {
+        inChannels = cin; outChannels = cout
+        geometry = Conv2DGeometry(kernel: kernel, stride: stride, padding: padding)
+        let conv = try w.take("conv.weight", shape: [cout, cin, kernel.0, kernel.1])   // conv.weight
+        let gamma = try w.take("bn.weight", shape: [cout])                             // bn.weight
+        let beta = try w.take("bn.bias", shape: [cout])                                // bn.bias
+        let mean = try w.take("bn.running_mean", shape: [cout])                        // bn.running_mean
+        let variance = try w.take("bn.running_var", shape: [cout])                     // bn.running_var
+        w.ignore("bn.num_batches_tracked")
+        let k = cin * kernel.0 * kernel.1
+        weight = Tensor(uninitialized: [cout, k])
+        bias = Tensor(uninitialized: [cout])
+        for o in 0..<cout {
+            let s = Double(gamma.data[o]) / (Double(variance.data[o]) + BasicConv2d.batchNormEps).squareRoot()
+            for i in 0..<k { weight.data[o * k + i] = Float(Double(conv.data[o * k + i]) * s) }
+            bias.data[o] = Float(Double(beta.data[o]) - Double(mean.data[o]) * s)
+        }
+    }
+
+    public init(_ w: LayerWeights, _ cin: Int, _ cout: Int, kernel: Int, stride: Int = 1, padding: Int = 0) throws {
+        try self.init(w, cin, cout, kernel: (kernel, kernel), stride: (stride, stride), padding: (padding, padding))
+    }
+
+    /// Applies the layer to x (Cin, N, H, W) and writes channels
+    /// `channelOffset..<channelOffset+Cout` of `out` (C_total, N, OH, OW).
+    public func callAsFunction(_ x: Tensor, into out: Tensor, channelOffset: Int) {
+        let (n, h, w) = (x.shape[1], x.shape[2], x.shape[3])
+        let plane = n * out.shape[2] * out.shape[3]
+        PlanarConv.conv(x: x.data, cin: inChannels, n: n, h: h, w: w, weight: weight.data, bias: bias.data,
+                        cout: outChannels, geometry: geometry, relu: true,
+                        out: out.data + channelOffset * plane, ldOut: plane)
+    }
+
+    /// Applies the layer to x (Cin, N, H, W), returning (Cout, N, OH, OW).
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let (oh, ow) = geometry.outputSize(height: x.shape[2], width: x.shape[3])
+        let out = Tensor(uninitialized: [outChannels, x.shape[1], oh, ow])
+        self(x, into: out, channelOffset: 0)
+        return out
+    }
+}
+
+/// Pooling on channel-major batches (C, N, H, W), optionally into a channel slice.
+enum PlanarPool {
+    static func max(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0,
+                    into out: Tensor? = nil, channelOffset: Int = 0) -> Tensor {
+        let (c, n, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let oh = Pooling.outputSize(h, kernel: kernel, stride: stride, padding: padding)
+        let ow = Pooling.outputSize(w, kernel: kernel, stride: stride, padding: padding)
+        let o = out ?? Tensor(uninitialized: [c, n, oh, ow])
+        Pooling.maxPool(x.data, planes: c * n, height: h, width: w, kernel: kernel, stride: stride,
+                        padding: padding, out: o.data + channelOffset * n * oh * ow)
+        return o
+    }
+
+    static func average(_ x: Tensor, kernel: Int, stride: Int, padding: Int, countIncludePad: Bool) -> Tensor {
+        let (c, n, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let oh = Pooling.outputSize(h, kernel: kernel, stride: stride, padding: padding)
+        let ow = Pooling.outputSize(w, kernel: kernel, stride: stride, padding: padding)
+        let o = Tensor(uninitialized: [c, n, oh, ow])
+        Pooling.avgPool(x.data, planes: c * n, height: h, width: w, kernel: kernel, stride: stride,
+                        padding: padding, countIncludePad: countIncludePad, out: o.data)
+        return o
+    }
+}

@@ -1,0 +1,47 @@
+import Foundation
+
+/// Throughput of the FID Inception forward pass (random weights), for `dit-worker bench inception`.
+public enum InceptionBenchmark {
+    public struct Result: Codable {
+        public var batch: Int, threads: Int, size: Int, iterations: Int
+        public var secondsPerBatch: Double
+        public var imagesPerSecond: Double
+        /// Convolution + fc FLOPs per batch over the best time.
+        public var gflops: Double
+        /// A plain sgemm's GFLOP/s measured in the same run (2048×1152×1152): the machine's ceiling now.
+        public var ceilingGflops: Double
+        /// CPU seconds (all threads) the process spent per batch.
+        public var cpuSecondsPerBatch: Double
+    }
+
+    static func cpuSeconds() -> Double {
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6 + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
+    }
+
+    public static func run(batch: Int, threads: Int, size: Int = FIDInceptionV3.inputSize,
+                           iterations: Int = 3, weights: String? = nil) throws -> Result {
+        Threads.set(threads)
+        let model = try weights.map { try FIDInceptionV3(path: $0) } ?? FIDInceptionV3(weights: RandomLayerWeights())
+        var rng = SplitMix64(seed: 7)
+        let images = Tensor(uninitialized: [batch, 3, size, size])
+        for i in 0..<images.count { images.data[i] = Float(rng.next() >> 40) / Float(1 << 24) }
+        _ = try model.features(images)  // warm-up
+        let ceiling = GEMMBenchmark.measure(m: 2048, n: 1152, k: 1152, seconds: 1)
+        var best = Double.infinity
+        var flops = 0.0
+        let cpu0 = cpuSeconds()
+        for _ in 0..<max(iterations, 1) {
+            PlanarConv.flopCount = 0
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            _ = try model.features(images)
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            flops = PlanarConv.flopCount + 2 * Double(batch) * 2048 * 1008
+        }
+        let cpu = (cpuSeconds() - cpu0) / Double(max(iterations, 1))
+        return Result(batch: batch, threads: threads, size: size, iterations: iterations,
+                      secondsPerBatch: best, imagesPerSecond: Double(batch) / best,
+                      gflops: flops / best / 1e9, ceilingGflops: ceiling, cpuSecondsPerBatch: cpu)
+    }
+}

@@ -1,0 +1,233 @@
+import Foundation
+
+/// What a worker told the coordinator, in the coordinator's terms (the messaging layer's
+/// messages map onto these one to one; see `CoordinatorService`).
+public enum CoordinatorInput<Peer: Hashable> {
+    case hello(Peer, workerId: String, host: String, pid: Int, threads: Int)
+    case request(Peer, credits: Int)
+    case result(Peer, ShardCompletion)
+    case failed(Peer, jobId: Int64, shardId: Int64, attempt: Int, reason: String, retryable: Bool)
+    /// The worker said DISCONNECT, or the messaging layer declared it dead.
+    case gone(Peer, reason: String)
+}
+
+/// The coordinator's state machine over the ledger, without sockets: it takes inputs,
+/// writes transitions to the ledger and returns the assignments to send (each already
+/// leased in the ledger). `tick()` expires leases and ends settled jobs.
+public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
+    public let ledger: Ledger
+    public var log: (String) -> Void
+    /// Verifies reported outputs against the shared output folder (size and SHA-256).
+    public var verifyOutputs = true
+
+    struct PeerState { var workerId: String; var credits: Int }
+    private var peers: [Peer: PeerState] = [:]
+    private var peerOfWorker: [String: Peer] = [:]
+    /// Counters for `status`/bench.
+    public private(set) var dispatched = 0
+    public private(set) var accepted = 0
+    public private(set) var ignored = 0
+    private var idle = false   // no pending shard at the last look; cleared by any ledger change
+    private struct AttemptKey: Hashable { var job: Int64; var shard: Int64; var attempt: Int }
+    /// Verdicts of `prepare` (nil: outputs verify), so files are hashed outside the ledger's write lock.
+    private var verdicts: [AttemptKey: String?] = [:]
+
+    public init(ledger: Ledger, log: @escaping (String) -> Void = { _ in }) {
+        self.ledger = ledger
+        self.log = log
+    }
+
+    public var connectedWorkers: Int { peers.count }
+
+    /// Handles one input; returns the assignments to send now.
+    public func handle(_ input: CoordinatorInput<Peer>) throws -> [(Peer, LeaseGrant)] {
+        switch input {
+        case let .hello(peer, workerId, host, pid, threads):
+            if let old = peerOfWorker[workerId], old != peer { peers[old] = nil }
+            // A (re)connecting worker starts with no credit; it asks with REQUEST.
+            peers[peer] = PeerState(workerId: workerId, credits: 0)
+            peerOfWorker[workerId] = peer
+            try ledger.workerSeen(id: workerId, host: host, pid: pid, threads: threads)
+            return []
+        case let .request(peer, credits):
+            guard credits > 0, credits <= 1024 else { log("ignored REQUEST with \(credits) credits from \(peer)"); return [] }
+            let w = try known(peer)
+            peers[peer]?.credits = min(w.credits + credits, 1024)
+            return try dispatch()
+        case let .result(peer, c):
+            try accept(c, from: peer)
+            return try dispatch()
+        case let .failed(peer, job, shard, attempt, reason, retryable):
+            let worker = peers[peer]?.workerId ?? peer.description
+            switch try ledger.fail(jobId: job, shardId: shard, attempt: attempt, workerId: worker, reason: reason,
+                                   retryable: retryable) {
+            case .stale(let why): ignored += 1; log("ignored FAILED: \(why)")
+            case .shardFailed: log("job \(job) shard \(shard) failed for good: \(reason)")
+            default: log("job \(job) shard \(shard) attempt \(attempt) failed on \(worker) (will retry): \(reason)")
+            }
+            idle = false
+            return try dispatch()
+        case let .gone(peer, reason):
+            guard let w = peers.removeValue(forKey: peer) else { return [] }
+            if peerOfWorker[w.workerId] == peer { peerOfWorker[w.workerId] = nil }
+            let released = try ledger.releaseWorker(w.workerId, reason: reason)
+            log("worker \(w.workerId) \(reason); \(released.count) lease(s) released")
+            if !released.isEmpty { idle = false }
+            return try dispatch()
+        }
+    }
+
+    private func known(_ peer: Peer) throws -> PeerState {
+        if let w = peers[peer] { return w }
+        // A worker that did not (re)send READY: give it a name so work can still flow.
+        let w = PeerState(workerId: "peer-\(peer)", credits: 0)
+        peers[peer] = w
+        peerOfWorker[w.workerId] = peer
+        try ledger.workerSeen(id: w.workerId, host: "?", pid: 0, threads: 1)
+        return w
+    }
+
+    /// Work an input needs that does not touch the ledger's write lock: hashing a RESULT's
+    /// output files. Optional (`handle` verifies itself otherwise); call it before `handle`.
+    public func prepare(_ input: CoordinatorInput<Peer>) throws {
+        guard case let .result(_, c) = input, verifyOutputs else { return }
+        verdicts[AttemptKey(job: c.jobId, shard: c.shardId, attempt: c.attempt)] = try verdict(c)
+    }
+
+    private func verdict(_ c: ShardCompletion) throws -> String? {
+        guard !c.outputs.isEmpty else { return nil }
+        guard let outputDir = try ledger.outputDir(jobId: c.jobId) else { return "unknown job \(c.jobId)" }
+        return OutputVerifier.check(c.outputs, in: outputDir)
+    }
+
+    private func accept(_ c: ShardCompletion, from peer: Peer) throws {
+        let worker = peers[peer]?.workerId ?? peer.description
+        let key = AttemptKey(job: c.jobId, shard: c.shardId, attempt: c.attempt)
+        let problem: String?
+        if !verifyOutputs {
+            problem = nil
+        } else if let cached = verdicts.removeValue(forKey: key) {
+            problem = cached
+        } else {
+            problem = try verdict(c)
+        }
+        if let problem {
+            idle = false
+            switch try ledger.fail(jobId: c.jobId, shardId: c.shardId, attempt: c.attempt, workerId: worker,
+                                   reason: problem, retryable: true) {
+            case .stale(let why): ignored += 1; log("ignored RESULT: \(why)")
+            default: log("rejected RESULT for job \(c.jobId) shard \(c.shardId) from \(worker): \(problem)")
+            }
+            return
+        }
+        switch try ledger.complete(c, workerId: worker) {
+        case .accepted: accepted += 1
+        case .stale(let why): ignored += 1; log("ignored RESULT: \(why)")
+        default: break
+        }
+    }
+
+    /// Leases shards to workers with credit, one ledger transaction each.
+    public func dispatch() throws -> [(Peer, LeaseGrant)] {
+        var out: [(Peer, LeaseGrant)] = []
+        if idle { return out }
+        for (peer, state) in peers where state.credits > 0 {
+            var credits = state.credits
+            while credits > 0 {
+                guard let grant = try ledger.leaseNext(workerId: state.workerId) else {
+                    idle = true
+                    peers[peer]?.credits = credits
+                    return out
+                }
+                credits -= 1
+                dispatched += 1
+                out.append((peer, grant))
+            }
+            peers[peer]?.credits = credits
+        }
+        return out
+    }
+
+    /// Periodic work: expire leases, end settled jobs (finalize once). Returns new assignments.
+    public func tick() throws -> [(Peer, LeaseGrant)] {
+        for e in try ledger.expireLeases() {
+            log("lease of job \(e.jobId) shard \(e.shardId) attempt \(e.attempt) on \(e.workerId) expired"
+                + (e.shardFailed ? "; shard failed (max attempts)" : "; back to pending"))
+        }
+        try settleJobs()
+        idle = false   // other processes (submit, retry) may have added work
+        return try dispatch()
+    }
+
+    /// Releases the leases of workers that are not connected (after a coordinator restart:
+    /// workers that did not come back within the grace period). Returns new assignments.
+    public func releaseAbsentWorkers() throws -> [(Peer, LeaseGrant)] {
+        let present = Set(peers.values.map(\.workerId))
+        for worker in try ledger.leaseHolders().subtracting(present) {
+            let released = try ledger.releaseWorker(worker, reason: "did not reconnect after the coordinator restarted")
+            log("worker \(worker) absent; \(released.count) lease(s) released")
+            idle = false
+        }
+        return try dispatch()
+    }
+
+    /// Ends every running job with no open shard: finalize + done, or partially failed.
+    public func settleJobs() throws {
+        for job in try ledger.settledJobs() {
+            if job.failedShards.isEmpty {
+                let swept = OutputFileWriter.removeTemporaries(under: job.outputDir)
+                if swept > 0 { log("job \(job.jobId): removed \(swept) temporary file(s) left by killed workers") }
+                do {
+                    let kind = try JobKinds.named(job.kind)
+                    let outs = try ledger.outputs(jobId: job.jobId)
+                    let final = try kind.finalize(spec: job.spec, outputDir: job.outputDir, shardOutputs: outs)
+                    try ledger.finishJob(job.jobId, state: .done, summary: JobSummary.done(ledger: ledger, jobId: job.jobId),
+                                         finalOutputs: final)
+                    log("job \(job.jobId) done")
+                } catch {
+                    try ledger.finishJob(job.jobId, state: .failed, summary: "finalize failed: \(error)")
+                    log("job \(job.jobId) failed at finalize: \(error)")
+                }
+            } else {
+                let summary = JobSummary.partial(job)
+                try ledger.finishJob(job.jobId, state: .partiallyFailed, summary: summary)
+                log("job \(job.jobId) partially failed: \(summary)")
+            }
+        }
+    }
+}
+
+/// Re-verifies reported outputs on the shared output folder.
+public enum OutputVerifier {
+    /// nil when every file exists with the reported size and SHA-256; else the first problem.
+    public static func check(_ outputs: [FileDigest], in outputDir: String) -> String? {
+        for o in outputs {
+            if o.path.hasPrefix("/") || o.path.split(separator: "/").contains("..") {
+                return "output path \(o.path) escapes the output folder"
+            }
+            let full = outputDir + "/" + o.path
+            do {
+                let (size, sha) = try SHA256.file(full)
+                if size != o.size { return "output \(o.path): size \(size) on disk, \(o.size) reported" }
+                if sha != o.sha256 { return "output \(o.path): sha256 on disk differs from the reported one" }
+            } catch {
+                return "output \(o.path) unreadable: \(error)"
+            }
+        }
+        return nil
+    }
+}
+
+/// The one-paragraph summaries recorded with a job's end.
+enum JobSummary {
+    static func partial(_ job: SettledJob) -> String {
+        let list = job.failedShards.prefix(20).map { "shard \($0.index): \($0.reason)" }.joined(separator: "; ")
+        let more = job.failedShards.count > 20 ? "; and \(job.failedShards.count - 20) more" : ""
+        return "\(job.failedShards.count) shard(s) failed after all attempts (run `retry \(job.jobId)`): \(list)\(more)"
+    }
+
+    static func done(ledger: Ledger, jobId: Int64) -> String {
+        let errors = (try? ledger.itemErrors(jobId: jobId).count) ?? 0
+        return errors == 0 ? "all shards done" : "all shards done; \(errors) item error(s) recorded"
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+
+/// The Fréchet distance between two Gaussians,
+///   d² = ‖μ₁ − μ₂‖² + tr Σ₁ + tr Σ₂ − 2 tr (Σ₁^½ Σ₂ Σ₁^½)^½,
+/// in float64 through symmetric eigendecompositions only, so it is never
+/// complex and copes with singular covariances (fewer samples than dimensions).
+///
+/// pytorch-fid computes tr sqrtm(Σ₁Σ₂) with scipy's (non-symmetric) sqrtm and
+/// drops a small imaginary part; the eigenvalues of Σ₁Σ₂ are those of
+/// Σ₁^½ Σ₂ Σ₁^½, so both traces agree. With Σ₁ = VΛVᵀ and A = VΛ^½,
+/// Aᵀ Σ₂ A is similar to Σ₁^½ Σ₂ Σ₁^½, and its eigenvalues are all we need.
+public enum FrechetDistance {
+    public static func compute(_ a: GaussianStatistics, _ b: GaussianStatistics) throws -> Double {
+        guard a.dimension == b.dimension else {
+            throw MetricsError.shape("Fréchet distance: dimensions differ (\(a.dimension) vs \(b.dimension))")
+        }
+        let d = a.dimension
+        guard a.mu.allSatisfy(\.isFinite), b.mu.allSatisfy(\.isFinite), a.sigma.allSatisfy(\.isFinite), b.sigma.allSatisfy(\.isFinite) else {
+            throw MetricsError.numerical("Fréchet distance: statistics contain NaN or infinity")
+        }
+        var diff2 = 0.0
+        for i in 0..<d { let t = a.mu[i] - b.mu[i]; diff2 += t * t }
+        var tr1 = 0.0, tr2 = 0.0
+        for i in 0..<d { tr1 += a.sigma[i * d + i]; tr2 += b.sigma[i * d + i] }
+        return diff2 + tr1 + tr2 - 2 * (try traceSqrtProduct(a.sigma, b.sigma, d))
+    }
+
+    /// tr (Σ₁^½ Σ₂ Σ₁^½)^½ for symmetric positive semi-definite Σ₁, Σ₂ (row-major d×d).
+    public static func traceSqrtProduct(_ s1: [Double], _ s2: [Double], _ d: Int) throws -> Double {
+        // Σ₁ = V Λ Vᵀ; symmetrise first (np.cov output is symmetric to rounding).
+        var v = [Double](repeating: 0, count: d * d)
+        for i in 0..<d { for j in 0..<d { v[i * d + j] = 0.5 * (s1[i * d + j] + s1[j * d + i]) } }
+        var lambda = [Double](repeating: 0, count: d)
+        let info = v.withUnsafeMutableBufferPointer { vp in
+            lambda.withUnsafeMutableBufferPointer { BLAS.dsyevd(n: d, a: vp.baseAddress!, w: $0.baseAddress!) }
+        }
+        guard info == 0 else { throw MetricsError.numerical("eigendecomposition of sigma1 failed (LAPACK info \(info))") }
+        // A = V · diag(√max(λ, 0)): the eigenvector columns scaled in place.
+        for j in 0..<d {
+            let s = max(lambda[j], 0).squareRoot()
+            for i in 0..<d { v[i * d + j] *= s }
+        }
+        // M = Aᵀ Σ₂ A.
+        var t = [Double](repeating: 0, count: d * d)
+        var m = [Double](repeating: 0, count: d * d)
+        s2.withUnsafeBufferPointer { s2p in
+            v.withUnsafeBufferPointer { ap in
+                t.withUnsafeMutableBufferPointer { tp in
+                    BLAS.dgemm(m: d, n: d, k: d, a: s2p.baseAddress!, lda: d, b: ap.baseAddress!, ldb: d,
+                               c: tp.baseAddress!, ldc: d)
+                }
+                m.withUnsafeMutableBufferPointer { mp in
+                    t.withUnsafeBufferPointer { tp in
+                        BLAS.dgemm(transA: true, m: d, n: d, k: d, a: ap.baseAddress!, lda: d, b: tp.baseAddress!, ldb: d,
+                                   c: mp.baseAddress!, ldc: d)
+                    }
+                }
+            }
+        }
+        for i in 0..<d { for j in (i + 1)..<max(d, i + 1) { let s = 0.5 * (m[i * d + j] + m[j * d + i]); m[i * d + j] = s; m[j * d + i] = s } }
+        var mu = [Double](repeating: 0, count: d)
+        let info2 = m.withUnsafeMutableBufferPointer { mp in
+            mu.withUnsafeMutableBufferPointer { BLAS.dsyevdValues(n: d, a: mp.baseAddress!, w: $0.baseAddress!) }
+        }
+        guard info2 == 0 else { throw MetricsError.numerical("eigendecomposition of sigma1^1/2 sigma2 sigma1^1/2 failed (LAPACK info \(info2))") }
+        // Negative eigenvalues are rounding noise of a PSD matrix: clamp them to 0.
+        return mu.reduce(0) { $0 + max($1, 0).squareRoot() }
+    }
+}

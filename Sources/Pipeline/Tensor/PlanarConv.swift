@@ -1,0 +1,110 @@
+import Foundation
+
+/// Convolutions on the channel-major batch layout (C, N, H, W): each channel
+/// row holds all N images' planes back to back, so a convolution over the
+/// whole batch is one GEMM, out[Cout × N·OH·OW] = W[Cout × K] · cols[K × N·OH·OW],
+/// a 1×1 convolution needs no unfolding at all, and a channel concatenation
+/// is writing into a row offset of a shared output (`ldOut`).
+public enum PlanarConv {
+    /// Upper bound on the unfolded column buffer, in floats; larger outputs are tiled by columns.
+    public static var columnBudget = 4 << 20
+
+    /// Multiply-add FLOPs (2·M·N·K) of every convolution run so far; benchmarks read it.
+    nonisolated(unsafe) public static var flopCount: Double = 0
+
+    /// out rows `0..<cout` (row stride `ldOut`, N·OH·OW columns each) =
+    /// max(0, conv(x) + bias) when `relu`, else conv(x) + bias.
+    /// x: (cin, n, h, w) contiguous; weight: (cout, cin·kh·kw).
+    public static func conv(x: UnsafePointer<Float>, cin: Int, n: Int, h: Int, w: Int,
+                            weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, cout: Int,
+                            geometry g: Conv2DGeometry, relu: Bool,
+                            out: UnsafeMutablePointer<Float>, ldOut: Int) {
+        let (oh, ow) = g.outputSize(height: h, width: w)
+        let total = n * oh * ow
+        let kdim = cin * g.kernelH * g.kernelW
+        flopCount += 2 * Double(cout) * Double(kdim) * Double(total)
+        let pointwise = g.kernelH == 1 && g.kernelW == 1 && g.strideH == 1 && g.strideW == 1
+            && g.padTop == 0 && g.padBottom == 0 && g.padLeft == 0 && g.padRight == 0
+        if pointwise {
+            BLAS.sgemm(m: cout, n: total, k: kdim, a: weight, lda: kdim, b: x, ldb: total,
+                       beta: 0, c: out, ldc: ldOut)
+        } else {
+            let tileCols = max(min(total, columnBudget / max(kdim, 1)), min(total, ow))
+            let cols = UnsafeMutablePointer<Float>.allocate(capacity: kdim * tileCols)
+            defer { cols.deallocate() }
+            var j0 = 0
+            while j0 < total {
+                let j1 = min(total, j0 + tileCols)
+                im2col(x, cin: cin, n: n, h: h, w: w, geometry: g, oh: oh, ow: ow,
+                       columns: j0..<j1, into: cols)
+                BLAS.sgemm(m: cout, n: j1 - j0, k: kdim, a: weight, lda: kdim, b: cols, ldb: j1 - j0,
+                           beta: 0, c: out + j0, ldc: ldOut)
+                j0 = j1
+            }
+        }
+        biasActivate(out, rows: cout, cols: total, ld: ldOut, bias: bias, relu: relu)
+    }
+
+    /// out[r, :] = act(out[r, :] + bias[r]) over `rows` rows of `cols` values.
+    public static func biasActivate(_ out: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int,
+                                    bias: UnsafePointer<Float>?, relu: Bool) {
+        if bias == nil && !relu { return }
+        parallelFor(rows, grain: max(1, 32768 / max(cols, 1))) { s, e in
+            for r in s..<e {
+                let p = out + r * ld
+                let b = bias?[r] ?? 0
+                if relu {
+                    for i in 0..<cols { p[i] = max(p[i] + b, 0) }
+                } else {
+                    for i in 0..<cols { p[i] += b }
+                }
+            }
+        }
+    }
+
+    /// Unfolds output columns `columns` (global index b·OH·OW + oy·OW + ox)
+    /// into a (cin·kh·kw) × columns.count matrix.
+    static func im2col(_ x: UnsafePointer<Float>, cin: Int, n: Int, h: Int, w: Int, geometry g: Conv2DGeometry,
+                       oh: Int, ow: Int, columns: Range<Int>, into col: UnsafeMutablePointer<Float>) {
+        let kk = g.kernelH * g.kernelW
+        let width = columns.count
+        let plane = oh * ow
+        parallelFor(cin * kk, grain: max(1, 16384 / max(width, 1))) { s, e in
+            for rIdx in s..<e {
+                let c = rIdx / kk
+                let ki = (rIdx % kk) / g.kernelW
+                let kj = rIdx % g.kernelW
+                let dst = col + rIdx * width - columns.lowerBound
+                var j = columns.lowerBound
+                while j < columns.upperBound {
+                    let b = j / plane
+                    let rem = j - b * plane
+                    let oy = rem / ow
+                    let ox0 = rem - oy * ow
+                    let run = min(ow - ox0, columns.upperBound - j)
+                    let d = dst + j
+                    let iy = oy * g.strideH - g.padTop + ki
+                    if iy < 0 || iy >= h {
+                        d.update(repeating: 0, count: run)
+                    } else {
+                        let srow = x + ((c * n + b) * h + iy) * w
+                        if g.strideW == 1 {
+                            let x0 = ox0 - g.padLeft + kj
+                            var t = 0
+                            while t < run && x0 + t < 0 { d[t] = 0; t += 1 }
+                            let end = min(run, w - x0)
+                            if end > t { (d + t).update(from: srow + x0 + t, count: end - t); t = end }
+                            while t < run { d[t] = 0; t += 1 }
+                        } else {
+                            for t in 0..<run {
+                                let ix = (ox0 + t) * g.strideW - g.padLeft + kj
+                                d[t] = (ix >= 0 && ix < w) ? srow[ix] : 0
+                            }
+                        }
+                    }
+                    j += run
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import XCTest
+@testable import Pipeline
+
+/// The coordinator state machine driven with in-process "workers" (no sockets).
+final class JobsCoordinatorCoreTests: XCTestCase {
+    var dir = ""
+    override func setUp() { dir = Fixtures.tempDir("jobs-core") }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    func submit(_ ledger: Ledger, out: String, items: Int = 20, perShard: Int = 3, bad: [Int] = []) throws -> Int64 {
+        let spec = try JobKinds.encode(SyntheticSpec(outputDir: out, items: items, itemsPerShard: perShard, seed: 42,
+                                                     bytesPerItem: 40, badItems: bad))
+        return try ledger.createJob(kind: "synthetic", spec: spec, plan: try SyntheticKind().plan(spec: spec))
+    }
+
+    /// Runs a job to the end with `workers` simulated workers, each with `credits` credits.
+    func drive(_ core: CoordinatorCore<String>, workers: Int, credits: Int = 2) throws {
+        let exec = SyntheticKind().makeExecutor()
+        var queue: [(String, LeaseGrant)] = []
+        for w in 0..<workers {
+            _ = try core.handle(.hello("p\(w)", workerId: "w\(w)", host: "h", pid: w, threads: 1))
+            queue += try core.handle(.request("p\(w)", credits: credits))
+        }
+        var rounds = 0
+        while !queue.isEmpty {
+            rounds += 1
+            XCTAssertLessThan(rounds, 1000)
+            let (peer, g) = queue.removeFirst()
+            let r = try exec.execute(g.task, control: ShardControl())
+            queue += try core.handle(.result(peer, ShardCompletion(jobId: g.jobId, shardId: g.shardId, attempt: g.attempt,
+                                                                   outputs: r.outputs, itemErrors: r.itemErrors, elapsed: 0.01)))
+            queue += try core.handle(.request(peer, credits: 1))
+        }
+        _ = try core.tick()
+    }
+
+    func tree(_ root: String) throws -> [String: Data] {
+        var out: [String: Data] = [:]
+        let e = FileManager.default.enumerator(atPath: root)
+        while let p = e?.nextObject() as? String {
+            var isDir: ObjCBool = false
+            FileManager.default.fileExists(atPath: root + "/" + p, isDirectory: &isDir)
+            if !isDir.boolValue { out[p] = try Data(contentsOf: URL(fileURLWithPath: root + "/" + p)) }
+        }
+        return out
+    }
+
+    func testOneAndThreeWorkersGiveIdenticalOutputsAndExactlyOnce() throws {
+        var trees: [[String: Data]] = []
+        for workers in [1, 3] {
+            let ledger = try Ledger(path: dir + "/l\(workers).sqlite")
+            let core = CoordinatorCore<String>(ledger: ledger)
+            let out = dir + "/out\(workers)"
+            let job = try submit(ledger, out: out, bad: [5, 17])
+            try drive(core, workers: workers)
+            XCTAssertEqual(try ledger.jobState(job), .done)
+            XCTAssertEqual(try ledger.shardCompletions(jobId: job).map(\.doneAttempts), Array(repeating: 1, count: 7))
+            XCTAssertEqual(try ledger.itemErrors(jobId: job).map(\.item), [5, 17])
+            XCTAssertEqual(core.dispatched, 7)
+            trees.append(try tree(out))
+        }
+        XCTAssertEqual(trees[0].count, 8)   // 7 shards + manifest
+        XCTAssertEqual(trees[0], trees[1])
+    }
+
+    func testTamperedOutputIsRejectedAndRetried() throws {
+        let ledger = try Ledger(path: dir + "/l.sqlite")
+        let core = CoordinatorCore<String>(ledger: ledger)
+        let out = dir + "/out"
+        let job = try submit(ledger, out: out, items: 3, perShard: 3)
+        _ = try core.handle(.hello("p", workerId: "w", host: "h", pid: 1, threads: 1))
+        let g = try XCTUnwrap(core.handle(.request("p", credits: 1)).first?.1)
+        let r = try SyntheticKind().makeExecutor().execute(g.task, control: ShardControl())
+        // Reported sha256 does not match the file on disk.
+        var bad = r.outputs
+        bad[0].sha256 = String(repeating: "0", count: 64)
+        let next = try core.handle(.result("p", ShardCompletion(jobId: job, shardId: g.shardId, attempt: 1, outputs: bad)))
+        XCTAssertEqual(try ledger.attempts(jobId: job, shardIndex: 0).first?.outcome, "failed")
+        XCTAssertTrue(try ledger.attempts(jobId: job, shardIndex: 0).first?.reason?.contains("sha256") ?? false)
+        XCTAssertTrue(next.isEmpty, "the worker has no credit left")
+        let g2 = try XCTUnwrap(core.handle(.request("p", credits: 1)).first?.1)
+        XCTAssertEqual(g2.attempt, 2)
+        // A file missing on the shared folder is rejected too.
+        try FileManager.default.removeItem(atPath: out + "/" + r.outputs[0].path)
+        _ = try core.handle(.result("p", ShardCompletion(jobId: job, shardId: g.shardId, attempt: 2, outputs: r.outputs)))
+        XCTAssertTrue(try ledger.attempts(jobId: job, shardIndex: 0)[1].reason?.contains("unreadable") ?? false)
+        XCTAssertEqual(try ledger.outputs(jobId: job), [])
+    }
+
+    func testGoneWorkerReleasesItsLeasesToOthers() throws {
+        let ledger = try Ledger(path: dir + "/l.sqlite")
+        let core = CoordinatorCore<String>(ledger: ledger)
+        let job = try submit(ledger, out: dir + "/out", items: 6, perShard: 3)
+        _ = try core.handle(.hello("a", workerId: "wa", host: "h", pid: 1, threads: 1))
+        _ = try core.handle(.hello("b", workerId: "wb", host: "h", pid: 2, threads: 1))
+        let ga = try core.handle(.request("a", credits: 2))
+        XCTAssertEqual(ga.count, 2)
+        XCTAssertTrue(try core.handle(.request("b", credits: 1)).isEmpty)
+        let gb = try core.handle(.gone("a", reason: "silent for 3 heartbeats"))
+        XCTAssertEqual(gb.map(\.0), ["b"])
+        XCTAssertEqual(gb.first?.1.attempt, 2)
+        XCTAssertEqual(try ledger.attempts(jobId: job, shardIndex: 0).first?.outcome, "released")
+        // A stale FAILED from the dead worker changes nothing.
+        _ = try core.handle(.failed("a", jobId: job, shardId: ga[0].1.shardId, attempt: 1, reason: "x", retryable: true))
+        XCTAssertEqual(core.ignored, 1)
+        // After a restart, leases of workers that did not come back are released.
+        let restarted = CoordinatorCore<String>(ledger: ledger)
+        _ = try restarted.handle(.hello("c", workerId: "wc", host: "h", pid: 3, threads: 1))
+        XCTAssertEqual(try ledger.leaseHolders(), ["wb"])
+        _ = try restarted.releaseAbsentWorkers()
+        XCTAssertEqual(try ledger.leaseHolders(), [])
+        XCTAssertEqual(try ledger.attempts(jobId: job, shardIndex: 0).last?.outcome, "released")
+        // Bad credit counts are dropped.
+        XCTAssertTrue(try restarted.handle(.request("c", credits: -5)).isEmpty)
+    }
+}
