@@ -82,3 +82,21 @@ final class DiTBackwardGradientTests: XCTestCase {
         for j in 0..<8 { XCTAssertEqual(model.labelTableGrad.data[j], 0, "row 0 is not in the batch") }
     }
 }
+
+/// The training forward pass equals the inference `DiT.forward`, and saved weights reload.
+final class TrainingForwardConsistencyTests: XCTestCase {
+    func testTrainingForwardMatchesInference() throws {
+        let cfg = DiTConfig(inputSize: 8, patchSize: 4, inChannels: 3, hiddenSize: 16, depth: 2, numHeads: 2,
+                            numClasses: 4, learnSigma: true)
+        let dit = try DiT(randomWeights: cfg, seed: 21)
+        let model = try TrainableDiT(dit)
+        var rng = DiTRandom(seed: 8)
+        let x = rng.uniform([3, 3, 8, 8], bound: 2)
+        let t: [Float] = [0, 250, 999], y = [0, 4, 2]
+        let (a, _) = try model.trainingForward(x, t: t, y: y)
+        let b = try dit.forward(x, t: t, y: y)
+        assertClose(a, b, tol: 1e-5, "training forward vs DiT.forward")
+        let c = try model.inferenceModel().forward(x, t: t, y: y)
+        assertClose(c, b, tol: 1e-5, "round trip through the state dict")
+    }
+}
