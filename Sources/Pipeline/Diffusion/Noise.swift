@@ -14,6 +14,8 @@ public enum NoisePurpose: UInt32, CaseIterable {
     /// Training noise and timesteps.
     case trainingNoise = 6
     case trainingTimestep = 7
+    /// Training label dropout (`class_dropout_prob`).
+    case trainingLabelDrop = 8
 }
 
 /// Where every sampler, encoder and training step takes its randomness from.

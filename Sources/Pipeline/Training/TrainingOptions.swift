@@ -1,0 +1,69 @@
+import Foundation
+
+/// The arguments of a training run (`train.py`'s `args` in spirit), stored as `args.json`
+/// beside the checkpoints and in each checkpoint's metadata.
+public struct TrainingOptions: Codable, Equatable {
+    /// A preset name ("DiT-S/2") or "custom" (the sizes below).
+    public var model: String = "custom"
+    public var imageSize: Int = 32
+    public var inChannels: Int = 3
+    public var patchSize: Int = 4
+    public var hiddenSize: Int = 128
+    public var depth: Int = 4
+    public var numHeads: Int = 4
+    public var mlpRatio: Double = 4
+    public var numClasses: Int = 4
+    public var learnSigma: Bool = true
+    /// Label dropout: each label is replaced by the null class (`num_classes`) with this probability.
+    public var classDropoutProb: Double = 0.1
+    public var data: String = ""
+    public var steps: Int = 1000
+    public var batch: Int = 32
+    public var lr: Double = 1e-4
+    /// train.py: AdamW(lr=1e-4, weight_decay=0).
+    public var weightDecay: Double = 0
+    public var emaDecay: Double = 0.9999
+    /// Max global gradient norm (`clip_grad_norm_`); nil: no clipping (train.py does none).
+    public var gradClip: Double? = nil
+    public var seed: UInt64 = 0
+    public var checkpointEvery: Int = 500
+    public var logEvery: Int = 50
+    public var diffusionSteps: Int = 1000
+
+    public init() {}
+
+    /// The model configuration these options describe.
+    public func modelConfig() throws -> DiTConfig {
+        var c: DiTConfig
+        if model.lowercased() == "custom" {
+            guard patchSize > 0, imageSize % patchSize == 0 else {
+                throw DiTConfigError.invalid(file: "train options", reason: "image size \(imageSize) is not a multiple of patch size \(patchSize)")
+            }
+            c = DiTConfig(inputSize: imageSize, patchSize: patchSize, inChannels: inChannels, hiddenSize: hiddenSize,
+                          depth: depth, numHeads: numHeads, mlpRatio: mlpRatio, numClasses: numClasses,
+                          hasNullClass: true, learnSigma: learnSigma)
+        } else {
+            guard let p = DiTPreset(parsing: model) else {
+                throw DiTConfigError.invalid(file: "train options", reason: "unknown model '\(model)' (a preset such as DiT-S/2, or custom)")
+            }
+            c = DiTConfig(preset: p, inputSize: imageSize, inChannels: inChannels, numClasses: numClasses)
+            c.learnSigma = learnSigma
+        }
+        guard classDropoutProb >= 0, classDropoutProb < 1 else {
+            throw DiTConfigError.invalid(file: "train options", reason: "class_dropout_prob \(classDropoutProb) is outside [0, 1)")
+        }
+        try c.validate(file: "train options")
+        return c
+    }
+
+    /// `config.json` with DiT's constructor arguments, as `DiT.load` reads it.
+    public static func configJSON(_ c: DiTConfig, classDropoutProb: Double) throws -> Data {
+        let dict: [String: Any] = [
+            "input_size": c.inputSize, "patch_size": c.patchSize, "in_channels": c.inChannels,
+            "hidden_size": c.hiddenSize, "depth": c.depth, "num_heads": c.numHeads,
+            "mlp_ratio": Double(c.mlpHiddenSize) / Double(c.hiddenSize), "class_dropout_prob": classDropoutProb,
+            "num_classes": c.numClasses, "learn_sigma": c.learnSigma,
+        ]
+        return try JSONSerialization.data(withJSONObject: dict, options: [.prettyPrinted, .sortedKeys])
+    }
+}

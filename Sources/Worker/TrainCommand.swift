@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+import Pipeline
+
+/// `dit-worker train`: trains a pixel-space DiT on an ImageFolder of S × S images.
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a DiT (ADM loss, AdamW, EMA) on an image folder; checkpoints under --out.")
+
+    @Option(help: "ImageFolder root (root/<class>/<image>), images of --image-size pixels.") var data: String
+    @Option(help: "A preset (DiT-S/4, ...) or custom (the sizes below).") var model: String = "custom"
+    @Option(help: "Image side in pixels.") var imageSize: Int = 32
+    @Option(help: "custom: patch size.") var patchSize: Int = 4
+    @Option(help: "custom: hidden size.") var hiddenSize: Int = 128
+    @Option(help: "custom: depth.") var depth: Int = 4
+    @Option(help: "custom: attention heads.") var heads: Int = 4
+    @Option(help: "Label classes of the model (default: the folder's).") var numClasses: Int?
+    @Option(help: "Label dropout probability (class_dropout_prob).") var classDropoutProb: Double = 0.1
+    @Option(help: "Total optimisation steps.") var steps: Int
+    @Option(help: "Images per step.") var batch: Int = 32
+    @Option(help: "AdamW learning rate.") var lr: Double = 1e-4
+    @Option(help: "AdamW weight decay.") var weightDecay: Double = 0
+    @Option(help: "EMA decay.") var emaDecay: Double = 0.9999
+    @Option(help: "Clip the global gradient norm to this value.") var gradClip: Double?
+    @Option(help: "Seed of batches, timesteps, noise, dropout and initial weights.") var seed: UInt64 = 0
+    @Option(help: "Checkpoint every K steps.") var checkpointEvery: Int = 500
+    @Option(help: "Log every K steps.") var logEvery: Int = 50
+    @Option(help: "Output folder.") var out: String
+    @Flag(help: "Continue from the newest checkpoint in --out.") var resume = false
+    @Option(help: "Threads for BLAS and elementwise work.") var threads: Int?
+
+    func run() throws {
+        if let threads { Threads.set(threads) }
+        let images = try TrainingImages(imageFolder: data, size: imageSize)
+        var o = TrainingOptions()
+        o.model = model; o.imageSize = imageSize; o.patchSize = patchSize; o.hiddenSize = hiddenSize
+        o.depth = depth; o.numHeads = heads; o.numClasses = numClasses ?? images.numClasses
+        o.classDropoutProb = classDropoutProb; o.data = data; o.steps = steps; o.batch = batch; o.lr = lr
+        o.weightDecay = weightDecay; o.emaDecay = emaDecay; o.gradClip = gradClip; o.seed = seed
+        o.checkpointEvery = checkpointEvery; o.logEvery = logEvery
+        let trainer = try Trainer(options: o, data: images, out: out, resume: resume)
+        print("training \(images.count) images, \(images.numClasses) classes, from step \(trainer.step) to \(steps)")
+        fflush(stdout)
+        try trainer.run { line in
+            print(line.text)
+            fflush(stdout)
+        }
+        print("done: \(out)/ema.safetensors (EMA weights), \(out)/config.json")
+    }
+}
