@@ -10,7 +10,7 @@ struct SampleOptions: KindOptions {
     @Option(help: "A DiT config.json; default: beside the weights, else inferred.") var config: String?
     @Option(help: "Number of attention heads, for widths that match no preset.") var numHeads: Int?
     @Option(help: "Image size in pixels for a random:PRESET model (latent = size / 8).") var imageSize = 256
-    @Option(help: "VAE (diffusers folder); without it the job writes latents.") var vae: String?
+    @Option(help: "VAE (diffusers folder), or `identity` for a pixel-space DiT; without it the job writes latents.") var vae: String?
     @Option(help: "Number of samples.") var numSamples: Int
     @Option(help: "Seed of the noise and of the labels.") var seed: UInt64 = 0
     @Option(help: "Classifier-free guidance scale (1 = no guidance).") var cfgScale: Float = 1.5
@@ -28,7 +28,7 @@ struct SampleOptions: KindOptions {
     func spec() throws -> Data {
         try JobKinds.encode(SampleSpec(
             outputDir: absolute(out), dit: dit.hasPrefix("random:") ? dit : absolute(dit), config: config.map(absolute),
-            numHeads: numHeads, imageSize: imageSize, vae: vae.map(absolute), numSamples: numSamples, seed: seed,
+            numHeads: numHeads, imageSize: imageSize, vae: vae.map { $0 == AutoencoderSpec.identityName ? $0 : absolute($0) }, numSamples: numSamples, seed: seed,
             cfgScale: cfgScale, guideAllChannels: guideAllChannels, sampler: sampler, steps: steps, respacing: respacing,
             eta: eta, labels: ["uniform", "balanced"].contains(labels) ? labels : absolute(labels), batch: batch,
             modelCalls: modelCalls, samplesPerShard: samplesPerShard))

@@ -12,7 +12,7 @@ struct Sample: ParsableCommand {
     var dit: String
     @Option(help: "A DiT config.json; default: beside the weights, else inferred.") var config: String?
     @Option(help: "Number of attention heads, for widths that match no preset.") var numHeads: Int?
-    @Option(help: "A diffusers AutoencoderKL folder: decode the samples and write NNNNNN.png.") var vae: String?
+    @Option(help: "A diffusers AutoencoderKL folder (or `identity` for a pixel-space DiT): decode the samples and write NNNNNN.png.") var vae: String?
     @Option(help: "Image size in pixels for a random:PRESET model (latent = size / 8).") var imageSize = 256
     @Option(help: "Number of samples.") var numSamples: Int
     @Option(help: "Seed of the noise and of the labels.") var seed: UInt64 = 0
@@ -48,7 +48,7 @@ struct Sample: ParsableCommand {
             steps: steps, respacing: try respacing.map(Respacing.init(parsing:)),
             labels: try ClassLabelPolicy(parsing: labels), batchSize: batch, outputDirectory: out)
         var last: SampleProgress?
-        let decoder = try vae.map { try AutoencoderKL.load(folder: $0) }
+        let decoder = try vae.map { try AutoencoderSpec.load($0) }
         let result = try run.run(model: model, decoder: decoder) { p in
             last = p
             FileHandle.standardError.write(("\r" + p.line).data(using: .utf8)!)

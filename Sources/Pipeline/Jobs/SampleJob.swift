@@ -94,7 +94,7 @@ public struct SampleKind: JobKind {
 /// Worker side: keeps the DiT and the VAE loaded across shards (keyed by their specs).
 final class SampleExecutor: ShardExecutor {
     private var model: (key: String, dit: DiT)?
-    private var vae: (path: String, model: AutoencoderKL)?
+    private var vae: (path: String, model: Autoencoder)?
 
     var cachedModels: [String] { [model?.key, vae?.path].compactMap { $0 } }
 
@@ -106,7 +106,7 @@ final class SampleExecutor: ShardExecutor {
             model = (key, try DiTModelSpec(parsing: s.dit).load(configFile: s.config, numHeads: s.numHeads, imageSize: s.imageSize))
         }
         guard let dit = model?.dit else { throw JobError.ledger("no model") }
-        if let path = s.vae, vae?.path != path { vae = (path, try AutoencoderKL.load(folder: path)) }
+        if let path = s.vae, vae?.path != path { vae = (path, try AutoencoderSpec.load(path)) }
         if s.vae != nil, let v = vae?.model, v.latentChannels != dit.inChannels {
             throw JobError.badSpec(kind: "sample", reason: "the VAE has \(v.latentChannels) latent channels, the DiT \(dit.inChannels)")
         }
@@ -126,8 +126,7 @@ final class SampleExecutor: ShardExecutor {
             labels += y.map(Int64.init)
             if let vae = self.vae?.model, s.vae != nil {
                 // One sample per decode, so a sample's pixels never depend on which samples share
-                // its shard or sampler batch. (They do still depend on the worker's thread count
-                // through the VAE's multi-threaded GEMMs: give every worker the same --threads.)
+                // its shard or sampler batch (nor, see AutoencoderKL.threadInvariant, on threads).
                 let images = Tensor.concat(try (0..<batch.count).map { try vae.decode(x.slice($0..<($0 + 1))) })
                 modelSeconds += Date().timeIntervalSince(t0)
                 let h = images.shape[2], w = images.shape[3]

@@ -21,3 +21,13 @@ public final class IdentityAutoencoder: Autoencoder {
         return scaledLatents.copy()
     }
 }
+
+/// Opens the autoencoder a command names: `identity` for a pixel-space DiT (its samples are
+/// the images), else a diffusers AutoencoderKL folder or weights file.
+public enum AutoencoderSpec {
+    public static let identityName = "identity"
+
+    public static func load(_ spec: String) throws -> Autoencoder {
+        spec == identityName ? IdentityAutoencoder(channels: 3) : try AutoencoderKL.load(folder: spec)
+    }
+}
