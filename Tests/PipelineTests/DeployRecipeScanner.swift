@@ -67,7 +67,7 @@ enum RecipeScanner {
         var found: [RecipeInvocation] = []
         for (i, word) in w.enumerated() {
             guard let base = binaryName(word) else { continue }
-            // `dit-coordinator`'s own name mentioned inside another invocation's arguments is not one.
+            // An invocation ends at a separator or where the next one starts.
             var args: [String] = []
             for a in w[(i + 1)...] {
                 if separators.contains(a) || binaryName(a) != nil { break }
@@ -91,7 +91,12 @@ enum RecipeScanner {
                 if !inFence { continue }
             }
             var line = raw
-            if pending.isEmpty { pendingLine = n + 1 }
+            if pending.isEmpty {
+                pendingLine = n + 1
+            } else {
+                // A continued command inside a comment block: "#   dit-coordinator ... \" / "#       --flag ...".
+                line = String(line.drop { $0 == " " || $0 == "\t" || $0 == "#" })
+            }
             if line.hasSuffix("\\") {
                 line.removeLast()
                 pending += line + " "
@@ -101,7 +106,7 @@ enum RecipeScanner {
             pending = ""
             var trimmed = line.trimmingCharacters(in: .whitespaces)
             while trimmed.hasPrefix("#") { trimmed = String(trimmed.dropFirst()).trimmingCharacters(in: .whitespaces) }
-            // systemd `ExecStart=/usr/local/bin/dit-worker ...`, Dockerfile `ENTRYPOINT [...]` are handled as words.
+            // systemd's `ExecStart=/usr/local/bin/dit-worker ...`: the command after `KEY=`.
             if let eq = trimmed.firstIndex(of: "="), trimmed[..<eq].allSatisfy({ $0.isLetter }) {
                 trimmed = String(trimmed[trimmed.index(after: eq)...])
             }

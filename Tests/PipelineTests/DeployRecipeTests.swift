@@ -232,9 +232,13 @@ final class DeployRecipeTests: ProcessTestCase {
         dit-coordinator serv --ledger x
         # the dit-worker next to dit-coordinator
         ExecStart=/usr/local/bin/dit-coordinator serve --ledger /var/lib/dit/l.sqlite --bind tcp://*:5555
+        #   kubectl exec dit-coordinator-0 -- dit-coordinator submit synthetic --out /data/out \\
+        #       --items 100 --ledger /l.sqlite
+        kubectl scale deployment/dit-worker --replicas=3
         """
         let invs = RecipeScanner.scanText(text, file: "sample")
-        XCTAssertEqual(invs.filter(\.certain).map(\.binary), ["dit-worker", "dit-coordinator", "dit-coordinator"])
+        XCTAssertEqual(invs.filter(\.certain).map(\.binary), ["dit-worker", "dit-coordinator", "dit-coordinator", "dit-coordinator"])
+        XCTAssertEqual(invs.last?.args, ["submit", "synthetic", "--out", "/data/out", "--items", "100", "--ledger", "/l.sqlite"])
         XCTAssertEqual(invs[0].args, ["--connect", "$endpoint", "--exit-when-idle"])
         let flags = try help.flags([invs[0].binary, "connect"])
         XCTAssertTrue(flags.contains("--connect"))
