@@ -4,7 +4,7 @@ import XCTest
 /// Finite-difference checks of the training backward passes, piece by piece.
 final class TrainingGradientTests: XCTestCase {
     private func randomTensor(_ shape: [Int], seed: UInt64, bound: Float = 1) -> Tensor {
-        var rng = DiTRandom(seed: seed)
+        var rng = SplitMix64(seed: seed)
         return rng.uniform(shape, bound: bound)
     }
 
@@ -49,7 +49,7 @@ final class DiTBackwardGradientTests: XCTestCase {
         let cfg = DiTConfig(inputSize: 4, patchSize: 2, inChannels: 2, hiddenSize: 8, depth: 2, numHeads: 2,
                             numClasses: 3, learnSigma: true)
         let model = try TrainableDiT(DiT(randomWeights: cfg, seed: 11))
-        var rng = DiTRandom(seed: 5)
+        var rng = SplitMix64(seed: 5)
         let x = rng.uniform([2, 2, 4, 4], bound: 1.5)
         let weights = rng.uniform([2, 4, 4, 4], bound: 1)   // loss = Σ out · weights
         let t: [Float] = [3, 600], y = [1, 3]                // 3 = the null class
@@ -90,7 +90,7 @@ final class TrainingForwardConsistencyTests: XCTestCase {
                             numClasses: 4, learnSigma: true)
         let dit = try DiT(randomWeights: cfg, seed: 21)
         let model = try TrainableDiT(dit)
-        var rng = DiTRandom(seed: 8)
+        var rng = SplitMix64(seed: 8)
         let x = rng.uniform([3, 3, 8, 8], bound: 2)
         let t: [Float] = [0, 250, 999], y = [0, 4, 2]
         let (a, _) = try model.trainingForward(x, t: t, y: y)
