@@ -211,3 +211,27 @@ final class JobsLedgerTests: XCTestCase {
         XCTAssertEqual(JobKinds.ranges(items: 10, perShard: 4), [0..<4, 4..<8, 8..<10])
     }
 }
+
+final class LedgerConcurrentOpenTests: XCTestCase {
+    /// `serve` and `submit` may open a fresh ledger at the same moment: both must succeed.
+    func testConcurrentOpensOfAFreshLedgerAllSucceed() throws {
+        for round in 0..<5 {
+            let dir = Fixtures.tempDir("ledger-race")
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let path = dir + "/l\(round).sqlite"
+            let failures = Locked<[String]>([])
+            DispatchQueue.concurrentPerform(iterations: 6) { _ in
+                do { _ = try Ledger(path: path) } catch { failures.mutate { $0.append("\(error)") } }
+            }
+            XCTAssertEqual(failures.value, [], "round \(round)")
+        }
+    }
+}
+
+private final class Locked<T> {
+    private var v: T
+    private let lock = NSLock()
+    init(_ v: T) { self.v = v }
+    var value: T { lock.lock(); defer { lock.unlock() }; return v }
+    func mutate(_ f: (inout T) -> Void) { lock.lock(); f(&v); lock.unlock() }
+}

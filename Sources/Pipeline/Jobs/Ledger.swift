@@ -30,10 +30,28 @@ public final class Ledger {
         do {
             let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            db = try DatabaseQueue(path: path, configuration: config)
-            try LedgerSchema.migrator.migrate(db)
+            db = try Ledger.open(path: path, configuration: config)
         } catch let e as DatabaseError {
             throw JobError.ledger("cannot open \(path): \(e.message ?? e.description)")
+        }
+    }
+
+    /// Opens the database and applies the schema migrations. Two processes opening a fresh
+    /// ledger at once (`serve` starting while `submit` creates the file) race: switching the
+    /// new file to WAL can find it locked, and both can see "no migrations applied" and try to
+    /// create the tables. The loser fails; once the winner has committed, a retry succeeds.
+    static func open(path: String, configuration: Configuration) throws -> DatabaseQueue {
+        var attempt = 0
+        while true {
+            do {
+                let db = try DatabaseQueue(path: path, configuration: configuration)
+                try LedgerSchema.migrator.migrate(db)
+                return db
+            } catch let e as DatabaseError {
+                attempt += 1
+                if attempt >= 40 { throw e }
+                usleep(50_000)
+            }
         }
     }
 
