@@ -40,15 +40,21 @@ let package = Package(
             path: "Sources/Pipeline",
             swiftSettings: fastMath
         ),
+        // Job flags shared by `dit-worker KIND` (single process) and `dit-coordinator run|submit KIND`.
+        .target(
+            name: "JobOptions",
+            dependencies: ["Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/JobOptions"
+        ),
         .executableTarget(
             name: "Worker",
-            dependencies: ["Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Pipeline", "JobOptions", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/Worker",
             swiftSettings: fastMath
         ),
         .executableTarget(
             name: "Coordinator",
-            dependencies: ["Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Pipeline", "JobOptions", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/Coordinator",
             swiftSettings: fastMath
         ),

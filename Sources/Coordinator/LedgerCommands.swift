@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JobOptions
 import Pipeline
 
 /// `submit KIND ...`: plans a job into the ledger and prints its id (a serving coordinator picks it up).
@@ -7,7 +8,7 @@ struct Submit: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Add a job to the ledger; prints the job id.",
         subcommands: [SubmitKind<SampleOptions>.self, SubmitKind<EncodeOptions>.self, SubmitKind<SyntheticOptions>.self,
-                       SubmitKind<NoopOptions>.self])
+                       SubmitKind<NoopOptions>.self, SubmitKind<NoiseOptions>.self])
 }
 
 struct SubmitKind<K: KindOptions>: ParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import JobOptions
 import Pipeline
 
 /// Stops a loop on SIGINT/SIGTERM (checked between ticks).
@@ -77,7 +78,7 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a job on this machine: a coordinator and N local workers (resumes on the same ledger).",
         subcommands: [RunKind<SampleOptions>.self, RunKind<EncodeOptions>.self, RunKind<SyntheticOptions>.self,
-                       RunKind<NoopOptions>.self])
+                       RunKind<NoopOptions>.self, RunKind<NoiseOptions>.self])
 }
 
 struct RunKind<K: KindOptions>: ParsableCommand {
@@ -97,7 +98,8 @@ struct RunKind<K: KindOptions>: ParsableCommand {
                                                shouldStop: { stop.isSet }, log: logLine)
         print(try JobStatusReport.load(ledger: l, jobId: job).render())
         switch state {
-        case .done: return
+        case .done:
+            if let report = try kind.report() { print(report) }
         case .running: throw ExitCode(130)   // interrupted; re-run to resume
         default: throw ExitCode(2)
         }

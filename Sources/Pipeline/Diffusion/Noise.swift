@@ -16,6 +16,11 @@ public enum NoisePurpose: UInt32, CaseIterable {
     case trainingTimestep = 7
     /// Training label dropout (`class_dropout_prob`).
     case trainingLabelDrop = 8
+    /// The `noise` job (index = the item's image index, step = the draw k): the timestep t,
+    /// the noise eps of q_sample, and the re-drawn posterior sample x0 (see `NoiseDraws`).
+    case noisingTimestep = 9
+    case noisingEps = 10
+    case noisingPosterior = 11
 }
 
 /// Where every sampler, encoder and training step takes its randomness from.

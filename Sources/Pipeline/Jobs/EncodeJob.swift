@@ -6,7 +6,8 @@ import Foundation
 /// the flipped image), optionally the flipped image's latent, the label and the path.
 ///
 /// Shards: `shards/shard-NNNNNN.safetensors` (`mean`, `std`, `latent`, [`latent_flip`] as
-/// float32 (n, C, h, w); `label`, `index` as int64 (n); metadata `paths`, a JSON array).
+/// float32 (n, C, h, w); `label`, `index` as int64 (n); metadata `paths`, a JSON array, and
+/// the VAE's `scaling_factor` [`shift_factor`]).
 /// Finalize: `classes.txt` (line k = class k) and `manifest.json`. `--layout fast-dit` also
 /// writes fast-DiT's per-image `features/{i}.npy` (1, C, h, w) scaled and `labels/{i}.npy` (1,).
 public struct EncodeSpec: Codable, Equatable {
@@ -60,14 +61,12 @@ public struct EncodeKind: JobKind {
         var out: [FileDigest] = []
         out.append(try OutputFileWriter.write(Data((folder.classes.joined(separator: "\n") + "\n").utf8),
                                               to: outputDir + "/classes.txt", relativeTo: outputDir))
-        struct Manifest: Codable {
-            var spec: EncodeSpec; var images: Int; var classes: Int; var shards: [FileDigest]
-        }
         let shards = shardOutputs.filter { $0.path.hasPrefix("shards/") }.sorted { $0.path < $1.path }
         var recorded = s
         recorded.outputDir = "."   // the manifest lives in the output folder; it names no absolute output path
-        let m = Manifest(spec: recorded, images: folder.items.count, classes: folder.classes.count, shards: shards)
-        out.append(try OutputFileWriter.write(try JobKinds.encode(m), to: outputDir + "/manifest.json", relativeTo: outputDir))
+        let m = EncodeManifest(spec: recorded, images: folder.items.count, classes: folder.classes.count, shards: shards)
+        out.append(try OutputFileWriter.write(try JobKinds.encode(m), to: outputDir + "/" + EncodeManifest.fileName,
+                                              relativeTo: outputDir))
         return out
     }
 
@@ -130,6 +129,10 @@ final class EncodeExecutor: ShardExecutor {
         w.add("label", int64: good.map { Int64($0.label) })
         w.add("index", int64: good.map { Int64($0.index) })
         w.metadata["paths"] = String(decoding: try JSONEncoder().encode(good.map(\.path)), as: UTF8.self)
+        // The scaling `latent` was made with, so a reader can re-draw scaled posterior samples
+        // from mean and std (the noise job's `--x0 resample`).
+        w.metadata["scaling_factor"] = "\(model.config.scalingFactor)"
+        if let shift = model.config.shiftFactor { w.metadata["shift_factor"] = "\(shift)" }
         outputs.append(try OutputFileWriter.write(try w.encoded(), to: root + "/" + shardName, relativeTo: root))
         if s.fastDiTLayout, !good.isEmpty {
             let lat = Tensor.concat(latent)
