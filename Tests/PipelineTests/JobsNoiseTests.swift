@@ -1,0 +1,313 @@
+import Foundation
+import XCTest
+@testable import Pipeline
+
+/// An encode job's output written directly (no VAE): `images` images of (4, 8, 8) latents,
+/// `imagesPerShard` per shard, the images in `bad` absent (as bad images are), labels i % 10.
+struct LatentSetBuilder {
+    var images = 7
+    var imagesPerShard = 3
+    var bad: Set<Int> = [4]
+    var scaling: Float? = 0.18215
+    var shape = [4, 8, 8]
+
+    func mean(_ i: Int) -> [Float] { (0..<Tensor.count(of: shape)).map { Float(($0 * 7 + i * 13) % 23) / 11.5 - 1 } }
+    func std(_ i: Int) -> [Float] { (0..<Tensor.count(of: shape)).map { 0.05 + Float(($0 + i) % 5) * 0.02 } }
+    func latent(_ i: Int) -> [Float] { zip(mean(i), std(i)).map { ($0 + 0.5 * $1) * 0.18215 } }
+
+    @discardableResult
+    func write(to dir: String) throws -> EncodeManifest {
+        var digests: [FileDigest] = []
+        for (j, r) in JobKinds.ranges(items: images, perShard: imagesPerShard).enumerated() {
+            let good = r.filter { !bad.contains($0) }
+            var w = SafeTensorsWriter()
+            if !good.isEmpty {
+                w.add("mean", Tensor(shape: [good.count] + shape, values: good.flatMap(mean)))
+                w.add("std", Tensor(shape: [good.count] + shape, values: good.flatMap(std)))
+                w.add("latent", Tensor(shape: [good.count] + shape, values: good.flatMap(latent)))
+            }
+            w.add("label", int64: good.map { Int64($0 % 10) })
+            w.add("index", int64: good.map(Int64.init))
+            if let scaling { w.metadata["scaling_factor"] = "\(scaling)" }
+            digests.append(try OutputFileWriter.write(try w.encoded(), to: dir + "/" + EncodeManifest.shardPath(j), relativeTo: dir))
+        }
+        let m = EncodeManifest(spec: EncodeSpec(outputDir: ".", folder: "/images", vae: "/vae", imageSize: 16,
+                                                imagesPerShard: imagesPerShard),
+                               images: images, classes: 10, shards: digests)
+        _ = try OutputFileWriter.write(try JobKinds.encode(m), to: dir + "/manifest.json", relativeTo: dir)
+        return m
+    }
+}
+
+/// Rows of a noise job's output, keyed by (image index, draw).
+struct NoiseRows {
+    struct Row: Equatable { var t: Int64; var y: Int64; var xT: [Float]; var eps: [Float]; var mse: Float?; var vb: Float?; var loss: Float? }
+    var rows: [[Int64]: Row] = [:]
+    var order: [[Int64]] = []
+
+    init(_ outputDir: String) throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: outputDir + "/shards").sorted()
+        for name in names {
+            let f = try SafeTensorsFile(path: outputDir + "/shards/" + name)
+            let index = try f.int64s("index"), draw = try f.int64s("draw"), t = try f.int64s("t"), y = try f.int64s("y")
+            guard !index.isEmpty else { continue }
+            let xT = try f.tensor("x_t"), eps = try f.tensor("eps")
+            let per = xT.count / index.count
+            let mse = f.info("mse") == nil ? nil : try f.tensor("mse").values
+            let vb = f.info("vb") == nil ? nil : try f.tensor("vb").values
+            let loss = f.info("loss") == nil ? nil : try f.tensor("loss").values
+            for r in 0..<index.count {
+                let key = [index[r], draw[r]]
+                order.append(key)
+                rows[key] = Row(t: t[r], y: y[r], xT: Array(xT.values[(r * per)..<((r + 1) * per)]),
+                                eps: Array(eps.values[(r * per)..<((r + 1) * per)]), mse: mse?[r], vb: vb?[r], loss: loss?[r])
+            }
+        }
+    }
+}
+
+final class JobsNoiseTests: XCTestCase {
+    var dir = ""
+    override func setUp() { dir = Fixtures.tempDir("noise-job") }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    func run(_ spec: NoiseSpec, threads: Int = 1) throws -> LocalJobRun.Result {
+        try LocalJobRun.run(kind: "noise", spec: try JobKinds.encode(spec), threads: threads)
+    }
+
+    // MARK: the draw protocol
+
+    func testDrawsDependOnlyOnSeedItemAndDraw() throws {
+        let a = try NoiseDraws(seed: 7, numTimesteps: 1000), b = try NoiseDraws(seed: 7, numTimesteps: 1000)
+        func eps(_ d: NoiseDraws, _ item: Int, _ k: Int) throws -> [Float] {
+            var v = [Float](repeating: 0, count: 37)
+            try v.withUnsafeMutableBufferPointer { try d.eps($0.baseAddress!, count: 37, item: item, draw: k) }
+            return v
+        }
+        // Any order of calls gives the same values.
+        let forward = try (0..<5).flatMap { i in try (0..<3).map { k in try a.timestep(item: i, draw: k) } }
+        let backward = try (0..<5).reversed().flatMap { i in try (0..<3).reversed().map { k in try b.timestep(item: i, draw: k) } }
+        XCTAssertEqual(forward, Array(backward.reversed()))
+        XCTAssertEqual(try eps(a, 3, 2), try eps(b, 3, 2))
+        XCTAssertTrue(forward.allSatisfy { (0..<1000).contains($0) })
+        // The keys are the protocol's (seed, index = item, step = draw) under the noise job's purposes.
+        let philox = PhiloxNoise(seed: 7)
+        XCTAssertEqual(try a.timestep(item: 3, draw: 2), try philox.uniformInt(below: 1000, index: 3, purpose: .noisingTimestep, step: 2))
+        XCTAssertEqual(try eps(a, 3, 2), try philox.normal(index: 3, shape: [37], purpose: .noisingEps, step: 2).values)
+        // Each part of the key matters; the purposes are not sampling's or the encoder's.
+        XCTAssertNotEqual(try eps(a, 3, 2), try eps(a, 3, 1))
+        XCTAssertNotEqual(try eps(a, 3, 2), try eps(a, 4, 2))
+        XCTAssertNotEqual(try eps(a, 3, 2), try eps(try NoiseDraws(seed: 8, numTimesteps: 1000), 3, 2))
+        for p in [NoisePurpose.initialLatent, .samplerStep, .vaePosterior, .trainingNoise, .noisingPosterior] {
+            XCTAssertNotEqual(try eps(a, 3, 2), try philox.normal(index: 3, shape: [37], purpose: p, step: 2).values, "\(p)")
+        }
+        XCTAssertEqual(Set(NoisePurpose.allCases.map(\.rawValue)).count, NoisePurpose.allCases.count)
+        // Timesteps cover the chain uniformly enough: every bucket of 100 hit by 2000 draws.
+        let ts = try (0..<2000).map { try a.timestep(item: $0, draw: 0) }
+        XCTAssertEqual(Set(ts.map { $0 / 100 }).count, 10)
+    }
+
+    func testLossBucketsRangesAndMerge() throws {
+        var all = try LossBuckets(numTimesteps: 1000, buckets: 7, hasVB: true)
+        var covered: [Int] = []
+        for b in 0..<7 {
+            let r = all.range(ofBucket: b)
+            covered += Array(r)
+            for t in r { XCTAssertEqual(all.bucket(of: t), b) }
+        }
+        XCTAssertEqual(covered, Array(0..<1000))
+        var p1 = all, p2 = all
+        for t in stride(from: 0, to: 1000, by: 37) {
+            let v = Float(t) / 100
+            all.add(t: t, mse: v, vb: v / 10, loss: v * 1.1)
+            if t < 500 { p1.add(t: t, mse: v, vb: v / 10, loss: v * 1.1) } else { p2.add(t: t, mse: v, vb: v / 10, loss: v * 1.1) }
+        }
+        try p1.merge(p2)
+        XCTAssertEqual(p1.report().buckets.map(\.count), all.report().buckets.map(\.count))
+        XCTAssertEqual(all.report().overall.count, 28)
+        XCTAssertThrowsError(try p1.merge(try LossBuckets(numTimesteps: 1000, buckets: 10, hasVB: true)))
+        XCTAssertThrowsError(try LossBuckets(numTimesteps: 1000, buckets: 0, hasVB: true))
+        XCTAssertTrue(all.report().table.contains("[0, 143)"))
+    }
+
+    // MARK: the job in process
+
+    /// x_t = GaussianDiffusion.qSample(x0, t, eps) with x0 = scale · (mean + std · e), e the
+    /// (seed, item, draw) posterior draw; the same rows whatever the shard size.
+    func testRowsMatchQSampleAndDoNotDependOnSharding() throws {
+        let set = LatentSetBuilder()
+        let manifest = try set.write(to: dir + "/enc")
+        XCTAssertEqual(manifest.shards.count, 3)
+        var outputs: [NoiseRows] = []
+        for perShard in [1, 2, 5] {
+            let r = try run(NoiseSpec(outputDir: dir + "/n\(perShard)", input: dir + "/enc", seed: 11, draws: 3, itemsPerShard: perShard))
+            XCTAssertTrue(r.succeeded, r.summary)
+            outputs.append(try NoiseRows(dir + "/n\(perShard)"))
+        }
+        XCTAssertEqual(outputs[0].rows, outputs[1].rows)
+        XCTAssertEqual(outputs[0].rows, outputs[2].rows)
+        let good = (0..<set.images).filter { !set.bad.contains($0) }
+        XCTAssertEqual(outputs[0].order, good.flatMap { i in (0..<3).map { [Int64(i), Int64($0)] } }, "item-major, then draw")
+
+        let diffusion = try GaussianDiffusion.create(respacing: nil)
+        let draws = try NoiseDraws(seed: 11, numTimesteps: 1000)
+        let per = 4 * 8 * 8
+        for i in good {
+            for k in 0..<3 {
+                let row = try XCTUnwrap(outputs[0].rows[[Int64(i), Int64(k)]])
+                XCTAssertEqual(row.t, Int64(try draws.timestep(item: i, draw: k)))
+                XCTAssertEqual(row.y, Int64(i % 10))
+                let e = try PhiloxNoise(seed: 11).normal(index: i, shape: [per], purpose: .noisingEps, step: k).values
+                XCTAssertEqual(row.eps, e)
+                let post = try PhiloxNoise(seed: 11).normal(index: i, shape: [per], purpose: .noisingPosterior, step: k).values
+                let mean = set.mean(i), std = set.std(i)
+                let x0 = (0..<per).map { (mean[$0] + std[$0] * post[$0]) * Float(0.18215) }
+                let expected = try diffusion.qSample(Tensor(shape: [1, 4, 8, 8], values: x0), t: [Int(row.t)],
+                                                     noise: Tensor(shape: [1, 4, 8, 8], values: e))
+                XCTAssertEqual(row.xT, expected.values, "x_t of item \(i) draw \(k)")
+            }
+        }
+        // The manifest lists every shard; a second run writes the same bytes.
+        let m = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/n2/manifest.json"))) as? [String: Any]
+        XCTAssertEqual(m?["rows"] as? Int, good.count * 3)
+        _ = try run(NoiseSpec(outputDir: dir + "/again", input: dir + "/enc", seed: 11, draws: 3, itemsPerShard: 2))
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/again/manifest.json")),
+                       try Data(contentsOf: URL(fileURLWithPath: dir + "/n2/manifest.json")))
+        XCTAssertEqual(try NoiseRows(dir + "/again").rows, outputs[1].rows)
+    }
+
+    func testStoredX0UsesTheEncodedLatent() throws {
+        let set = LatentSetBuilder(images: 3, imagesPerShard: 3, bad: [], scaling: nil)
+        try set.write(to: dir + "/enc")
+        // Without the scaling in the shard, re-drawing is refused with a reason naming the shard.
+        let refused = try run(NoiseSpec(outputDir: dir + "/r", input: dir + "/enc"))
+        XCTAssertEqual(refused.failedShards.count, 1)
+        XCTAssertTrue(refused.failedShards.first?.reason.contains("shard-000000.safetensors") == true, refused.summary)
+        XCTAssertTrue(refused.failedShards.first?.reason.contains("--x0 stored") == true, refused.summary)
+
+        let r = try run(NoiseSpec(outputDir: dir + "/s", input: dir + "/enc", seed: 2, draws: 2, x0: .stored))
+        XCTAssertTrue(r.succeeded, r.summary)
+        let rows = try NoiseRows(dir + "/s")
+        let diffusion = try GaussianDiffusion.create(respacing: nil, schedule: .linear)
+        for i in 0..<3 {
+            for k in 0..<2 {
+                let row = try XCTUnwrap(rows.rows[[Int64(i), Int64(k)]])
+                let expected = try diffusion.qSample(Tensor(shape: [1, 4, 8, 8], values: set.latent(i)), t: [Int(row.t)],
+                                                     noise: Tensor(shape: [1, 4, 8, 8], values: row.eps))
+                XCTAssertEqual(row.xT, expected.values)
+            }
+        }
+    }
+
+    /// With a DiT: each row's mse / vb / loss are `training_losses` of (x0, t, eps, y) computed
+    /// directly; the report's bucket means are the means of those rows.
+    func testLossesEqualTrainingLossesAndReportMeans() throws {
+        let set = LatentSetBuilder()
+        try set.write(to: dir + "/enc")
+        let weights = try Fixtures.require("dit/tiny/weights.safetensors")
+        let spec = NoiseSpec(outputDir: dir + "/n", input: dir + "/enc", seed: 5, draws: 2, dit: weights, buckets: 4, itemsPerShard: 2)
+        let r = try run(spec, threads: 2)
+        XCTAssertTrue(r.succeeded, r.summary)
+        let rows = try NoiseRows(dir + "/n")
+        let model = try DiT.load(path: weights, configFile: try Fixtures.require("dit/tiny/config.json"))
+        let diffusion = try GaussianDiffusion.create(respacing: nil, learnSigma: true)
+        var sums = [Double](repeating: 0, count: 4), counts = [Int](repeating: 0, count: 4)
+        let previous = Threads.count
+        Threads.set(1)
+        defer { Threads.set(previous) }
+        let draws = try NoiseDraws(seed: 5, numTimesteps: 1000)
+        var x0s: [Float] = [], ts: [Int] = [], epss: [Float] = [], ys: [Int] = [], losses: [Float] = []
+        for key in rows.order {
+            let row = try XCTUnwrap(rows.rows[key])
+            let i = Int(key[0]), k = Int(key[1])
+            let x0 = Tensor(uninitialized: [1, 4, 8, 8])
+            try set.mean(i).withUnsafeBufferPointer { m in
+                try set.std(i).withUnsafeBufferPointer { s in
+                    try draws.resampledX0(x0.data, mean: m.baseAddress!, std: s.baseAddress!, count: 256,
+                                          scaling: LatentScaling(factor: 0.18215), item: i, draw: k)
+                }
+            }
+            let terms = try diffusion.trainingLosses(xStart: x0, t: [Int(row.t)], noise: Tensor(shape: [1, 4, 8, 8], values: row.eps)) {
+                try model.forward($0, t: $1, y: [Int(row.y)])
+            }
+            XCTAssertEqual(row.xT, terms.xT.values)
+            XCTAssertEqual(row.mse, terms.mse?[0], "mse of \(key)")
+            XCTAssertEqual(row.vb, terms.vb?[0], "vb of \(key)")
+            XCTAssertEqual(row.loss, terms.loss[0], "loss of \(key)")
+            sums[Int(row.t) * 4 / 1000] += Double(terms.loss[0]); counts[Int(row.t) * 4 / 1000] += 1
+            x0s += x0.values; ts.append(Int(row.t)); epss += row.eps; ys.append(Int(row.y)); losses.append(terms.loss[0])
+        }
+        // One batched training_losses call agrees within the fixture tolerance (BLAS rounding differs by batch).
+        let n = ts.count
+        let batched = try diffusion.trainingLosses(xStart: Tensor(shape: [n, 4, 8, 8], values: x0s), t: ts,
+                                                   noise: Tensor(shape: [n, 4, 8, 8], values: epss)) { try model.forward($0, t: $1, y: ys) }
+        assertClose(Tensor(shape: [n], values: losses), Tensor(shape: [n], values: batched.loss), tol: 1e-4, "batched losses")
+
+        let report = try NoiseLossReport.load(dir + "/n/losses.json")
+        XCTAssertEqual(report.buckets.map(\.count), counts)
+        XCTAssertEqual(report.overall.count, n)
+        for b in 0..<4 where counts[b] > 0 {
+            XCTAssertEqual(try XCTUnwrap(report.buckets[b].loss), sums[b] / Double(counts[b]), accuracy: 1e-12)
+        }
+        XCTAssertNotNil(report.overall.vb)
+        XCTAssertEqual(report.buckets.map(\.tStart), [0, 250, 500, 750])
+    }
+
+    // MARK: bad input
+
+    func testMissingOrCorruptManifestNamesTheFile() throws {
+        XCTAssertThrowsError(try NoiseKind().plan(spec: try JobKinds.encode(NoiseSpec(outputDir: dir + "/o", input: dir + "/nothing")))) {
+            XCTAssertTrue("\($0)".contains(self.dir + "/nothing"), "\($0)")
+        }
+        try FileManager.default.createDirectory(atPath: dir + "/enc", withIntermediateDirectories: true)
+        try Data("{\"spec\": {".utf8).write(to: URL(fileURLWithPath: dir + "/enc/manifest.json"))
+        XCTAssertThrowsError(try NoiseKind().plan(spec: try JobKinds.encode(NoiseSpec(outputDir: dir + "/o", input: dir + "/enc")))) {
+            XCTAssertTrue("\($0)".contains(self.dir + "/enc/manifest.json"), "\($0)")
+        }
+        XCTAssertThrowsError(try NoiseKind().plan(spec: try JobKinds.encode(NoiseSpec(outputDir: dir + "/o", input: dir + "/enc", draws: 0))))
+        try LatentSetBuilder().write(to: dir + "/ok")
+        XCTAssertThrowsError(try NoiseKind().plan(spec: try JobKinds.encode(
+            NoiseSpec(outputDir: dir + "/o", input: dir + "/ok", dit: dir + "/no-such-weights.safetensors")))) {
+            XCTAssertTrue("\($0)".contains("no-such-weights"), "\($0)")
+        }
+    }
+
+    /// A truncated, an altered and a missing latent shard each fail their own noise shards with
+    /// a reason naming the file; the other shards are written.
+    func testBadLatentShardsFailOnlyTheirShards() throws {
+        let set = LatentSetBuilder(images: 12, imagesPerShard: 3, bad: [])
+        try set.write(to: dir + "/enc")
+        let s0 = dir + "/enc/shards/shard-000000.safetensors", s2 = dir + "/enc/shards/shard-000002.safetensors"
+        let s3 = dir + "/enc/shards/shard-000003.safetensors"
+        let full = try Data(contentsOf: URL(fileURLWithPath: s0))
+        try full.prefix(full.count - 100).write(to: URL(fileURLWithPath: s0))
+        var altered = try Data(contentsOf: URL(fileURLWithPath: s2))
+        altered[altered.count - 5] ^= 0x40
+        try altered.write(to: URL(fileURLWithPath: s2))
+        try FileManager.default.removeItem(atPath: s3)
+
+        let r = try run(NoiseSpec(outputDir: dir + "/n", input: dir + "/enc", itemsPerShard: 2))
+        // 4 encode shards of 3 images at 2 per noise shard: 8 noise shards, 2 per encode shard.
+        XCTAssertEqual(r.shards, 8)
+        XCTAssertEqual(r.failedShards.map(\.index), [0, 1, 4, 5, 6, 7], r.summary)
+        let reasons = Dictionary(uniqueKeysWithValues: r.failedShards.map { ($0.index, $0.reason) })
+        XCTAssertTrue(reasons[0]?.contains(s0) == true && reasons[0]?.contains("truncated") == true, reasons[0] ?? "")
+        XCTAssertTrue(reasons[4]?.contains(s2) == true && reasons[4]?.contains("SHA-256") == true, reasons[4] ?? "")
+        XCTAssertTrue(reasons[6]?.contains(s3) == true && reasons[6]?.contains("missing") == true, reasons[6] ?? "")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/n/shards/shard-000002.safetensors"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/n/shards/shard-000003.safetensors"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/n/manifest.json"), "no manifest for a partial job")
+        XCTAssertTrue(r.summary.contains("6 shard(s) failed"), r.summary)
+
+        // Corrupt but checksum-consistent content (a manifest rewritten over a garbage shard) is still refused by format.
+        try Data(repeating: 0xFF, count: 64).write(to: URL(fileURLWithPath: s3))
+        var m = try EncodeManifest.load(dir + "/enc").manifest
+        let (size, sha) = try SHA256.file(s3)
+        m.shards[3] = FileDigest(path: m.shards[3].path, size: size, sha256: sha)
+        try JobKinds.encode(m).write(to: URL(fileURLWithPath: dir + "/enc/manifest.json"))
+        let again = try run(NoiseSpec(outputDir: dir + "/n2", input: dir + "/enc", itemsPerShard: 3))
+        let bad3 = again.failedShards.first { $0.index == 3 }
+        XCTAssertTrue(bad3?.reason.contains(s3) == true && bad3?.reason.contains("not a readable latent shard") == true,
+                      again.summary)
+    }
+}
