@@ -19,6 +19,8 @@ public struct NoiseOptions: ParsableArguments {
     public var draws = 1
     @Option(help: "x0: resample (a posterior sample from the stored mean/std, re-drawn per (seed, i, k)) or stored (the encode job's scaled latent).")
     public var x0: NoiseX0Source = .resample
+    @Flag(help: "Take the horizontally flipped image (encode --flip) for the draws whose coin, keyed by (seed, i, k), says so.")
+    public var flip = false
     @Option(help: "Noise schedule: linear or cosine.")
     public var noiseSchedule = "linear"
     @Option(help: "Diffusion steps T (t is uniform in 0..<T).")
@@ -38,7 +40,7 @@ public struct NoiseOptions: ParsableArguments {
 
     public func spec() throws -> Data {
         try JobKinds.encode(NoiseSpec(
-            outputDir: Self.absolute(out), input: Self.absolute(input), seed: seed, draws: draws, x0: x0,
+            outputDir: Self.absolute(out), input: Self.absolute(input), seed: seed, draws: draws, x0: x0, flip: flip,
             schedule: noiseSchedule, diffusionSteps: diffusionSteps,
             dit: dit.map { $0.hasPrefix("random:") ? $0 : Self.absolute($0) }, config: config.map(Self.absolute),
             numHeads: numHeads, buckets: buckets, itemsPerShard: itemsPerShard))

@@ -19,7 +19,7 @@ final class JobsNoiseIntegrationTests: ProcessTestCase {
         let enc = dir + "/enc"
         let (status, log) = try runToEnd("dit-coordinator", [
             "run", "encode", "--folder", folder, "--vae", try Fixtures.require("vae/tiny"), "--out", enc, "--image-size", "16",
-            "--images-per-shard", "4", "--seed", "3", "--workers", "1", "--ledger", dir + "/enc.sqlite"])
+            "--images-per-shard", "4", "--seed", "3", "--flip", "--workers", "1", "--ledger", dir + "/enc.sqlite"])
         XCTAssertEqual(status, 0, log)
         return enc
     }
@@ -27,7 +27,7 @@ final class JobsNoiseIntegrationTests: ProcessTestCase {
     func testNoiseWithOneAndTwoWorkersAndInProcessAgree() throws {
         let enc = try encodeFolder()
         let weights = try Fixtures.require("dit/tiny/weights.safetensors")
-        let flags = ["--input", enc, "--draws", "2", "--seed", "9", "--dit", weights, "--buckets", "5", "--items-per-shard", "3"]
+        let flags = ["--input", enc, "--draws", "2", "--seed", "9", "--flip", "--dit", weights, "--buckets", "5", "--items-per-shard", "3"]
         var trees: [[String: Data]] = []
         for workers in [1, 2] {
             let out = dir + "/noise\(workers)", ledger = dir + "/n\(workers).sqlite"
@@ -57,16 +57,22 @@ final class JobsNoiseIntegrationTests: ProcessTestCase {
         Threads.set(1)
         defer { Threads.set(previous) }
         var checked = 0
+        var flips = Set<Bool>()
         for j in 0..<2 {
             let shard = try LatentShard.load(path: enc + "/" + EncodeManifest.shardPath(j), expected: nil, images: 0..<7)
             XCTAssertEqual(shard.scaling, LatentScaling(factor: 0.18215))
+            let flipped = try XCTUnwrap(shard.flipped, "encode --flip stores the flipped posterior")
             for (r, i) in shard.index.enumerated() {
                 for k in 0..<2 {
                     let row = try XCTUnwrap(rows.rows[[Int64(i), Int64(k)]], "item \(i) draw \(k)")
                     XCTAssertEqual(row.t, Int64(try draws.timestep(item: i, draw: k)))
                     XCTAssertEqual(row.y, Int64(shard.label[r]))
+                    let flip = try draws.flipped(item: i, draw: k)
+                    XCTAssertEqual(row.flip, flip ? 1 : 0)
+                    flips.insert(flip)
+                    let mean = flip ? flipped.mean : try XCTUnwrap(shard.mean), std = flip ? flipped.std : try XCTUnwrap(shard.std)
                     let x0 = Tensor(uninitialized: [1, 4, 8, 8])
-                    try draws.resampledX0(x0.data, mean: try XCTUnwrap(shard.mean).data + r * 256, std: try XCTUnwrap(shard.std).data + r * 256, count: 256,
+                    try draws.resampledX0(x0.data, mean: mean.data + r * 256, std: std.data + r * 256, count: 256,
                                           scaling: LatentScaling(factor: 0.18215), item: i, draw: k)
                     let eps = try PhiloxNoise(seed: 9).normal(index: i, shape: [1, 4, 8, 8], purpose: .noisingEps, step: k)
                     XCTAssertEqual(row.eps, eps.values)
@@ -82,6 +88,7 @@ final class JobsNoiseIntegrationTests: ProcessTestCase {
             }
         }
         XCTAssertEqual(checked, 12)
+        XCTAssertEqual(flips, [false, true], "both the image and its flip are drawn")
         let report = try NoiseLossReport.load(dir + "/noise2/losses.json")
         XCTAssertEqual(report.overall.count, 12)
         XCTAssertEqual(report.buckets.count, 5)

@@ -10,6 +10,8 @@ struct LatentSetBuilder {
     var bad: Set<Int> = [4]
     var scaling: Float? = 0.18215
     var shape = [4, 8, 8]
+    /// Also the flipped image's posterior and latent (encode --flip): those of image i + 100.
+    var flips = false
 
     func mean(_ i: Int) -> [Float] { (0..<Tensor.count(of: shape)).map { Float(($0 * 7 + i * 13) % 23) / 11.5 - 1 } }
     func std(_ i: Int) -> [Float] { (0..<Tensor.count(of: shape)).map { 0.05 + Float(($0 + i) % 5) * 0.02 } }
@@ -25,6 +27,11 @@ struct LatentSetBuilder {
                 w.add("mean", Tensor(shape: [good.count] + shape, values: good.flatMap(mean)))
                 w.add("std", Tensor(shape: [good.count] + shape, values: good.flatMap(std)))
                 w.add("latent", Tensor(shape: [good.count] + shape, values: good.flatMap(latent)))
+                if flips {
+                    w.add("mean_flip", Tensor(shape: [good.count] + shape, values: good.flatMap { mean($0 + 100) }))
+                    w.add("std_flip", Tensor(shape: [good.count] + shape, values: good.flatMap { std($0 + 100) }))
+                    w.add("latent_flip", Tensor(shape: [good.count] + shape, values: good.flatMap { latent($0 + 100) }))
+                }
             }
             w.add("label", int64: good.map { Int64($0 % 10) })
             w.add("index", int64: good.map(Int64.init))
@@ -41,7 +48,9 @@ struct LatentSetBuilder {
 
 /// Rows of a noise job's output, keyed by (image index, draw).
 struct NoiseRows {
-    struct Row: Equatable { var t: Int64; var y: Int64; var xT: [Float]; var eps: [Float]; var mse: Float?; var vb: Float?; var loss: Float? }
+    struct Row: Equatable {
+        var t: Int64; var y: Int64; var flip: Int64?; var xT: [Float]; var eps: [Float]; var mse: Float?; var vb: Float?; var loss: Float?
+    }
     var rows: [[Int64]: Row] = [:]
     var order: [[Int64]] = []
 
@@ -56,10 +65,11 @@ struct NoiseRows {
             let mse = f.info("mse") == nil ? nil : try f.tensor("mse").values
             let vb = f.info("vb") == nil ? nil : try f.tensor("vb").values
             let loss = f.info("loss") == nil ? nil : try f.tensor("loss").values
+            let flip = f.info("flip") == nil ? nil : try f.int64s("flip")
             for r in 0..<index.count {
                 let key = [index[r], draw[r]]
                 order.append(key)
-                rows[key] = Row(t: t[r], y: y[r], xT: Array(xT.values[(r * per)..<((r + 1) * per)]),
+                rows[key] = Row(t: t[r], y: y[r], flip: flip?[r], xT: Array(xT.values[(r * per)..<((r + 1) * per)]),
                                 eps: Array(eps.values[(r * per)..<((r + 1) * per)]), mse: mse?[r], vb: vb?[r], loss: loss?[r])
             }
         }
@@ -251,6 +261,47 @@ final class JobsNoiseTests: XCTestCase {
         }
         XCTAssertNotNil(report.overall.vb)
         XCTAssertEqual(report.buckets.map(\.tStart), [0, 250, 500, 750])
+    }
+
+    /// `--flip`: a fair coin keyed by (seed, item, draw) picks the flipped image's posterior.
+    func testFlipDrawsTheFlippedPosterior() throws {
+        try LatentSetBuilder(images: 4, imagesPerShard: 4, bad: []).write(to: dir + "/plain")
+        let refused = try run(NoiseSpec(outputDir: dir + "/r", input: dir + "/plain", flip: true))
+        XCTAssertTrue(refused.failedShards.first?.reason.contains("no flipped latents") == true, refused.summary)
+        XCTAssertTrue(refused.failedShards.first?.reason.contains("shard-000000.safetensors") == true, refused.summary)
+
+        let set = LatentSetBuilder(images: 4, imagesPerShard: 4, bad: [], flips: true)
+        try set.write(to: dir + "/enc")
+        for x0 in NoiseX0Source.allCases {
+            let out = dir + "/n-\(x0.rawValue)"
+            let r = try run(NoiseSpec(outputDir: out, input: dir + "/enc", seed: 4, draws: 4, x0: x0, flip: true))
+            XCTAssertTrue(r.succeeded, r.summary)
+            let rows = try NoiseRows(out)
+            let draws = try NoiseDraws(seed: 4, numTimesteps: 1000)
+            let diffusion = try GaussianDiffusion.create(respacing: nil)
+            var coins: [Int64] = []
+            for i in 0..<4 {
+                for k in 0..<4 {
+                    let row = try XCTUnwrap(rows.rows[[Int64(i), Int64(k)]])
+                    let coin = try draws.flipped(item: i, draw: k)
+                    XCTAssertEqual(row.flip, coin ? 1 : 0)
+                    coins.append(row.flip ?? -1)
+                    let source = coin ? i + 100 : i
+                    let x0Values: [Float]
+                    switch x0 {
+                    case .stored: x0Values = set.latent(source)
+                    case .resample:
+                        let post = try PhiloxNoise(seed: 4).normal(index: i, shape: [256], purpose: .noisingPosterior, step: k).values
+                        let m = set.mean(source), s = set.std(source)
+                        x0Values = (0..<256).map { (m[$0] + s[$0] * post[$0]) * Float(0.18215) }
+                    }
+                    let expected = try diffusion.qSample(Tensor(shape: [1, 4, 8, 8], values: x0Values), t: [Int(row.t)],
+                                                         noise: Tensor(shape: [1, 4, 8, 8], values: row.eps))
+                    XCTAssertEqual(row.xT, expected.values, "\(x0) item \(i) draw \(k)")
+                }
+            }
+            XCTAssertTrue(coins.contains(0) && coins.contains(1), "\(coins)")
+        }
     }
 
     // MARK: bad input

@@ -47,6 +47,11 @@ public struct NoiseDraws {
         try source.uniformInt(below: numTimesteps, index: item, purpose: .noisingTimestep, step: draw)
     }
 
+    /// Whether (item, draw) takes the horizontally flipped image (a fair coin).
+    public func flipped(item: Int, draw: Int) throws -> Bool {
+        try source.uniformInt(below: 2, index: item, purpose: .noisingFlip, step: draw) == 1
+    }
+
     /// The q_sample noise of (item, draw): `count` standard normals.
     public func eps(_ out: UnsafeMutablePointer<Float>, count: Int, item: Int, draw: Int) throws {
         try source.fillNormal(out, count: count, index: item, purpose: .noisingEps, step: draw)

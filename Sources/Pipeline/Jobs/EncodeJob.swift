@@ -5,7 +5,7 @@ import Foundation
 /// noise protocol keyed by (seed, image index) (purpose `vaePosterior`, step 0; step 1 for
 /// the flipped image), optionally the flipped image's latent, the label and the path.
 ///
-/// Shards: `shards/shard-NNNNNN.safetensors` (`mean`, `std`, `latent`, [`latent_flip`] as
+/// Shards: `shards/shard-NNNNNN.safetensors` (`mean`, `std`, `latent`, [`latent_flip`, `mean_flip`, `std_flip`] as
 /// float32 (n, C, h, w); `label`, `index` as int64 (n); metadata `paths`, a JSON array, and
 /// the VAE's `scaling_factor` [`shift_factor`]).
 /// Finalize: `classes.txt` (line k = class k) and `manifest.json`. `--layout fast-dit` also
@@ -101,6 +101,7 @@ final class EncodeExecutor: ShardExecutor {
             }
         }
         var mean: [Tensor] = [], std: [Tensor] = [], latent: [Tensor] = [], flipped: [Tensor] = []
+        var flippedMean: [Tensor] = [], flippedStd: [Tensor] = []
         for start in stride(from: 0, to: good.count, by: s.batch) {
             try control.checkpoint()
             let batch = Array(good[start..<min(start + s.batch, good.count)])
@@ -115,6 +116,8 @@ final class EncodeExecutor: ShardExecutor {
                 let feps = try noise.normal(indices: indices, sampleShape: Array(fd.mean.shape.dropFirst()),
                                             purpose: .vaePosterior, step: 1)
                 flipped.append(model.scaled(try fd.sample(eps: feps)))
+                flippedMean.append(fd.mean)
+                flippedStd.append(fd.std)
             }
         }
         var outputs: [FileDigest] = []
@@ -124,7 +127,11 @@ final class EncodeExecutor: ShardExecutor {
             w.add("mean", Tensor.concat(mean))
             w.add("std", Tensor.concat(std))
             w.add("latent", Tensor.concat(latent))
-            if s.flip { w.add("latent_flip", Tensor.concat(flipped)) }
+            if s.flip {
+                w.add("latent_flip", Tensor.concat(flipped))
+                w.add("mean_flip", Tensor.concat(flippedMean))
+                w.add("std_flip", Tensor.concat(flippedStd))
+            }
         }
         w.add("label", int64: good.map { Int64($0.label) })
         w.add("index", int64: good.map { Int64($0.index) })

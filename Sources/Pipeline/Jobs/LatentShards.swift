@@ -68,6 +68,8 @@ public struct LatentShard {
     public let mean: Tensor?
     public let std: Tensor?
     public let latent: Tensor?
+    /// The flipped image's posterior and latent (encode `--flip`); nil when not encoded.
+    public let flipped: (mean: Tensor, std: Tensor, latent: Tensor)?
     /// From the shard's metadata; nil for shards written before it was recorded.
     public let scaling: LatentScaling?
 
@@ -109,17 +111,21 @@ public struct LatentShard {
                 scaling = LatentScaling(factor: factor, shift: shift)
             }
             guard !index.isEmpty else {
-                return LatentShard(path: path, index: [], label: [], mean: nil, std: nil, latent: nil, scaling: scaling)
+                return LatentShard(path: path, index: [], label: [], mean: nil, std: nil, latent: nil, flipped: nil, scaling: scaling)
             }
             guard let shape = f.info("mean")?.shape, shape.count == 4, shape[0] == index.count, shape.dropFirst().allSatisfy({ $0 > 0 }) else {
                 throw bad("mean must be (\(index.count), C, h, w), found \(f.info("mean")?.shape.description ?? "none")")
             }
-            for key in ["mean", "std", "latent"] where f.info(key)?.dtype != .f32 {
+            let flipKeys = ["latent_flip", "mean_flip", "std_flip"]
+            let hasFlips = flipKeys.allSatisfy { f.info($0) != nil }
+            for key in ["mean", "std", "latent"] + (hasFlips ? flipKeys : []) where f.info(key)?.dtype != .f32 {
                 throw bad("\(key) must be float32")
             }
+            let flipped = hasFlips ? (try f.tensor("mean_flip", shape: shape), try f.tensor("std_flip", shape: shape),
+                                      try f.tensor("latent_flip", shape: shape)) : nil
             return LatentShard(path: path, index: index, label: label, mean: try f.tensor("mean", shape: shape),
                                std: try f.tensor("std", shape: shape), latent: try f.tensor("latent", shape: shape),
-                               scaling: scaling)
+                               flipped: flipped, scaling: scaling)
         } catch let e as JobError {
             throw e
         } catch {

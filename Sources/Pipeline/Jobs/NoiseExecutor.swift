@@ -35,6 +35,10 @@ final class NoiseExecutor: ShardExecutor {
             throw JobError.badInput(path: input.path, reason: "no scaling_factor in its metadata (an older encode job): "
                                     + "re-run the encode job, or use --x0 stored")
         }
+        if s.flip, !picked.isEmpty, input.flipped == nil {
+            throw JobError.badInput(path: input.path, reason: "no flipped latents (mean_flip, std_flip, latent_flip): "
+                                    + "encode with --flip, or noise without --flip")
+        }
         var errors: [ItemFailure] = []
         var rows: [Int] = []
         for r in picked {
@@ -51,7 +55,7 @@ final class NoiseExecutor: ShardExecutor {
         let n = rows.count * s.draws
         let shape = input.sampleShape, per = Tensor.count(of: shape)
         let x0 = Tensor(uninitialized: [n] + shape), eps = Tensor(uninitialized: [n] + shape)
-        var t = [Int](), y = [Int](), index = [Int](), drawOf = [Int]()
+        var t = [Int](), y = [Int](), index = [Int](), drawOf = [Int](), flips = [Int]()
         for r in rows {
             try control.checkpoint()
             let item = input.index[r]
@@ -60,12 +64,15 @@ final class NoiseExecutor: ShardExecutor {
                 t.append(try draws.timestep(item: item, draw: k))
                 y.append(input.label[r]); index.append(item); drawOf.append(k)
                 try draws.eps(eps.data + row * per, count: per, item: item, draw: k)
+                let flip = try s.flip && draws.flipped(item: item, draw: k)
+                flips.append(flip ? 1 : 0)
                 switch s.x0 {
                 case .stored:
-                    guard let latent = input.latent else { throw JobError.ledger("no latents") }
+                    guard let latent = flip ? input.flipped?.latent : input.latent else { throw JobError.ledger("no latents") }
                     (x0.data + row * per).update(from: latent.data + r * per, count: per)
                 case .resample:
-                    guard let mean = input.mean, let std = input.std, let scaling = input.scaling else { throw JobError.ledger("no posterior") }
+                    guard let mean = flip ? input.flipped?.mean : input.mean, let std = flip ? input.flipped?.std : input.std,
+                          let scaling = input.scaling else { throw JobError.ledger("no posterior") }
                     try draws.resampledX0(x0.data + row * per, mean: mean.data + r * per, std: std.data + r * per,
                                           count: per, scaling: scaling, item: item, draw: k)
                 }
@@ -102,6 +109,7 @@ final class NoiseExecutor: ShardExecutor {
         w.add("y", int64: y.map(Int64.init))
         w.add("index", int64: index.map(Int64.init))
         w.add("draw", int64: drawOf.map(Int64.init))
+        if s.flip { w.add("flip", int64: flips.map(Int64.init)) }
         w.metadata["x0"] = s.x0.rawValue
         let root = task.outputDir
         let out = try OutputFileWriter.write(try w.encoded(), to: root + "/" + String(format: "shards/shard-%06d.safetensors", task.shardIndex),

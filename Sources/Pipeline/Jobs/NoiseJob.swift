@@ -9,7 +9,7 @@ import Foundation
 ///
 /// Shards: `shards/shard-NNNNNN.safetensors`, rows item-major then draw: `x_t`, `eps`
 /// float32 (n, C, h, w); `t`, `y`, `index` (the image index), `draw` int64 (n); with a DiT
-/// `mse`, `loss` [`vb`] float32 (n) and metadata `loss_sums` (the shard's `LossBuckets`).
+/// `mse`, `loss` [`vb`] float32 (n); with `flip`, `flip` int64 (n, 1 = the flipped image); and metadata `loss_sums` (the shard's `LossBuckets`).
 /// Finalize: `manifest.json` (spec, rows, shards with sizes and SHA-256) and, with a DiT,
 /// `losses.json` (`NoiseLossReport`).
 public struct NoiseSpec: Codable, Equatable {
@@ -19,6 +19,8 @@ public struct NoiseSpec: Codable, Equatable {
     public var seed: UInt64
     public var draws: Int
     public var x0: NoiseX0Source
+    /// Take the flipped image's posterior / latent for draws whose coin says so (`NoiseDraws.flipped`).
+    public var flip: Bool
     /// `NoiseSchedule` name (linear, cosine).
     public var schedule: String
     public var diffusionSteps: Int
@@ -31,9 +33,9 @@ public struct NoiseSpec: Codable, Equatable {
     public var itemsPerShard: Int
 
     public init(outputDir: String, input: String, seed: UInt64 = 0, draws: Int = 1, x0: NoiseX0Source = .resample,
-                schedule: String = "linear", diffusionSteps: Int = 1000, dit: String? = nil, config: String? = nil,
+                flip: Bool = false, schedule: String = "linear", diffusionSteps: Int = 1000, dit: String? = nil, config: String? = nil,
                 numHeads: Int? = nil, buckets: Int = 10, itemsPerShard: Int = 256) {
-        self.outputDir = outputDir; self.input = input; self.seed = seed; self.draws = draws; self.x0 = x0
+        self.outputDir = outputDir; self.input = input; self.seed = seed; self.draws = draws; self.x0 = x0; self.flip = flip
         self.schedule = schedule; self.diffusionSteps = diffusionSteps; self.dit = dit; self.config = config
         self.numHeads = numHeads; self.buckets = buckets; self.itemsPerShard = itemsPerShard
     }
