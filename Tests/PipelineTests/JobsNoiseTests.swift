@@ -12,8 +12,13 @@ struct LatentSetBuilder {
     var shape = [4, 8, 8]
     /// Also the flipped image's posterior and latent (encode --flip): those of image i + 100.
     var flips = false
+    var labelOf: (Int) -> Int64 = { Int64($0 % 10) }
+    /// Images whose mean holds a NaN.
+    var nan: Set<Int> = []
 
-    func mean(_ i: Int) -> [Float] { (0..<Tensor.count(of: shape)).map { Float(($0 * 7 + i * 13) % 23) / 11.5 - 1 } }
+    func mean(_ i: Int) -> [Float] {
+        (0..<Tensor.count(of: shape)).map { nan.contains(i) && $0 == 5 ? .nan : Float(($0 * 7 + i * 13) % 23) / 11.5 - 1 }
+    }
     func std(_ i: Int) -> [Float] { (0..<Tensor.count(of: shape)).map { 0.05 + Float(($0 + i) % 5) * 0.02 } }
     func latent(_ i: Int) -> [Float] { zip(mean(i), std(i)).map { ($0 + 0.5 * $1) * 0.18215 } }
 
@@ -33,7 +38,8 @@ struct LatentSetBuilder {
                     w.add("latent_flip", Tensor(shape: [good.count] + shape, values: good.flatMap { latent($0 + 100) }))
                 }
             }
-            w.add("label", int64: good.map { Int64($0 % 10) })
+            w.add("label", int64: good.map(labelOf))
+            w.metadata["paths"] = String(decoding: try JSONEncoder().encode(good.map { "img\($0).png" }), as: UTF8.self)
             w.add("index", int64: good.map(Int64.init))
             if let scaling { w.metadata["scaling_factor"] = "\(scaling)" }
             digests.append(try OutputFileWriter.write(try w.encoded(), to: dir + "/" + EncodeManifest.shardPath(j), relativeTo: dir))
@@ -302,6 +308,22 @@ final class JobsNoiseTests: XCTestCase {
             }
             XCTAssertTrue(coins.contains(0) && coins.contains(1), "\(coins)")
         }
+    }
+
+    /// A label the DiT lacks and a non-finite latent are item errors with the image's path; the shard completes.
+    func testBadItemsAreRecordedAndSkipped() throws {
+        try LatentSetBuilder(images: 6, imagesPerShard: 6, bad: [], labelOf: { $0 == 2 ? 12 : 1 }, nan: [4]).write(to: dir + "/enc")
+        let weights = try Fixtures.require("dit/tiny/weights.safetensors")
+        let r = try run(NoiseSpec(outputDir: dir + "/n", input: dir + "/enc", draws: 2, dit: weights))
+        XCTAssertTrue(r.succeeded, r.summary)
+        XCTAssertEqual(r.itemErrors.map(\.item), [2, 4])
+        XCTAssertEqual(r.itemErrors.map(\.path), ["img2.png", "img4.png"])
+        XCTAssertTrue(r.itemErrors[0].reason.contains("label 12"), r.itemErrors[0].reason)
+        XCTAssertTrue(r.itemErrors[1].reason.contains("non-finite"), r.itemErrors[1].reason)
+        let rows = try NoiseRows(dir + "/n")
+        XCTAssertEqual(rows.order.map { $0[0] }, [0, 0, 1, 1, 3, 3, 5, 5])
+        XCTAssertTrue(rows.rows.values.allSatisfy { $0.loss?.isFinite == true })
+        XCTAssertEqual(try NoiseLossReport.load(dir + "/n/losses.json").overall.count, 8)
     }
 
     // MARK: bad input

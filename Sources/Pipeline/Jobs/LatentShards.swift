@@ -64,6 +64,8 @@ public struct LatentShard {
     public let path: String
     public let index: [Int]
     public let label: [Int]
+    /// The images' paths (relative to the encoded folder), from the metadata when present.
+    public let paths: [String]?
     /// (n, C, h, w) each; nil when the shard holds no rows.
     public let mean: Tensor?
     public let std: Tensor?
@@ -111,7 +113,7 @@ public struct LatentShard {
                 scaling = LatentScaling(factor: factor, shift: shift)
             }
             guard !index.isEmpty else {
-                return LatentShard(path: path, index: [], label: [], mean: nil, std: nil, latent: nil, flipped: nil, scaling: scaling)
+                return LatentShard(path: path, index: [], label: [], paths: [], mean: nil, std: nil, latent: nil, flipped: nil, scaling: scaling)
             }
             guard let shape = f.info("mean")?.shape, shape.count == 4, shape[0] == index.count, shape.dropFirst().allSatisfy({ $0 > 0 }) else {
                 throw bad("mean must be (\(index.count), C, h, w), found \(f.info("mean")?.shape.description ?? "none")")
@@ -123,7 +125,8 @@ public struct LatentShard {
             }
             let flipped = hasFlips ? (try f.tensor("mean_flip", shape: shape), try f.tensor("std_flip", shape: shape),
                                       try f.tensor("latent_flip", shape: shape)) : nil
-            return LatentShard(path: path, index: index, label: label, mean: try f.tensor("mean", shape: shape),
+            let paths = f.metadata["paths"].flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) }
+            return LatentShard(path: path, index: index, label: label, paths: paths?.count == index.count ? paths : nil, mean: try f.tensor("mean", shape: shape),
                                std: try f.tensor("std", shape: shape), latent: try f.tensor("latent", shape: shape),
                                flipped: flipped, scaling: scaling)
         } catch let e as JobError {

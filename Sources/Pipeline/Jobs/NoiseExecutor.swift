@@ -41,10 +41,23 @@ final class NoiseExecutor: ShardExecutor {
         }
         var errors: [ItemFailure] = []
         var rows: [Int] = []
+        // Per-item problems are recorded (with the image's path) and the item skipped.
+        let sources: [Tensor] = {
+            var list = s.x0 == .stored ? [input.latent] : [input.mean, input.std]
+            if s.flip { list += s.x0 == .stored ? [input.flipped?.latent] : [input.flipped?.mean, input.flipped?.std] }
+            return list.compactMap { $0 }
+        }()
+        let per = Tensor.count(of: input.sampleShape)
         for r in picked {
+            var reason: String?
             if let dit, input.label[r] < 0 || input.label[r] >= dit.numClasses {
-                errors.append(ItemFailure(item: input.index[r], path: URL(fileURLWithPath: input.path).lastPathComponent,
-                                          reason: "label \(input.label[r]) outside the DiT's \(dit.numClasses) classes"))
+                reason = "label \(input.label[r]) outside the DiT's \(dit.numClasses) classes"
+            } else if sources.contains(where: { t in (0..<per).contains { !t.data[r * per + $0].isFinite } }) {
+                reason = "non-finite values in its latent"
+            }
+            if let reason {
+                errors.append(ItemFailure(item: input.index[r], path: input.paths?[r] ?? URL(fileURLWithPath: input.path).lastPathComponent,
+                                          reason: reason))
             } else {
                 rows.append(r)
             }
@@ -53,7 +66,7 @@ final class NoiseExecutor: ShardExecutor {
         let diffusion = try s.diffusion(learnSigma: dit?.learnsSigma ?? true)
         let draws = try NoiseDraws(seed: s.seed, numTimesteps: diffusion.numTimesteps)
         let n = rows.count * s.draws
-        let shape = input.sampleShape, per = Tensor.count(of: shape)
+        let shape = input.sampleShape
         let x0 = Tensor(uninitialized: [n] + shape), eps = Tensor(uninitialized: [n] + shape)
         var t = [Int](), y = [Int](), index = [Int](), drawOf = [Int](), flips = [Int]()
         for r in rows {
