@@ -326,6 +326,31 @@ final class JobsNoiseTests: XCTestCase {
         XCTAssertEqual(try NoiseLossReport.load(dir + "/n/losses.json").overall.count, 8)
     }
 
+    /// A model whose loss is not finite (here: a NaN bias) gives one item error per image and an
+    /// empty report, not a failed job.
+    func testNonFiniteModelLossesAreItemErrors() throws {
+        try LatentSetBuilder(images: 3, imagesPerShard: 3, bad: []).write(to: dir + "/enc")
+        let source = try SafeTensorsFile(path: try Fixtures.require("dit/tiny/weights.safetensors"))
+        var w = SafeTensorsWriter()
+        for key in source.keys {
+            let t = try source.tensor(key)
+            if key == "final_layer.linear.bias" { t.data[0] = .nan }
+            w.add(key, t)
+        }
+        try FileManager.default.createDirectory(atPath: dir + "/dit", withIntermediateDirectories: true)
+        try w.write(to: dir + "/dit/weights.safetensors")
+        try FileManager.default.copyItem(atPath: try Fixtures.require("dit/tiny/config.json"), toPath: dir + "/dit/config.json")
+        let r = try run(NoiseSpec(outputDir: dir + "/n", input: dir + "/enc", draws: 2, dit: dir + "/dit/weights.safetensors"))
+        XCTAssertTrue(r.succeeded, r.summary)
+        XCTAssertEqual(r.itemErrors.map(\.item), [0, 1, 2])
+        XCTAssertEqual(r.itemErrors.first?.path, "img0.png")
+        XCTAssertTrue(r.itemErrors.allSatisfy { $0.reason.contains("not finite at draw(s) 0 (t ") && $0.reason.contains(", 1 (t ") },
+                      r.summary)
+        let report = try NoiseLossReport.load(dir + "/n/losses.json")
+        XCTAssertEqual(report.overall.count, 0)
+        XCTAssertNil(report.overall.loss)
+    }
+
     // MARK: bad input
 
     func testMissingOrCorruptManifestNamesTheFile() throws {

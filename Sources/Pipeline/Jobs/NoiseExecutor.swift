@@ -22,9 +22,10 @@ final class NoiseExecutor: ShardExecutor {
         let picked = (0..<input.rows).filter { images.contains(input.index[$0]) }
 
         let loadStart = Date()
-        let dit = try s.dit.map { _ in try self.model(s, latentShape: input.sampleShape) }
+        // No model for a shard without rows (all its images failed to encode): nothing to evaluate.
+        let dit = picked.isEmpty ? nil : try s.dit.map { _ in try self.model(s, latentShape: input.sampleShape) }
         let loadSeconds = Date().timeIntervalSince(loadStart)
-        if let dit, !picked.isEmpty {
+        if let dit {
             let shape = input.sampleShape
             guard shape == [dit.inChannels, dit.inputSize, dit.inputSize] else {
                 throw JobError.badSpec(kind: "noise", reason: "the DiT takes (\(dit.inChannels), \(dit.inputSize), \(dit.inputSize)) latents, "
@@ -111,10 +112,24 @@ final class NoiseExecutor: ShardExecutor {
             }
             w.add("eps", eps)
         }
-        if let dit {
-            var sums = try LossBuckets(numTimesteps: diffusion.numTimesteps, buckets: s.buckets, hasVB: dit.learnsSigma)
+        if s.dit != nil {
+            var sums = try LossBuckets(numTimesteps: diffusion.numTimesteps, buckets: s.buckets, hasVB: dit?.learnsSigma ?? false)
             if let p = perItem {
-                for i in 0..<n { sums.add(t: t[i], mse: p.mse[i], vb: p.vb?[i], loss: p.loss[i]) }
+                var nonFinite: [(item: Int, row: Int)] = []
+                for i in 0..<n {
+                    guard p.loss[i].isFinite, p.mse[i].isFinite, p.vb?[i].isFinite ?? true else {
+                        nonFinite.append((index[i], i))   // kept in the shard as computed, left out of the report
+                        continue
+                    }
+                    sums.add(t: t[i], mse: p.mse[i], vb: p.vb?[i], loss: p.loss[i])
+                }
+                // One record per image (the ledger keeps one error per item).
+                for (item, group) in Dictionary(grouping: nonFinite, by: \.item).sorted(by: { $0.key < $1.key }) {
+                    let r = rows[group[0].row / s.draws]
+                    errors.append(ItemFailure(item: item, path: input.paths?[r] ?? URL(fileURLWithPath: input.path).lastPathComponent,
+                                              reason: "the model's loss is not finite at draw(s) "
+                                                + group.map { "\(drawOf[$0.row]) (t \(t[$0.row]))" }.joined(separator: ", ")))
+                }
             }
             w.metadata[NoiseExecutor.lossSumsKey] = String(decoding: try JobKinds.encode(sums), as: UTF8.self)
         }

@@ -101,7 +101,6 @@ public struct NoiseKind: JobKind {
         var rows = 0
         var sums: LossBuckets?
         if s.dit != nil { sums = try LossBuckets(numTimesteps: s.diffusionSteps, buckets: s.buckets, hasVB: false) }
-        var vbSeen: Bool?
         for d in shards {
             let path = outputDir + "/" + d.path
             let f: SafeTensorsFile
@@ -113,8 +112,9 @@ public struct NoiseKind: JobKind {
                   let part = try? JSONDecoder().decode(LossBuckets.self, from: Data(json.utf8)) else {
                 throw JobError.verification(path: d.path, reason: "no loss sums in the shard's metadata")
             }
-            if vbSeen == nil {
-                vbSeen = part.vb != nil
+            // A shard without rows evaluated nothing (and loaded no model to say whether vb exists).
+            guard part.count.contains(where: { $0 > 0 }) else { continue }
+            if sums?.count.allSatisfy({ $0 == 0 }) == true, (sums?.vb == nil) != (part.vb == nil) {
                 sums = try LossBuckets(numTimesteps: s.diffusionSteps, buckets: s.buckets, hasVB: part.vb != nil)
             }
             try sums?.merge(part)
