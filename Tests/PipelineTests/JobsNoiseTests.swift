@@ -351,6 +351,19 @@ final class JobsNoiseTests: XCTestCase {
         XCTAssertNil(report.overall.loss)
     }
 
+    /// An encode shard whose images all failed gives an empty noise shard (no model loaded).
+    func testEmptyLatentShard() throws {
+        try LatentSetBuilder(images: 6, imagesPerShard: 2, bad: [0, 1, 4, 5]).write(to: dir + "/enc")
+        let weights = try Fixtures.require("dit/tiny/weights.safetensors")
+        let r = try run(NoiseSpec(outputDir: dir + "/n", input: dir + "/enc", draws: 3, dit: weights))
+        XCTAssertTrue(r.succeeded, r.summary)
+        XCTAssertEqual(try SafeTensorsFile(path: dir + "/n/shards/shard-000000.safetensors").int64s("t"), [])
+        XCTAssertEqual(try NoiseRows(dir + "/n").order.map { $0[0] }, [2, 2, 2, 3, 3, 3])
+        let report = try NoiseLossReport.load(dir + "/n/losses.json")
+        XCTAssertEqual(report.overall.count, 6)
+        XCTAssertNotNil(report.overall.vb)
+    }
+
     // MARK: bad input
 
     func testMissingOrCorruptManifestNamesTheFile() throws {
