@@ -40,21 +40,21 @@ let package = Package(
             path: "Sources/Pipeline",
             swiftSettings: fastMath
         ),
-        // Job flags shared by `dit-worker KIND` (single process) and `dit-coordinator run|submit KIND`.
+        // Flag groups both executables take (single-process command and distributed job alike).
         .target(
-            name: "JobOptions",
+            name: "CLIOptions",
             dependencies: ["Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "Sources/JobOptions"
+            path: "Sources/CLIOptions"
         ),
         .executableTarget(
             name: "Worker",
-            dependencies: ["Pipeline", "JobOptions", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Pipeline", "CLIOptions", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/Worker",
             swiftSettings: fastMath
         ),
         .executableTarget(
             name: "Coordinator",
-            dependencies: ["Pipeline", "JobOptions", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Pipeline", "CLIOptions", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/Coordinator",
             swiftSettings: fastMath
         ),

@@ -8,12 +8,6 @@ protocol KindOptions: ParsableArguments {
     static var kindName: String { get }
     static var abstract: String { get }
     func spec() throws -> Data
-    /// Printed by `run` after a successful job (e.g. the noise job's loss table); nil for none.
-    func report() throws -> String?
-}
-
-extension KindOptions {
-    func report() throws -> String? { nil }
 }
 
 func absolute(_ path: String) -> String {

@@ -1,6 +1,6 @@
 import ArgumentParser
+import CLIOptions
 import Foundation
-import JobOptions
 import Pipeline
 
 /// `submit KIND ...`: plans a job into the ledger and prints its id (a serving coordinator picks it up).

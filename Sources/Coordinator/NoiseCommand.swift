@@ -1,8 +1,19 @@
-import JobOptions
+import ArgumentParser
+import CLIOptions
+import Foundation
 import Pipeline
 
+/// Options whose job leaves a report for `run` to print once it is done.
+protocol ReportingKindOptions {
+    func report() throws -> String?
+}
+
 /// `run noise` / `submit noise`: the flags of `dit-worker noise` (one shared group).
-extension NoiseOptions: KindOptions {
-    static var abstract: String { abstractText }
-    func report() throws -> String? { try lossTable() }
+struct NoiseOptions: KindOptions, ReportingKindOptions {
+    static let kindName = NoiseArguments.kindName
+    static let abstract = NoiseArguments.abstractText
+    @OptionGroup var noise: NoiseArguments
+
+    func spec() throws -> Data { try noise.spec() }
+    func report() throws -> String? { try noise.lossTable() }
 }

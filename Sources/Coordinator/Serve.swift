@@ -1,7 +1,7 @@
 import ArgumentParser
 import Dispatch
+import CLIOptions
 import Foundation
-import JobOptions
 import Pipeline
 
 /// Stops a loop on SIGINT/SIGTERM (checked between ticks).
@@ -99,7 +99,7 @@ struct RunKind<K: KindOptions>: ParsableCommand {
         print(try JobStatusReport.load(ledger: l, jobId: job).render())
         switch state {
         case .done:
-            if let report = try kind.report() { print(report) }
+            if let report = try (kind as? ReportingKindOptions)?.report() { print(report) }
         case .running: throw ExitCode(130)   // interrupted; re-run to resume
         default: throw ExitCode(2)
         }

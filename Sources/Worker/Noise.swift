@@ -1,18 +1,18 @@
 import ArgumentParser
 import Foundation
-import JobOptions
+import CLIOptions
 import Pipeline
 
 /// `dit-worker noise`: the `noise` job in this process (the same files as
 /// `dit-coordinator run noise` writes).
 struct Noise: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: NoiseOptions.abstractText)
-    @OptionGroup var options: NoiseOptions
+    static let configuration = CommandConfiguration(abstract: NoiseArguments.abstractText)
+    @OptionGroup var options: NoiseArguments
     @Option(help: "Threads (items noised and evaluated at once).") var threads = 1
 
     func run() throws {
         Threads.set(threads)
-        let result = try LocalJobRun.run(kind: NoiseOptions.kindName, spec: try options.spec(), threads: threads) { done, total in
+        let result = try LocalJobRun.run(kind: NoiseArguments.kindName, spec: try options.spec(), threads: threads) { done, total in
             FileHandle.standardError.write(Data("\rshard \(done)/\(total)".utf8))
         }
         FileHandle.standardError.write(Data("\n".utf8))

@@ -4,8 +4,10 @@ import Pipeline
 
 extension NoiseX0Source: ExpressibleByArgument {}
 
-/// The `noise` job's flags: one group for `dit-worker noise` and `dit-coordinator run|submit noise`.
-public struct NoiseOptions: ParsableArguments {
+/// The flags of `dit-worker noise` (single process), also taken by `dit-coordinator run noise`
+/// and `submit noise` (the distributed job). `--items-per-shard` is here too: the single-process
+/// command writes the same shard files as the job.
+public struct NoiseArguments: ParsableArguments {
     public static let kindName = "noise"
     public static let abstractText = "Noise an encode job's latents into (x_t, t, eps, y) shards (+ a DiT's mse/vb losses per timestep bucket)."
 
