@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import CLIOptions
+import Foundation
 import Pipeline
 
 /// `dit-worker noise`: the `noise` job in this process (the same files as
