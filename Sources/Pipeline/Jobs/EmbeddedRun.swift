@@ -99,10 +99,7 @@ public enum EmbeddedRun {
         let pool = try LocalWorkerPool(executable: o.workerExecutable, connect: endpoint.boundEndpoint, count: o.workers,
                                        threads: o.threadsPerWorker, credits: o.credits, log: log)
         defer {
-            for peer in endpoint.connectedPeers {
-                try? endpoint.send(.disconnect, to: peer)
-                _ = try? service.core.handle(.dismissed(peer))
-            }
+            do { log("workers dismissed: \(try service.dismissWorkers())") } catch { log("dismissing the workers: \(error)") }
             pool.shutdown(timeout: 2)
         }
         try service.run {
