@@ -81,7 +81,10 @@ final class JobsReliabilityTests: ProcessTestCase {
         XCTAssertEqual(sleeper.terminationStatus, 0)
         XCTAssertEqual(other.terminationStatus, 0)
         try assertExactlyOnce(ledger)
-        XCTAssertEqual(try tree(spec.outputDir), try reference(spec))
+        // The frozen worker was dismissed mid-shard: like a killed writer it may leave a
+        // temporary file, which is never an output.
+        let outputs = try tree(spec.outputDir).filter { !OutputFileWriter.isTemporary(($0.key as NSString).lastPathComponent) }
+        XCTAssertEqual(outputs, try reference(spec))
         let log = try String(contentsOfFile: dir + "/coordinator.log", encoding: .utf8)
         XCTAssertTrue(log.contains("workers dismissed: "), log)
         let sleeperLog = try String(contentsOfFile: dir + "/sleeper.log", encoding: .utf8)

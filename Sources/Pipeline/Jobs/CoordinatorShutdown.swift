@@ -32,9 +32,10 @@ extension CoordinatorService {
     /// - any other message from a connection that is not a known worker (a dismissed one that
     ///   missed it, a reconnected one) is answered with DISCONNECT by the endpoint;
     /// - a RESULT/FAILED still arriving is recorded and acknowledged as usual.
-    /// Each wait ends after `dismissGrace` seconds (dead workers never answer).
+    /// Each wait ends after `dismissGrace` seconds (dead workers never answer); `shouldStop`
+    /// (a signal) ends them all at once.
     @discardableResult
-    public func dismissWorkers() throws -> Dismissal {
+    public func dismissWorkers(shouldStop: () -> Bool = { false }) throws -> Dismissal {
         endpoint.dismissing = true
         let start = Self.now()
         var result = Dismissal()
@@ -73,7 +74,7 @@ extension CoordinatorService {
         while true {
             let now = Self.now()
             awaited = awaited.filter { $0.value > now }
-            if awaited.isEmpty || now >= hardStop { break }
+            if awaited.isEmpty || now >= hardStop || shouldStop() { break }
             for peer in endpoint.expiredPeers() {
                 _ = try core.handle(.gone(peer, reason: "silent for \(endpoint.liveness) heartbeats"))
             }
