@@ -125,14 +125,21 @@ final class MultiHostNetnsTests: ProcessTestCase {
         let l = try Ledger(path: ledger)
         let id = { (n: Int) in "-\(workers[n]!.processIdentifier)" }
         let holds = { (n: Int) throws -> Bool in try l.leaseHolders().contains { $0.hasSuffix(id(n)) } }
-        // Mid-job: workers 1 and 2 each hold a lease and some shards are already done.
+        // Mid-job: workers 1 and 2 each hold a lease and some shards are already done. Worker 2
+        // is frozen (SIGSTOP) before its lease is checked, so it cannot finish that shard
+        // between the check and its SIGKILL (a loaded machine once let it).
+        let w2 = workers[2]!.processIdentifier
         try waitFor("workers 1 and 2 to hold leases mid-job", timeout: 20) {
-            try holds(1) && holds(2) && l.shardCompletions(jobId: 1).contains { $0.state == .done }
+            kill(w2, SIGSTOP)
+            usleep(100_000)   // a RESULT already on its way is recorded first
+            if try holds(1) && holds(2) && l.shardCompletions(jobId: 1).contains(where: { $0.state == .done }) { return true }
+            kill(w2, SIGCONT)
+            return false
         }
         let doneAtFaults = try l.shardCompletions(jobId: 1).filter { $0.state == .done }.count
         XCTAssertLessThan(doneAtFaults, 30, "the faults happen mid-job")
         try ipRun(["-n", "\(prefix)-br", "link", "set", "p1", "down"])   // cut worker 1's cable
-        kill(workers[2]!.processIdentifier, SIGKILL)                      // and kill worker 2
+        kill(w2, SIGKILL)                                                 // and kill worker 2
         try waitFor("the job to finish", timeout: 40) { try l.jobState(1).isFinished }
         XCTAssertEqual(try l.jobState(1), .done)
         try assertExactlyOnce(ledger)

@@ -12,26 +12,6 @@ public enum WorkOutcome: Equatable, Sendable {
         case .failed(let f): return .failed(f)
         }
     }
-
-    /// The lease attempt the outcome reports on (what an ACK names).
-    var attemptKey: ReportKey {
-        switch self {
-        case .result(let r): return ReportKey(jobId: r.jobId, shardId: r.shardId, attempt: r.attempt)
-        case .failed(let f): return ReportKey(jobId: f.jobId, shardId: f.shardId, attempt: f.attempt)
-        }
-    }
-}
-
-/// (job, shard, attempt): one lease, the unit RESULT/FAILED and ACK refer to.
-struct ReportKey: Hashable, CustomStringConvertible {
-    var jobId: Int64
-    var shardId: Int64
-    var attempt: Int
-    var description: String { "job \(jobId) shard \(shardId) attempt \(attempt)" }
-}
-
-extension Acknowledgement {
-    var attemptKey: ReportKey { ReportKey(jobId: jobId, shardId: shardId, attempt: attempt) }
 }
 
 /// The worker's side of DITP/1 (a DEALER), after zguide's Paranoid Pirate worker.
@@ -77,12 +57,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
     // Guarded by `state`:
     private var queued: [Assignment] = []
     private var inFlight: [Assignment] = []
-    /// Reports to send; `asksForMore`: a freshly finished shard whose send is followed by
-    /// REQUEST(1) (re-sends, and reports waiting when a connection opens, ask for nothing:
-    /// that connection's first REQUEST covers every free credit).
-    private var outbox: [(outcome: WorkOutcome, asksForMore: Bool)] = []
-    /// Reports sent and not yet acknowledged, oldest first, with when they were last sent.
-    private var unacked: [(outcome: WorkOutcome, sentAt: Double)] = []
+    private var reports = WorkerReports()
     private var stopMode: StopMode?
     private var stopRequestedAt: Double?
     private var started = false
@@ -119,7 +94,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
     /// RESULT/FAILED reports sent and not yet acknowledged by the coordinator.
     public var unacknowledgedReports: Int {
         state.lock(); defer { state.unlock() }
-        return unacked.count
+        return reports.unacknowledged.count
     }
 
     /// True once `stop` was called; long handlers may poll it to give up early.
@@ -143,8 +118,8 @@ public final class WorkerEndpoint: @unchecked Sendable {
         if !graceful || stopMode == nil { stopMode = graceful ? .graceful : .abandon }
         if stopRequestedAt == nil { stopRequestedAt = monotonicNow() }
         for a in queued {
-            outbox.append((.failed(ShardFailure(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt,
-                                                reason: "not started: worker stopping", retryable: true)), true))
+            reports.add(.failed(ShardFailure(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt,
+                                             reason: "not started: worker stopping", retryable: true)))
         }
         queued.removeAll()
         state.broadcast()
@@ -200,7 +175,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
                 while true {
                     state.lock()
                     mode = stopMode
-                    busy = !inFlight.isEmpty || !outbox.isEmpty || awaitingAcks(connected: true)
+                    busy = !inFlight.isEmpty || reports.hasUnsent || awaitingAcks(connected: true)
                     state.unlock()
                     let left = until - monotonicNow()
                     if mode != nil || left <= 0 { break }
@@ -282,9 +257,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
         // Reports the last connection did not see acknowledged go again (the coordinator may
         // have died before its ledger had them, or restarted). The REQUEST below asks for
         // every free credit, so nothing waiting here asks for more.
-        outbox = unacked.map { ($0.outcome, false) } + outbox.map { ($0.outcome, false) }
-        let resending = unacked.count
-        unacked.removeAll()
+        let resending = reports.reopen()
         let free = stopMode == nil ? credits - inFlight.count - queued.count : 0
         state.unlock()
         if resending > 0 { logger.log(.info, "re-sending \(resending) unacknowledged report(s) on the new connection") }
@@ -333,12 +306,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
             //    unacknowledged for `resendInterval` go again.
             state.lock()
             let sendTime = monotonicNow()
-            while let first = unacked.first, sendTime - first.sentAt >= resendInterval {
-                unacked.removeFirst()
-                outbox.append((first.outcome, false))
-            }
-            var pending = outbox[...]
-            outbox.removeAll()
+            var pending = reports.takeDue(now: sendTime, resendInterval: resendInterval)
             let stopping = stopMode != nil
             state.unlock()
             var sent: [WorkOutcome] = []
@@ -350,14 +318,11 @@ public final class WorkerEndpoint: @unchecked Sendable {
             }
             if !sent.isEmpty || !pending.isEmpty {
                 state.lock()
-                outbox.insert(contentsOf: pending, at: 0)
-                unacked += sent.map { ($0, sendTime) }
-                if unacked.count > maxUnacknowledged {
-                    let dropped = unacked.count - maxUnacknowledged
-                    unacked.removeFirst(dropped)
+                let dropped = reports.settle(unsent: pending, sent: sent, at: sendTime, limit: maxUnacknowledged)
+                state.unlock()
+                if dropped > 0 {
                     logger.log(.warning, "\(dropped) report(s) never acknowledged by the coordinator forgotten (is it older than DITP/1 revision 2?)")
                 }
-                state.unlock()
             }
             // 3. Heartbeat.
             var now = monotonicNow()
@@ -368,7 +333,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
             // 4. Stop (a graceful one waits a while for the ACKs of what it sent).
             state.lock()
             let mode = stopMode
-            let idle = inFlight.isEmpty && queued.isEmpty && outbox.isEmpty && !awaitingAcks(connected: connected)
+            let idle = inFlight.isEmpty && queued.isEmpty && !reports.hasUnsent && !awaitingAcks(connected: connected)
             state.unlock()
             if mode == .abandon || (mode == .graceful && idle) {
                 abandonAll { outcome in _ = try? self.send(outcome.message, on: socket) }
@@ -415,20 +380,16 @@ public final class WorkerEndpoint: @unchecked Sendable {
 
     /// Unacknowledged reports a graceful stop still waits for (caller holds `state`).
     private func awaitingAcks(connected: Bool) -> Bool {
-        guard !unacked.isEmpty, connected else { return false }
+        guard !reports.unacknowledged.isEmpty, connected else { return false }
         guard let since = stopRequestedAt else { return true }
         return monotonicNow() - since < ackWaitOnStop
     }
 
     /// An ACK: the coordinator has dealt with the report for good, so it is forgotten.
     private func acknowledged(_ k: Acknowledgement) {
-        let key = k.attemptKey
+        let key = k.reportKey
         state.lock()
-        let before = unacked.count
-        unacked.removeAll { $0.outcome.attemptKey == key }
-        // A re-send of it may be waiting; a fresh report cannot have been acknowledged yet.
-        outbox.removeAll { !$0.asksForMore && $0.outcome.attemptKey == key }
-        let known = unacked.count < before
+        let known = reports.acknowledge(key)
         state.unlock()
         switch k.verdict {
         case .recorded: break
@@ -443,8 +404,8 @@ public final class WorkerEndpoint: @unchecked Sendable {
     private func accept(_ a: Assignment) {
         state.lock()
         if stopMode != nil {
-            outbox.append((.failed(ShardFailure(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt,
-                                                reason: "not started: worker stopping", retryable: true)), true))
+            reports.add(.failed(ShardFailure(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt,
+                                             reason: "not started: worker stopping", retryable: true)))
             state.unlock()
             wake.wake()
             return
@@ -466,10 +427,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
         inFlight.removeAll()
         // Reports waiting in the outbox go now (once); those already sent on this connection
         // are not repeated: nothing would be left to wait for their ACKs.
-        let unsent = outbox.map(\.outcome)
-        let unconfirmed = unacked.count
-        outbox.removeAll()
-        unacked.removeAll()
+        let (unsent, unconfirmed) = reports.drain()
         poolShutdown = true
         state.broadcast()
         state.unlock()
@@ -506,7 +464,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
             let index = inFlight.firstIndex { $0.jobId == a.jobId && $0.shardId == a.shardId && $0.attempt == a.attempt }
             if let index {
                 inFlight.remove(at: index)
-                outbox.append((outcome, true))
+                reports.add(outcome)
             }
             state.unlock()
             wake.wake()
