@@ -25,15 +25,16 @@ final class JobsReliabilityTests: ProcessTestCase {
         let worker = try start("dit-worker", ["--connect", "tcp://127.0.0.1:\(port)", "--heartbeat", "0.2", "--liveness", "50"],
                                log: "worker.log")
         let l = try Ledger(path: ledger)
-        try waitFor("the worker to hold the lease", timeout: 15) {
-            try l.leaseHolders().contains { $0.hasSuffix("-\(worker.processIdentifier)") }
+        let files = { () -> [String] in (try? FileManager.default.contentsOfDirectory(atPath: spec.outputDir + "/synthetic")) ?? [] }
+        // Mid-shard: the lease is in the ledger and the worker has opened its temporary output
+        // (the lease alone does not prove the ASSIGN left: it is written first).
+        try waitFor("the worker to be mid-shard", timeout: 15) {
+            try l.leaseHolders().contains { $0.hasSuffix("-\(worker.processIdentifier)") } && files().contains(where: OutputFileWriter.isTemporary)
         }
         kill(first.processIdentifier, SIGSTOP)
-        let shardFile = { () -> Bool in
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: spec.outputDir + "/synthetic")) ?? []
-            return names.contains { $0.hasPrefix("shard-") && !OutputFileWriter.isTemporary($0) }
+        try waitFor("the worker to finish its shard", timeout: 15) {
+            files().contains { $0.hasPrefix("shard-") && !OutputFileWriter.isTemporary($0) }
         }
-        try waitFor("the worker to finish its shard", timeout: 15) { shardFile() }
         usleep(500_000)   // its RESULT leaves for the frozen coordinator
         kill(first.processIdentifier, SIGKILL)
         first.waitUntilExit()
