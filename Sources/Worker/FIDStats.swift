@@ -7,7 +7,8 @@ struct FIDStats: ParsableCommand {
         commandName: "fidstats",
         abstract: "Inception statistics (mu, sigma, mu_s, sigma_s) of a set of images, with a provenance record.")
 
-    @Option(help: "pytorch-fid Inception weights (.pth or .safetensors).") var inception: String
+    @Option(help: "pytorch-fid Inception weights (.pth or .safetensors), or random[:SEED]: the architecture with deterministic random weights, a proxy extractor whose statistics are not comparable to published FIDs.")
+    var inception: String
     @Option(help: "Folder of images.") var images: String?
     @Option(help: "An .npz whose arr_0 holds uint8 (N, H, W, 3) images (ADM batch).") var npz: String?
     @Option(help: "Output statistics .npz.") var out: String
@@ -22,7 +23,7 @@ struct FIDStats: ParsableCommand {
 
     func run() throws {
         Threads.set(threads)
-        let job = FIDStatsJob(weightsPath: inception, mode: mode, batch: batch, embedImages: embedImages)
+        let job = FIDStatsJob(weights: try InceptionWeightsSpec(parsing: inception), mode: mode, batch: batch, embedImages: embedImages)
         let progress: (Int, Int) -> Void = { done, total in
             FileHandle.standardError.write(Data("\r\(done)/\(total) images".utf8))
         }

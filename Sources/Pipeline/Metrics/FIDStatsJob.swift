@@ -6,15 +6,15 @@ import Foundation
 /// provenance JSON. With `embedImages` the source's uint8 `arr_0` is streamed
 /// into the output too, which makes it a complete ADM reference batch.
 public struct FIDStatsJob {
-    public var weightsPath: String
+    public var weights: InceptionWeightsSpec
     public var mode: InceptionPreprocessing
     public var batch: Int
     public var embedImages: Bool
     public var samplingRecipe: [String: String]?
 
-    public init(weightsPath: String, mode: InceptionPreprocessing = .pytorchFID, batch: Int = 50,
+    public init(weights: InceptionWeightsSpec, mode: InceptionPreprocessing = .pytorchFID, batch: Int = 50,
                 embedImages: Bool = false, samplingRecipe: [String: String]? = nil) {
-        self.weightsPath = weightsPath; self.mode = mode; self.batch = batch
+        self.weights = weights; self.mode = mode; self.batch = batch
         self.embedImages = embedImages; self.samplingRecipe = samplingRecipe
     }
 
@@ -45,7 +45,7 @@ public struct FIDStatsJob {
     public func run(imagesIn dir: String, out: String, model loaded: FIDInceptionV3? = nil,
                     progress: ((Int, Int) -> Void)? = nil) throws -> Output {
         guard !embedImages else { throw MetricsError.format("--embed-images needs an .npz source (arr_0)") }
-        let model = try loaded ?? FIDInceptionV3(path: weightsPath)
+        let model = try loaded ?? weights.load()
         let files = try FIDStatsJob.imageFiles(in: dir)
         var pool = FeatureStatistics(dimension: 2048)
         var spatial = FeatureStatistics(dimension: 17 * 17 * FIDInceptionV3.spatialChannels)
@@ -77,7 +77,7 @@ public struct FIDStatsJob {
     @discardableResult
     public func run(npz: String, out: String, model loaded: FIDInceptionV3? = nil,
                     progress: ((Int, Int) -> Void)? = nil) throws -> Output {
-        let model = try loaded ?? FIDInceptionV3(path: weightsPath)
+        let model = try loaded ?? weights.load()
         let total = try NPZFile(path: npz).header("arr_0").shape.first ?? 0
         var pool = FeatureStatistics(dimension: 2048)
         var spatial = FeatureStatistics(dimension: 17 * 17 * FIDInceptionV3.spatialChannels)
@@ -102,9 +102,9 @@ public struct FIDStatsJob {
                 images embed: ((NPZWriter) throws -> Void)?) throws -> Output {
         guard pool.count >= 2 else { throw MetricsError.tooFewSamples("\(source): statistics need at least 2 images, found \(pool.count)") }
         try StatisticsFile.write(pool: try pool.gaussian(), spatial: try spatial.gaussian(), to: out, images: embed)
+        let identity = try weights.weightsIdentity()
         let prov = StatisticsProvenance(
-            extractor: "pytorch-fid FIDInceptionV3 (pt_inception-2015-12-05): pool3 2048 -> mu/sigma; mixed_6/conv[..., :7] 2023 -> mu_s/sigma_s",
-            weightsSHA256: try SHA256.file(weightsPath).sha256, weightsFile: weightsPath, preprocessing: mode,
+            extractor: weights.extractor, weightsSHA256: identity.sha256, weightsFile: identity.file, preprocessing: mode,
             imageCount: pool.count, source: source, samplingRecipe: samplingRecipe,
             arrays: (embed != nil ? ["arr_0"] : []) + ["mu", "sigma", "mu_s", "sigma_s"])
         try prov.write(besideStatistics: out)
