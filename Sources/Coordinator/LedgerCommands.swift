@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLIOptions
 import Foundation
 import Pipeline
 
@@ -6,7 +7,7 @@ import Pipeline
 struct Submit: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Add a job to the ledger; prints the job id.",
-        subcommands: [SubmitKind<SampleOptions>.self, SubmitKind<EncodeOptions>.self, SubmitKind<SyntheticOptions>.self,
+        subcommands: [SubmitKind<SampleOptions>.self, SubmitKind<EncodeOptions>.self, SubmitKind<FIDStatsOptions>.self, SubmitKind<SyntheticOptions>.self,
                        SubmitKind<NoopOptions>.self])
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dispatch
+import CLIOptions
 import Foundation
 import Pipeline
 
@@ -76,7 +77,7 @@ struct EmbeddedOptions: ParsableArguments {
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a job on this machine: a coordinator and N local workers (resumes on the same ledger).",
-        subcommands: [RunKind<SampleOptions>.self, RunKind<EncodeOptions>.self, RunKind<SyntheticOptions>.self,
+        subcommands: [RunKind<SampleOptions>.self, RunKind<EncodeOptions>.self, RunKind<FIDStatsOptions>.self, RunKind<SyntheticOptions>.self,
                        RunKind<NoopOptions>.self])
 }
 

@@ -14,6 +14,8 @@ public struct StatisticsProvenance: Codable, Equatable {
     /// `InceptionPreprocessing` raw value: which resize and normalisation.
     public var preprocessing: String
     public var imageCount: Int
+    /// Images of the source that could not be read and were left out (nil: none).
+    public var skippedImages: Int?
     /// Where the images came from (a path, or a job description).
     public var source: String
     /// The sampling recipe (model, sampler, steps, cfg scale, seed...) when the
