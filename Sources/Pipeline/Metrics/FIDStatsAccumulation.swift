@@ -20,15 +20,21 @@ public struct FIDStatsPartial: Equatable {
         skipped += other.skipped
     }
 
-    /// The shard file: `skipped`, `pool_count`, `pool_mean`, `pool_m2`, `spatial_count`,
-    /// `spatial_mean`, `spatial_m2` (counts int64, the rest float64, exactly), written
-    /// atomically (temporary file, fsync, rename). Failures go to the ledger instead.
+    /// The shard file: `skipped`, `pool_count`, `pool_mean`, `pool_m2_upper`,
+    /// `spatial_count`, `spatial_mean`, `spatial_m2_upper` (counts int64, the rest
+    /// float64, exactly; `*_m2_upper` is the symmetric M2's upper triangle row by row,
+    /// NumPy's `m2[np.triu_indices(d)]`: half the bytes of the full matrix, 33 MB),
+    /// written atomically (temporary file, fsync, rename). Failures go to the ledger.
     public func write(to path: String) throws {
         var arrays: [(String, NPYArray)] = [("skipped", NPYArray(int64: [Int64(skipped)], shape: [1]))]
         for (name, s) in [("pool", pool), ("spatial", spatial)] {
+            let d = s.dimension
+            var upper = [Double]()
+            upper.reserveCapacity(d * (d + 1) / 2)
+            s.m2.withUnsafeBufferPointer { m in for i in 0..<d { upper.append(contentsOf: m[(i * d + i)..<((i + 1) * d)]) } }
             arrays.append(("\(name)_count", NPYArray(int64: [Int64(s.count)], shape: [1])))
-            arrays.append(("\(name)_mean", NPYArray(float64: s.mean, shape: [s.dimension])))
-            arrays.append(("\(name)_m2", NPYArray(float64: s.m2, shape: [s.dimension, s.dimension])))
+            arrays.append(("\(name)_mean", NPYArray(float64: s.mean, shape: [d])))
+            arrays.append(("\(name)_m2_upper", NPYArray(float64: upper, shape: [upper.count])))
         }
         try NPZWriter.write(arrays, to: path)
     }
@@ -36,11 +42,17 @@ public struct FIDStatsPartial: Equatable {
     public static func read(_ path: String) throws -> FIDStatsPartial {
         let z = try NPZFile(path: path)
         func stats(_ name: String, dimension d: Int) throws -> FeatureStatistics {
-            let c = try z.array(name + "_count"), m = try z.array(name + "_mean"), m2 = try z.array(name + "_m2")
-            guard c.count == 1, m.shape == [d], m2.shape == [d, d] else {
-                throw MetricsError.format("\(path): not partial FID statistics (\(name): count \(c.shape), mean \(m.shape), m2 \(m2.shape))")
+            let c = try z.array(name + "_count"), m = try z.array(name + "_mean"), u = try z.array(name + "_m2_upper")
+            guard c.count == 1, m.shape == [d], u.shape == [d * (d + 1) / 2] else {
+                throw MetricsError.format("\(path): not partial FID statistics (\(name): count \(c.shape), mean \(m.shape), m2_upper \(u.shape))")
             }
-            return try FeatureStatistics(dimension: d, count: Int(c.int64s()[0]), mean: m.doubles(), m2: m2.doubles())
+            let upper = try u.doubles()
+            var m2 = [Double](repeating: 0, count: d * d)
+            var k = 0
+            for i in 0..<d {
+                for j in i..<d { m2[i * d + j] = upper[k]; m2[j * d + i] = upper[k]; k += 1 }
+            }
+            return try FeatureStatistics(dimension: d, count: Int(c.int64s()[0]), mean: m.doubles(), m2: m2)
         }
         var p = FIDStatsPartial()
         p.pool = try stats("pool", dimension: p.pool.dimension)
