@@ -74,8 +74,8 @@ struct EmbeddedOptions: ParsableArguments {
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a job on this machine: a coordinator and N local workers (resumes on the same ledger).",
-        subcommands: [RunKind<SampleOptions>.self, RunKind<EncodeOptions>.self, RunKind<SyntheticOptions>.self,
-                       RunKind<NoopOptions>.self, RunKind<NoiseOptions>.self])
+        subcommands: [RunKind<SampleOptions>.self, RunKind<EncodeOptions>.self, RunKind<NoiseOptions>.self,
+                       RunKind<FIDStatsOptions>.self, RunKind<SyntheticOptions>.self, RunKind<NoopOptions>.self])
 }
 
 struct RunKind<K: KindOptions>: ParsableCommand {
