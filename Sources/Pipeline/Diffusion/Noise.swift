@@ -16,6 +16,9 @@ public enum NoisePurpose: UInt32, CaseIterable {
     case trainingTimestep = 7
     /// Training label dropout (`class_dropout_prob`).
     case trainingLabelDrop = 8
+    /// Training on encode-job shards: the posterior sample of image `index` (its index in the
+    /// encode job) re-drawn in epoch `step`.
+    case trainingLatent = 9
 }
 
 /// Where every sampler, encoder and training step takes its randomness from.

@@ -2,12 +2,13 @@ import Foundation
 
 /// A pixel-space training set held in memory: each image as a (3, S, S) tensor in [−1, 1]
 /// (`ImageRGB8.tensorCHW()`) and its class label.
-public struct TrainingImages {
+public struct TrainingImages: TrainingData {
     public let size: Int
     public let numClasses: Int
     public let labels: [Int]
     let pixels: Tensor  // (count, 3, S, S)
     public var count: Int { labels.count }
+    public var sampleShape: [Int] { [3, size, size] }
 
     /// Every image of an ImageFolder root (`root/<class>/<image>`); each must be S × S.
     public init(imageFolder root: String, size: Int) throws {
@@ -50,4 +51,7 @@ public struct TrainingImages {
         for (k, i) in indices.enumerated() { (out.data + k * per).update(from: pixels.data + i * per, count: per) }
         return out
     }
+
+    /// Pixels do not depend on the epoch.
+    public func batch(_ indices: [Int], epochs: [Int]) throws -> Tensor { batch(indices) }
 }
