@@ -25,6 +25,6 @@ struct Eval: ParsableCommand {
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure throughput with random weights.",
-        subcommands: [BenchGEMM.self, BenchDiT.self, BenchVAE.self, BenchInception.self]
+        subcommands: [BenchGEMM.self, BenchDiT.self, BenchVAE.self, BenchInception.self, BenchTrain.self]
     )
 }
