@@ -27,7 +27,8 @@ public enum SampleSheet {
                 throw ImageError.invalid(file: folder + "/" + name, reason: "is \(img.width)x\(img.height), the first sample is \(batch?.shape[3] ?? 0)x\(batch?.shape[2] ?? 0)")
             }
             let per = 3 * img.height * img.width
-            (b.data + k * per).update(from: img.tensorCHW().data, count: per)
+            let t = img.tensorCHW()
+            withExtendedLifetime(t) { (b.data + k * per).update(from: t.data, count: per) }
         }
         guard let samples = batch else { throw ImageError.invalid(file: folder, reason: "no samples") }
         return enlarged(try SampleGrid.make(samples, nrow: nrow, padding: padding), by: scale)

@@ -22,7 +22,9 @@ public struct TrainingImages: TrainingData {
                 throw ImageError.invalid(file: item.path, reason: "is \(img.width)x\(img.height), the model trains on \(size)x\(size)")
             }
             let t = img.tensorCHW()
-            (all.data + i * per).update(from: t.data, count: per)
+            // Keep `t` alive across the copy: `data` points into its storage, which ARC may
+            // free right after the last use of `t` (the `.data` read) otherwise.
+            withExtendedLifetime(t) { (all.data + i * per).update(from: t.data, count: per) }
         }
         self.size = size
         numClasses = folder.classes.count
@@ -36,7 +38,7 @@ public struct TrainingImages: TrainingData {
         let all = Tensor(uninitialized: [count, 3, s, s])
         for i in 0..<count {
             let t = shapes.image(i).tensorCHW()
-            (all.data + i * per).update(from: t.data, count: per)
+            withExtendedLifetime(t) { (all.data + i * per).update(from: t.data, count: per) }
         }
         size = s
         numClasses = ShapesDataset.numClasses
