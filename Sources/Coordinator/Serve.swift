@@ -48,10 +48,7 @@ struct Serve: ParsableCommand {
         try service.run { try stop.isSet || (exitWhenDone && !l.hasRunningJobs()) }
         if exitWhenDone && !stop.isSet {
             logLine("no job left running: dismissing \(endpoint.connectedPeers.count) worker(s)")
-            for peer in endpoint.connectedPeers {
-                try? endpoint.send(.disconnect, to: peer)
-                _ = try? service.core.handle(.dismissed(peer))
-            }
+            logLine("workers dismissed: \(try service.dismissWorkers { stop.isSet })")
         }
         // Otherwise (a signal) workers are not dismissed: they reconnect to the restarted
         // coordinator by themselves, and their leases stay in the ledger until then.

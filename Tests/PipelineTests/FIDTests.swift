@@ -40,6 +40,24 @@ final class FIDTests: XCTestCase {
     func testGauss64() throws { try checkFixture("gauss64", relTol: 1e-6) }
     func testSingular() throws { try checkFixture("singular", relTol: 1e-3) }
 
+    /// The Cholesky fast path and the eigenvector path compute the same trace on a
+    /// positive-definite Σ₁; a singular Σ₁ (fewer samples than dimensions) is refused by the
+    /// fast path, so it takes the eigenvector path.
+    func testCholeskyPathMatchesEigenPath() throws {
+        for dir in ["gauss64", "singular"] {
+            let a = try stats(dir, "a").gaussian(), b = try stats(dir, "b").gaussian()
+            let eigen = try FrechetDistance.traceSqrtProductEigen(a.sigma, b.sigma, a.dimension)
+            let fast = try FrechetDistance.traceSqrtProductCholesky(a.sigma, b.sigma, a.dimension)
+            let features = try NPY.read(try Fixtures.require("fid/\(dir)/features_a.npy"))
+            if features.shape[0] > features.shape[1] {
+                let fast = try XCTUnwrap(fast, "\(dir): positive-definite sigma must take the Cholesky path")
+                XCTAssertEqual(fast, eigen, accuracy: 1e-10 * abs(eigen), dir)
+            } else {
+                XCTAssertNil(fast, "\(dir): a singular sigma must not take the Cholesky path")
+            }
+        }
+    }
+
     func testIdenticalStatisticsGiveZero() throws {
         let s = try stats("gauss64", "a").gaussian()
         XCTAssertEqual(try FrechetDistance.compute(s, s), 0, accuracy: 1e-8)
