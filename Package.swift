@@ -40,15 +40,21 @@ let package = Package(
             path: "Sources/Pipeline",
             swiftSettings: fastMath
         ),
+        // Flag groups both executables take (single-process command and distributed job alike).
+        .target(
+            name: "CLIOptions",
+            dependencies: ["Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/CLIOptions"
+        ),
         .executableTarget(
             name: "Worker",
-            dependencies: ["Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Pipeline", "CLIOptions", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/Worker",
             swiftSettings: fastMath
         ),
         .executableTarget(
             name: "Coordinator",
-            dependencies: ["Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Pipeline", "CLIOptions", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/Coordinator",
             swiftSettings: fastMath
         ),
