@@ -5,15 +5,9 @@ import Foundation
 /// noise protocol keyed by (seed, image index) (purpose `vaePosterior`, step 0; step 1 for
 /// the flipped image), optionally the flipped image's latent, the label and the path.
 ///
-<<<<<<< HEAD
-/// Shards: `shards/shard-NNNNNN.safetensors` (`mean`, `std`, `latent`, [`latent_flip`] as
-/// float32 (n, C, h, w); `label`, `index` as int64 (n); metadata `paths`, a JSON array, and
-/// `scaling_factor`, `shift_factor` (a number or `none`) of the VAE).
-=======
 /// Shards: `shards/shard-NNNNNN.safetensors` (`mean`, `std`, `latent`, [`latent_flip`, `mean_flip`, `std_flip`] as
 /// float32 (n, C, h, w); `label`, `index` as int64 (n); metadata `paths`, a JSON array, and
 /// the VAE's `scaling_factor` [`shift_factor`]).
->>>>>>> main
 /// Finalize: `classes.txt` (line k = class k) and `manifest.json`. `--layout fast-dit` also
 /// writes fast-DiT's per-image `features/{i}.npy` (1, C, h, w) scaled and `labels/{i}.npy` (1,).
 public struct EncodeSpec: Codable, Equatable {
@@ -141,9 +135,6 @@ final class EncodeExecutor: ShardExecutor {
         }
         w.add("label", int64: good.map { Int64($0.label) })
         w.add("index", int64: good.map { Int64($0.index) })
-        // The factors `latent` was scaled with, for consumers that re-draw from mean and std.
-        w.metadata["scaling_factor"] = String(model.config.scalingFactor)
-        w.metadata["shift_factor"] = model.config.shiftFactor.map { String($0) } ?? "none"
         w.metadata["paths"] = String(decoding: try JSONEncoder().encode(good.map(\.path)), as: UTF8.self)
         // The scaling `latent` was made with, so a reader can re-draw scaled posterior samples
         // from mean and std (the noise job's `--x0 resample`).

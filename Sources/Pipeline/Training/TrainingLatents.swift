@@ -70,7 +70,7 @@ public final class TrainingLatents: TrainingData {
                 throw WeightError.malformed(file: path, reason: "metadata 'scaling_factor' is missing: re-run the encode job")
             }
             let sh: Float?
-            if let text = f.metadata["shift_factor"], text != "none" {
+            if let text = f.metadata["shift_factor"] {  // absent: the VAE has none
                 guard let v = Float(text), v.isFinite else { throw WeightError.malformed(file: path, reason: "metadata 'shift_factor' is '\(text)'") }
                 sh = v
             } else { sh = nil }
