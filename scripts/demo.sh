@@ -25,16 +25,14 @@ mkdir -p "$out"
     --num-samples "$n" --seed 0 --sampler ddim --steps 25 --cfg-scale 1 --labels balanced \
     --samples-per-shard 25 --workers 2 --out "$out/samples" --ledger "$out/ledger.sqlite"
 
-# 2. The sample sheet: the first 16 samples (classes circle, cross, square, triangle in turn).
+# 2. The sample sheet: the first 16 samples (labels balanced over the 4 classes, in a seeded order).
 "$bin/dit-worker" grid --images "$out/samples" --count 16 --nrow 4 --scale 3 --out "$out/grid.png"
 
 # 3. FID against the procedural data set: N held-out images (seed 1; the model trained on
-#    seed 0), as a flat folder for pytorch-fid's folder rules.
-"$bin/dit-worker" dataset shapes --count "$n" --seed 1 --out "$out/reference-tree" > /dev/null
-mkdir -p "$out/reference"
-cp "$out"/reference-tree/*/*.png "$out/reference/"
-"$bin/dit-worker" fidstats --inception "$inception" --images "$out/reference" --out "$out/reference.npz" --threads 2
-"$bin/dit-worker" fidstats --inception "$inception" --images "$out/samples" --out "$out/samples.npz" --threads 2
+#    seed 0), read recursively from the ImageFolder tree.
+"$bin/dit-worker" dataset shapes --count "$n" --seed 1 --out "$out/reference" > /dev/null
+"$bin/dit-worker" fidstats --inception "$inception" --images "$out/reference" --recursive --out "$out/reference.npz" --threads 2
+"$bin/dit-worker" fidstats --inception "$inception" --samples "$out/samples" --out "$out/samples.npz" --threads 2
 "$bin/dit-coordinator" fid "$out/reference.npz" "$out/samples.npz" | tee "$out/fid.txt"
 
 echo "samples: $out/samples/NNNNNN.png, ADM batch $out/samples/samples_${n}x32x32x3.npz (+ recipe .json)"
