@@ -10,7 +10,7 @@
 # weights; default random:0 = the FID Inception architecture with deterministic random
 # weights, a proxy: no real Inception weights ship with the project; pass pytorch-fid's
 # pt_inception-2015-12-05-6726825d.pth for the standard FID). Re-running resumes; the samples
-# are byte-identical whatever the worker count. About 3 minutes for N = 200 on 2 cores.
+# are byte-identical whatever the worker count. About 6 minutes for N = 200 on the shared 2-core machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-out/demo}
