@@ -8,7 +8,7 @@ struct DitWorker: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dit-worker",
         abstract: "DiT / VAE / Inception worker: evaluation, benchmarks, single-process jobs.",
-        subcommands: [Connect.self, Eval.self, Bench.self, Convert.self, Dataset.self, FIDStats.self, Sample.self, Noise.self, Train.self],
+        subcommands: [Connect.self, Eval.self, Bench.self, Convert.self, Dataset.self, FIDStats.self, Grid.self, Sample.self, Noise.self, Train.self],
         defaultSubcommand: Connect.self
     )
 }
@@ -25,6 +25,6 @@ struct Eval: ParsableCommand {
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure throughput with random weights.",
-        subcommands: [BenchGEMM.self, BenchDiT.self, BenchVAE.self, BenchInception.self]
+        subcommands: [BenchGEMM.self, BenchDiT.self, BenchVAE.self, BenchInception.self, BenchTrain.self]
     )
 }

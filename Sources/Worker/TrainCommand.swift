@@ -2,15 +2,18 @@ import ArgumentParser
 import Foundation
 import Pipeline
 
-/// `dit-worker train`: trains a pixel-space DiT on an ImageFolder of S × S images.
+extension TrainingOptions.LRSchedule: ExpressibleByArgument {}
+
+/// `dit-worker train`: trains a DiT on encode-job shards (latents re-drawn every epoch) or
+/// on an ImageFolder of S × S images (pixel space).
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train a DiT (ADM loss, AdamW, EMA) on an image folder; checkpoints under --out.")
+        abstract: "Train a DiT (ADM loss, AdamW, EMA) on encode-job shards or an image folder; checkpoints under --out.")
 
-    @Option(help: "ImageFolder root (root/<class>/<image>), images of --image-size pixels.") var data: String
+    @Option(help: "Encode-job output folder (manifest.json + shards/), or an ImageFolder root (root/<class>/<image>) of --image-size pixels.") var data: String
     @Option(help: "A preset (DiT-S/4, ...) or custom (the sizes below).") var model: String = "custom"
-    @Option(help: "Image side in pixels.") var imageSize: Int = 32
+    @Option(help: "Image side in pixels (image folders; shards give their latent size).") var imageSize: Int = 32
     @Option(help: "custom: patch size.") var patchSize: Int = 4
     @Option(help: "custom: hidden size.") var hiddenSize: Int = 128
     @Option(help: "custom: depth.") var depth: Int = 4
@@ -20,6 +23,9 @@ struct Train: ParsableCommand {
     @Option(help: "Total optimisation steps.") var steps: Int
     @Option(help: "Images per step.") var batch: Int = 32
     @Option(help: "AdamW learning rate.") var lr: Double = 1e-4
+    @Option(help: "Linear learning-rate warm-up steps.") var warmupSteps: Int = 0
+    @Option(help: "Learning rate after the warm-up: constant or cosine (decays to --min-lr at --steps).") var lrSchedule: TrainingOptions.LRSchedule = .constant
+    @Option(help: "cosine: the final learning rate.") var minLr: Double = 0
     @Option(help: "AdamW weight decay.") var weightDecay: Double = 0
     @Option(help: "EMA decay.") var emaDecay: Double = 0.9999
     @Option(help: "Clip the global gradient norm to this value.") var gradClip: Double?
@@ -32,15 +38,23 @@ struct Train: ParsableCommand {
 
     func run() throws {
         if let threads { Threads.set(threads) }
-        let images = try TrainingImages(imageFolder: data, size: imageSize)
+        let images: TrainingData
         var o = TrainingOptions()
-        o.model = model; o.imageSize = imageSize; o.patchSize = patchSize; o.hiddenSize = hiddenSize
+        if TrainingLatents.isShardFolder(data) {
+            images = try TrainingLatents(shards: data, seed: seed)
+            o.inChannels = images.sampleShape[0]; o.imageSize = images.sampleShape[1]
+        } else {
+            images = try TrainingImages(imageFolder: data, size: imageSize)
+            o.imageSize = imageSize
+        }
+        o.model = model; o.patchSize = patchSize; o.hiddenSize = hiddenSize
         o.depth = depth; o.numHeads = heads; o.numClasses = numClasses ?? images.numClasses
         o.classDropoutProb = classDropoutProb; o.data = data; o.steps = steps; o.batch = batch; o.lr = lr
+        o.warmupSteps = warmupSteps; o.lrSchedule = lrSchedule; o.minLR = minLr
         o.weightDecay = weightDecay; o.emaDecay = emaDecay; o.gradClip = gradClip; o.seed = seed
         o.checkpointEvery = checkpointEvery; o.logEvery = logEvery
         let trainer = try Trainer(options: o, data: images, out: out, resume: resume)
-        print("training \(images.count) images, \(images.numClasses) classes, from step \(trainer.step) to \(steps)")
+        print("training \(images.count) \(images is TrainingLatents ? "latents" : "images"), \(images.numClasses) classes, from step \(trainer.step) to \(steps)")
         fflush(stdout)
         try trainer.run { line in
             print(line.text)

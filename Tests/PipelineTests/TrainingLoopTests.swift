@@ -61,4 +61,53 @@ final class TrainingLoopTests: XCTestCase {
         XCTAssertEqual(loaded.config.hiddenSize, 32)
         XCTAssertEqual(loaded.config.inChannels, 3)
     }
+
+    func testLearningRateWarmupAndCosine() throws {
+        var o = options(steps: 110)
+        o.lr = 1e-3; o.warmupSteps = 10; o.lrSchedule = .cosine; o.minLR = 1e-5
+        XCTAssertEqual(o.learningRate(atStep: 0), 1e-4, accuracy: 1e-15)
+        XCTAssertEqual(o.learningRate(atStep: 4), 5e-4, accuracy: 1e-15)
+        XCTAssertEqual(o.learningRate(atStep: 9), 1e-3, accuracy: 1e-15)
+        XCTAssertEqual(o.learningRate(atStep: 10), 1e-3, accuracy: 1e-15)
+        XCTAssertEqual(o.learningRate(atStep: 60), (1e-3 + 1e-5) / 2, accuracy: 1e-15)
+        XCTAssertEqual(o.learningRate(atStep: 110), 1e-5, accuracy: 1e-15)
+        XCTAssertEqual(o.learningRate(atStep: 500), 1e-5, accuracy: 1e-15)
+        o.lrSchedule = .constant
+        XCTAssertEqual(o.learningRate(atStep: 100), 1e-3)
+        o.minLR = 2e-3
+        XCTAssertThrowsError(try o.modelConfig(), "min lr above lr")
+
+        // The trainer steps with the scheduled rate.
+        var c = options(steps: 3)
+        c.lr = 1e-3; c.warmupSteps = 4
+        let trainer = try Trainer(options: c, data: TrainingImages(shapes: ShapesDataset(seed: 4, size: 16), count: 16),
+                                  out: tempDir(), resume: false)
+        try trainer.trainStep()
+        XCTAssertEqual(trainer.optimizer.lr, 2.5e-4, accuracy: 1e-12)
+        try trainer.trainStep()
+        XCTAssertEqual(trainer.optimizer.lr, 5e-4, accuracy: 1e-12)
+
+        // An args.json written before the schedule options existed still decodes (constant lr).
+        guard var json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(options(steps: 7))) as? [String: Any] else {
+            return XCTFail("options encode as a JSON object")
+        }
+        for key in ["warmupSteps", "lrSchedule", "minLR"] { XCTAssertNotNil(json.removeValue(forKey: key), key) }
+        let old = try JSONDecoder().decode(TrainingOptions.self, from: JSONSerialization.data(withJSONObject: json))
+        XCTAssertEqual(old, options(steps: 7))
+    }
+
+    func testStepZeroCheckpointHoldsTheInitialWeights() throws {
+        let dir = tempDir()
+        let o = options(steps: 0)
+        let data = TrainingImages(shapes: ShapesDataset(seed: 4, size: 16), count: 8)
+        try Trainer(options: o, data: data, out: dir, resume: false).run { _ in XCTFail("no steps, no log") }
+        let f = try SafeTensorsFile(path: dir + "/checkpoints/0000000.safetensors")
+        XCTAssertEqual(f.metadata["step"], "0")
+        let fresh = try TrainableDiT(initializing: try o.modelConfig(), seed: o.seed)
+        for p in fresh.parameters {
+            XCTAssertEqual(try f.tensor("model." + p.name).values, p.value.values, p.name)
+            XCTAssertEqual(try f.tensor("ema." + p.name).values, p.value.values, p.name)
+        }
+        XCTAssertEqual(try DiT.load(path: dir + "/ema.safetensors").config.hiddenSize, 32)
+    }
 }

@@ -23,6 +23,9 @@ public enum NoisePurpose: UInt32, CaseIterable {
     case noisingPosterior = 11
     /// Whether draw k of item i uses the horizontally flipped image's latent (`noise --flip`).
     case noisingFlip = 12
+    /// Training on encode-job shards: the posterior sample of image `index` (its index in the
+    /// encode job) re-drawn in epoch `step`.
+    case trainingLatent = 13
 }
 
 /// Where every sampler, encoder and training step takes its randomness from.

@@ -2,7 +2,7 @@ import Foundation
 
 /// A training run (`train.py` in spirit): deterministic batches, timesteps, noise and label
 /// dropout from the seed and step; AdamW; optional gradient clipping; EMA of the weights;
-/// checkpoints every K steps under `out/checkpoints/NNNNNNN.safetensors` (`model.*`, `ema.*`,
+/// checkpoints at step 0 and every K steps under `out/checkpoints/NNNNNNN.safetensors` (`model.*`, `ema.*`,
 /// `opt.*`, metadata `step`, `args`), with `out/ema.safetensors` + `out/config.json` (the EMA
 /// weights, loadable by `DiT.load`) and `out/args.json` refreshed each time.
 public final class Trainer {
@@ -13,23 +13,24 @@ public final class Trainer {
     let optimizer: AdamW
     let diffusion: ADMTrainingLoss
     let noise: PhiloxNoise
-    let data: TrainingImages
+    let data: TrainingData
     public private(set) var step = 0
     private var permutation: [Int] = []
     private var permutationEpoch = -1
 
     public struct LogLine {
-        public var step: Int, loss: Double, gradNorm: Double, imagesPerSecond: Double, gflops: Double
+        public var step: Int, loss: Double, gradNorm: Double, imagesPerSecond: Double, gflops: Double, lr: Double
         public var text: String {
-            String(format: "step %7d  loss %.5f  grad_norm %.4f  %.1f img/s  %.2f GFLOP/s", step, loss, gradNorm, imagesPerSecond, gflops)
+            String(format: "step %7d  loss %.5f  grad_norm %.4f  lr %.2e  %.1f img/s  %.2f GFLOP/s", step, loss, gradNorm, lr, imagesPerSecond, gflops)
         }
     }
 
     /// Starts a run, or with `resume` continues from the newest checkpoint in `out`.
-    public init(options: TrainingOptions, data: TrainingImages, out: String, resume: Bool) throws {
+    public init(options: TrainingOptions, data: TrainingData, out: String, resume: Bool) throws {
         let config = try options.modelConfig()
-        guard data.size == config.inputSize, config.inChannels == 3 else {
-            throw DiTConfigError.invalid(file: out, reason: "the data are 3 x \(data.size) x \(data.size) pixels; the model takes \(config.inChannels) x \(config.inputSize) x \(config.inputSize)")
+        guard data.sampleShape == [config.inChannels, config.inputSize, config.inputSize] else {
+            let d = data.sampleShape.map(String.init).joined(separator: " x ")
+            throw DiTConfigError.invalid(file: out, reason: "the data are \(d); the model takes \(config.inChannels) x \(config.inputSize) x \(config.inputSize)")
         }
         guard data.numClasses <= config.numClasses else {
             throw DiTConfigError.invalid(file: out, reason: "the data have \(data.numClasses) classes, the model \(config.numClasses)")
@@ -56,6 +57,9 @@ public final class Trainer {
     public func run(log: (LogLine) -> Void) throws {
         let flopsPerImage = 3 * (try model.inferenceModel().flops(batch: 1))  // forward + backward ≈ 3 × forward
         var lossSum = 0.0, normSum = 0.0, count = 0
+        // A fresh run records its initial weights as checkpoint 0 (the untrained baseline that
+        // FID comparisons use); `--steps 0` writes only that.
+        if step == 0 { try save() }
         var clock = Date()
         while step < options.steps {
             let (loss, norm) = try trainStep()
@@ -64,7 +68,8 @@ public final class Trainer {
                 let dt = Date().timeIntervalSince(clock)
                 let ips = Double(count * options.batch) / max(dt, 1e-9)
                 log(LogLine(step: step, loss: lossSum / Double(count), gradNorm: normSum / Double(count),
-                            imagesPerSecond: ips, gflops: ips * flopsPerImage / 1e9))
+                            imagesPerSecond: ips, gflops: ips * flopsPerImage / 1e9,
+                            lr: options.learningRate(atStep: step - 1)))
                 lossSum = 0; normSum = 0; count = 0
                 clock = Date()
             }
@@ -76,8 +81,9 @@ public final class Trainer {
     @discardableResult
     public func trainStep() throws -> (Float, Float) {
         let b = options.batch, c = model.config
-        let indices = (0..<b).map { sampleIndex(step * b + $0) }
-        let x0 = data.batch(indices)
+        let drawn = (0..<b).map { sampleIndex(step * b + $0) }
+        let indices = drawn.map(\.index)
+        let x0 = try data.batch(indices, epochs: drawn.map(\.epoch))
         // Timesteps, label dropout and noise from the noise protocol, keyed by (item in the
         // batch, purpose, training step): a resumed run draws the same values.
         let t = try (0..<b).map { try noise.uniformInt(below: diffusion.numTimesteps, index: $0, purpose: .trainingTimestep, step: step) }
@@ -90,14 +96,15 @@ public final class Trainer {
         let result = try model.lossAndGradients(x0: x0, t: t, noise: eps, y: y, diffusion: diffusion)
         guard result.loss.isFinite else { throw DiTError.badInput("the loss is not finite at step \(step)") }
         let norm = model.clipGradients(maxNorm: options.gradClip.map { Float($0) })
+        optimizer.lr = Float(options.learningRate(atStep: step))
         try optimizer.update(model)
         Trainer.updateEMA(ema, from: model, decay: Float(options.emaDecay))
         step += 1
         return (result.loss, norm)
     }
 
-    /// Sample position → image index: a fresh seeded permutation of the data every epoch.
-    private func sampleIndex(_ position: Int) -> Int {
+    /// Sample position → (item index, epoch): a fresh seeded permutation of the data every epoch.
+    private func sampleIndex(_ position: Int) -> (index: Int, epoch: Int) {
         let n = data.count, epoch = position / n
         if epoch != permutationEpoch {
             var rng = TrainingRandom.stream(seed: options.seed, step: epoch, purpose: 3)
@@ -105,7 +112,7 @@ public final class Trainer {
             for i in stride(from: n - 1, to: 0, by: -1) { permutation.swapAt(i, TrainingRandom.below(i + 1, &rng)) }
             permutationEpoch = epoch
         }
-        return permutation[position % n]
+        return (permutation[position % n], epoch)
     }
 
     /// ema ← decay·ema + (1 − decay)·model over every state-dict tensor (`update_ema`).

@@ -2,12 +2,13 @@ import Foundation
 
 /// A pixel-space training set held in memory: each image as a (3, S, S) tensor in [−1, 1]
 /// (`ImageRGB8.tensorCHW()`) and its class label.
-public struct TrainingImages {
+public struct TrainingImages: TrainingData {
     public let size: Int
     public let numClasses: Int
     public let labels: [Int]
     let pixels: Tensor  // (count, 3, S, S)
     public var count: Int { labels.count }
+    public var sampleShape: [Int] { [3, size, size] }
 
     /// Every image of an ImageFolder root (`root/<class>/<image>`); each must be S × S.
     public init(imageFolder root: String, size: Int) throws {
@@ -21,7 +22,9 @@ public struct TrainingImages {
                 throw ImageError.invalid(file: item.path, reason: "is \(img.width)x\(img.height), the model trains on \(size)x\(size)")
             }
             let t = img.tensorCHW()
-            (all.data + i * per).update(from: t.data, count: per)
+            // Keep `t` alive across the copy: `data` points into its storage, which ARC may
+            // free right after the last use of `t` (the `.data` read) otherwise.
+            withExtendedLifetime(t) { (all.data + i * per).update(from: t.data, count: per) }
         }
         self.size = size
         numClasses = folder.classes.count
@@ -35,7 +38,7 @@ public struct TrainingImages {
         let all = Tensor(uninitialized: [count, 3, s, s])
         for i in 0..<count {
             let t = shapes.image(i).tensorCHW()
-            (all.data + i * per).update(from: t.data, count: per)
+            withExtendedLifetime(t) { (all.data + i * per).update(from: t.data, count: per) }
         }
         size = s
         numClasses = ShapesDataset.numClasses
@@ -50,4 +53,7 @@ public struct TrainingImages {
         for (k, i) in indices.enumerated() { (out.data + k * per).update(from: pixels.data + i * per, count: per) }
         return out
     }
+
+    /// Pixels do not depend on the epoch.
+    public func batch(_ indices: [Int], epochs: [Int]) throws -> Tensor { batch(indices) }
 }

@@ -20,6 +20,11 @@ public struct TrainingOptions: Codable, Equatable {
     public var steps: Int = 1000
     public var batch: Int = 32
     public var lr: Double = 1e-4
+    /// Linear learning-rate warm-up from lr/warmupSteps to lr over the first steps (0: none, as train.py).
+    public var warmupSteps: Int = 0
+    /// After the warm-up: constant (train.py) or a cosine decay to `minLR` at `steps`.
+    public var lrSchedule: LRSchedule = .constant
+    public var minLR: Double = 0
     /// train.py: AdamW(lr=1e-4, weight_decay=0).
     public var weightDecay: Double = 0
     public var emaDecay: Double = 0.9999
@@ -31,6 +36,43 @@ public struct TrainingOptions: Codable, Equatable {
     public var diffusionSteps: Int = 1000
 
     public init() {}
+
+    /// The learning-rate shape after the warm-up.
+    public enum LRSchedule: String, Codable, CaseIterable {
+        case constant, cosine
+    }
+
+    /// The learning rate of optimisation step `step` (0-based: the step that makes checkpoint step + 1).
+    public func learningRate(atStep step: Int) -> Double {
+        if warmupSteps > 0, step < warmupSteps { return lr * Double(step + 1) / Double(warmupSteps) }
+        switch lrSchedule {
+        case .constant: return lr
+        case .cosine:
+            let span = max(steps - warmupSteps, 1)
+            let progress = min(max(Double(step - warmupSteps) / Double(span), 0), 1)
+            return minLR + (lr - minLR) * 0.5 * (1 + cos(Double.pi * progress))
+        }
+    }
+
+    // Decoding: keys added after the first runs (warm-up, schedule) default as `init()` sets them,
+    // so that an older run's args.json still decodes.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = TrainingOptions()
+        func v<T: Decodable>(_ k: CodingKeys, _ def: T) throws -> T { try c.decodeIfPresent(T.self, forKey: k) ?? def }
+        model = try v(.model, d.model); imageSize = try v(.imageSize, d.imageSize)
+        inChannels = try v(.inChannels, d.inChannels); patchSize = try v(.patchSize, d.patchSize)
+        hiddenSize = try v(.hiddenSize, d.hiddenSize); depth = try v(.depth, d.depth)
+        numHeads = try v(.numHeads, d.numHeads); mlpRatio = try v(.mlpRatio, d.mlpRatio)
+        numClasses = try v(.numClasses, d.numClasses); learnSigma = try v(.learnSigma, d.learnSigma)
+        classDropoutProb = try v(.classDropoutProb, d.classDropoutProb); data = try v(.data, d.data)
+        steps = try v(.steps, d.steps); batch = try v(.batch, d.batch); lr = try v(.lr, d.lr)
+        warmupSteps = try v(.warmupSteps, d.warmupSteps); lrSchedule = try v(.lrSchedule, d.lrSchedule)
+        minLR = try v(.minLR, d.minLR); weightDecay = try v(.weightDecay, d.weightDecay)
+        emaDecay = try v(.emaDecay, d.emaDecay); gradClip = try c.decodeIfPresent(Double.self, forKey: .gradClip)
+        seed = try v(.seed, d.seed); checkpointEvery = try v(.checkpointEvery, d.checkpointEvery)
+        logEvery = try v(.logEvery, d.logEvery); diffusionSteps = try v(.diffusionSteps, d.diffusionSteps)
+    }
 
     /// The model configuration these options describe.
     public func modelConfig() throws -> DiTConfig {
@@ -48,6 +90,9 @@ public struct TrainingOptions: Codable, Equatable {
             }
             c = DiTConfig(preset: p, inputSize: imageSize, inChannels: inChannels, numClasses: numClasses)
             c.learnSigma = learnSigma
+        }
+        guard warmupSteps >= 0, lr > 0, minLR >= 0, minLR <= lr else {
+            throw DiTConfigError.invalid(file: "train options", reason: "need lr > 0, 0 <= min lr <= lr and warm-up steps >= 0")
         }
         guard classDropoutProb >= 0, classDropoutProb < 1 else {
             throw DiTConfigError.invalid(file: "train options", reason: "class_dropout_prob \(classDropoutProb) is outside [0, 1)")
