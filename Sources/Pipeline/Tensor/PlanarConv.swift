@@ -9,8 +9,14 @@ public enum PlanarConv {
     /// Upper bound on the unfolded column buffer, in floats; larger outputs are tiled by columns.
     public static var columnBudget = 4 << 20
 
-    /// Multiply-add FLOPs (2·M·N·K) of every convolution run so far; benchmarks read it.
+    /// Multiply-add FLOPs (2·M·N·K) of every convolution run so far, counted as im2col + sgemm
+    /// would do them also where a fast algorithm did fewer; benchmarks read it.
     nonisolated(unsafe) public static var flopCount: Double = 0
+
+    static func countFlops(_ c: PlanarConvolution, h: Int, w: Int, n: Int) {
+        let (oh, ow) = c.geometry.outputSize(height: h, width: w)
+        flopCount += 2 * Double(c.outChannels) * Double(c.weight.count / c.outChannels) * Double(n * oh * ow)
+    }
 
     /// out rows `0..<cout` (row stride `ldOut`, N·OH·OW columns each) =
     /// max(0, conv(x) + bias) when `relu`, else conv(x) + bias.
@@ -44,6 +50,15 @@ public enum PlanarConv {
         }
         biasActivate(out, rows: cout, cols: total, ld: ldOut, bias: bias, relu: relu)
     }
+
+    /// Whether `PlanarConvolution` may use its fast algorithms (Winograd F(4x4, 3x3) for 3×3
+    /// stride-1 kernels, 1-D Winograd for 1×3, 3×1, 1×7 and 7×1). Off: every convolution is
+    /// im2col + sgemm, the reference arithmetic (the fast ones differ by a few 1e-6 relative).
+    nonisolated(unsafe) public static var useFastAlgorithms = true
+
+    /// Bound, in floats, on a fast convolution's transformed input and output per chunk:
+    /// small enough to stay in the last-level cache between the transforms and the GEMMs.
+    nonisolated(unsafe) public static var fastChunkBudget = 1 << 20
 
     /// out[r, :] = act(out[r, :] + bias[r]) over `rows` rows of `cols` values.
     public static func biasActivate(_ out: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int,
@@ -105,6 +120,77 @@ public enum PlanarConv {
                     j += run
                 }
             }
+        }
+    }
+}
+
+/// A convolution prepared for the channel-major layout: the weights as (Cout, Cin·kh·kw), and
+/// their Winograd transform when the kernel has a fast algorithm (`PlanarConv.useFastAlgorithms`).
+public struct PlanarConvolution {
+    public let inChannels: Int, outChannels: Int
+    public let geometry: Conv2DGeometry
+    /// (Cout, Cin·kh·kw).
+    public let weight: Tensor
+    public let bias: Tensor?
+    let fast: FastAlgorithm?
+
+    enum FastAlgorithm {
+        /// F(4x4, 3x3); U: (36, Cout, Cin).
+        case winograd3x3(Tensor)
+        /// 1-D F(m, r) along an axis; U: (α, Cout, Cin).
+        case winograd1D(Winograd1D, Winograd1D.Axis, Tensor)
+    }
+
+    /// Winograd needs enough input channels to amortise its transforms.
+    public static let fastMinChannels = 8
+
+    public init(weight: Tensor, bias: Tensor?, inChannels cin: Int, outChannels cout: Int, geometry g: Conv2DGeometry) {
+        precondition(weight.count == cout * cin * g.kernelH * g.kernelW, "planar conv: weight \(weight.shape)")
+        inChannels = cin; outChannels = cout; geometry = g
+        self.weight = weight; self.bias = bias
+        let unitStride = g.strideH == 1 && g.strideW == 1
+        if !unitStride || cin < PlanarConvolution.fastMinChannels {
+            fast = nil
+        } else if g.kernelH == 3 && g.kernelW == 3 {
+            fast = .winograd3x3(Winograd.transformWeights(weight.reshaped([cout, cin, 3, 3])))
+        } else if g.kernelH == 1, g.padTop == 0, g.padBottom == 0, let f = Winograd1D.preferred(kernel: g.kernelW) {
+            fast = .winograd1D(f, .width, f.transformWeights(weight.data, cout: cout, cin: cin))
+        } else if g.kernelW == 1, g.padLeft == 0, g.padRight == 0, let f = Winograd1D.preferred(kernel: g.kernelH) {
+            fast = .winograd1D(f, .height, f.transformWeights(weight.data, cout: cout, cin: cin))
+        } else {
+            fast = nil
+        }
+    }
+
+    /// The algorithm `apply` runs now, for profiles.
+    public var algorithm: String {
+        switch PlanarConv.useFastAlgorithms ? fast : nil {
+        case .winograd3x3?: return "winograd F(4x4,3x3)"
+        case let .winograd1D(f, _, _)?: return "winograd F(\(f.outputs),\(f.kernel))"
+        case nil: return geometry.kernelH * geometry.kernelW == 1 && geometry.strideH == 1 ? "gemm" : "im2col"
+        }
+    }
+
+    /// out rows `0..<Cout` (row stride `ldOut`) = conv(x) + bias (then ReLU) for x (Cin, N, H, W).
+    public func apply(_ x: UnsafePointer<Float>, n: Int, h: Int, w: Int, relu: Bool,
+                      out: UnsafeMutablePointer<Float>, ldOut: Int) {
+        let g = geometry
+        switch PlanarConv.useFastAlgorithms ? fast : nil {
+        case let .winograd3x3(u)?:
+            PlanarConv.countFlops(self, h: h, w: w, n: n)
+            Winograd.conv3x3Planar(x: x, cin: inChannels, n: n, h: h, w: w, transformedWeight: u, bias: bias?.data,
+                                   relu: relu, padTop: g.padTop, padBottom: g.padBottom, padLeft: g.padLeft,
+                                   padRight: g.padRight, out: out, ldOut: ldOut, budget: PlanarConv.fastChunkBudget)
+        case let .winograd1D(f, axis, u)?:
+            PlanarConv.countFlops(self, h: h, w: w, n: n)
+            f.convPlanar(x: x, cin: inChannels, n: n, h: h, w: w, axis: axis,
+                         padBefore: axis == .height ? g.padTop : g.padLeft,
+                         padAfter: axis == .height ? g.padBottom : g.padRight,
+                         transformedWeight: u, bias: bias?.data, relu: relu, out: out, ldOut: ldOut,
+                         budget: PlanarConv.fastChunkBudget)
+        case nil:
+            PlanarConv.conv(x: x, cin: inChannels, n: n, h: h, w: w, weight: weight.data, bias: bias?.data,
+                            cout: outChannels, geometry: g, relu: relu, out: out, ldOut: ldOut)
         }
     }
 }
