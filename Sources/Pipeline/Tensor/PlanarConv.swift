@@ -21,6 +21,11 @@ public enum PlanarConv {
     /// out rows `0..<cout` (row stride `ldOut`, N·OH·OW columns each) =
     /// max(0, conv(x) + bias) when `relu`, else conv(x) + bias.
     /// x: (cin, n, h, w) contiguous; weight: (cout, cin·kh·kw).
+    ///
+    /// The output columns are split into tiles, a multiple of the thread count, that the
+    /// threads take in turn: each unfolds its columns (unless 1×1), multiplies them by the
+    /// weights in one single-threaded sgemm and adds bias + ReLU while the tile is in cache.
+    /// One fork/join per convolution, and no BLAS thread pool spinning beside our threads.
     public static func conv(x: UnsafePointer<Float>, cin: Int, n: Int, h: Int, w: Int,
                             weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, cout: Int,
                             geometry g: Conv2DGeometry, relu: Bool,
@@ -31,24 +36,32 @@ public enum PlanarConv {
         flopCount += 2 * Double(cout) * Double(kdim) * Double(total)
         let pointwise = g.kernelH == 1 && g.kernelW == 1 && g.strideH == 1 && g.strideW == 1
             && g.padTop == 0 && g.padBottom == 0 && g.padLeft == 0 && g.padRight == 0
-        if pointwise {
-            BLAS.sgemm(m: cout, n: total, k: kdim, a: weight, lda: kdim, b: x, ldb: total,
-                       beta: 0, c: out, ldc: ldOut)
-        } else {
-            let tileCols = max(min(total, columnBudget / max(kdim, 1)), min(total, ow))
-            let cols = UnsafeMutablePointer<Float>.allocate(capacity: kdim * tileCols)
-            defer { cols.deallocate() }
-            var j0 = 0
-            while j0 < total {
-                let j1 = min(total, j0 + tileCols)
-                im2col(x, cin: cin, n: n, h: h, w: w, geometry: g, oh: oh, ow: ow,
-                       columns: j0..<j1, into: cols)
-                BLAS.sgemm(m: cout, n: j1 - j0, k: kdim, a: weight, lda: kdim, b: cols, ldb: j1 - j0,
-                           beta: 0, c: out + j0, ldc: ldOut)
-                j0 = j1
+        let threads = Threads.count
+        // Tiles: at least one per thread; more when the threads' column buffers would exceed
+        // the budget. Widths are multiples of 16 (whole register tiles).
+        let budgetCols = pointwise ? total : max(16, columnBudget / max(threads * kdim, 1))
+        var tiles = (total + budgetCols - 1) / budgetCols
+        tiles = (max(tiles, threads) + threads - 1) / threads * threads
+        let width = min(total, ((total + tiles - 1) / tiles + 15) / 16 * 16)
+        tiles = (total + width - 1) / width
+        BLAS.withThreads(1) {
+            parallelFor(tiles, grain: 1) { first, last in
+                let cols = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kdim * width)
+                defer { cols?.deallocate() }
+                for tile in first..<last {
+                    let j0 = tile * width, j1 = min(total, j0 + width)
+                    if let cols {
+                        im2col(x, cin: cin, n: n, h: h, w: w, geometry: g, oh: oh, ow: ow, columns: j0..<j1, into: cols)
+                        BLAS.sgemm(m: cout, n: j1 - j0, k: kdim, a: weight, lda: kdim, b: cols, ldb: j1 - j0,
+                                   beta: 0, c: out + j0, ldc: ldOut)
+                    } else {
+                        BLAS.sgemm(m: cout, n: j1 - j0, k: kdim, a: weight, lda: kdim, b: x + j0, ldb: total,
+                                   beta: 0, c: out + j0, ldc: ldOut)
+                    }
+                    biasActivate(out + j0, rows: cout, cols: j1 - j0, ld: ldOut, bias: bias, relu: relu)
+                }
             }
         }
-        biasActivate(out, rows: cout, cols: total, ld: ldOut, bias: bias, relu: relu)
     }
 
     /// Whether `PlanarConvolution` may use its fast algorithms (Winograd F(4x4, 3x3) for 3×3
@@ -60,32 +73,30 @@ public enum PlanarConv {
     /// small enough to stay in the last-level cache between the transforms and the GEMMs.
     nonisolated(unsafe) public static var fastChunkBudget = 1 << 20
 
-    /// out[r, :] = act(out[r, :] + bias[r]) over `rows` rows of `cols` values.
+    /// out[r, :] = act(out[r, :] + bias[r]) over `rows` rows of `cols` values, on this thread.
     public static func biasActivate(_ out: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int,
                                     bias: UnsafePointer<Float>?, relu: Bool) {
         if bias == nil && !relu { return }
-        parallelFor(rows, grain: max(1, 32768 / max(cols, 1))) { s, e in
-            for r in s..<e {
-                let p = out + r * ld
-                let b = bias?[r] ?? 0
-                if relu {
-                    for i in 0..<cols { p[i] = max(p[i] + b, 0) }
-                } else {
-                    for i in 0..<cols { p[i] += b }
-                }
+        for r in 0..<rows {
+            let p = out + r * ld
+            let b = bias?[r] ?? 0
+            if relu {
+                for i in 0..<cols { p[i] = max(p[i] + b, 0) }
+            } else {
+                for i in 0..<cols { p[i] += b }
             }
         }
     }
 
     /// Unfolds output columns `columns` (global index b·OH·OW + oy·OW + ox)
-    /// into a (cin·kh·kw) × columns.count matrix.
+    /// into a (cin·kh·kw) × columns.count matrix, on this thread.
     static func im2col(_ x: UnsafePointer<Float>, cin: Int, n: Int, h: Int, w: Int, geometry g: Conv2DGeometry,
                        oh: Int, ow: Int, columns: Range<Int>, into col: UnsafeMutablePointer<Float>) {
         let kk = g.kernelH * g.kernelW
         let width = columns.count
         let plane = oh * ow
-        parallelFor(cin * kk, grain: max(1, 16384 / max(width, 1))) { s, e in
-            for rIdx in s..<e {
+        do {
+            for rIdx in 0..<(cin * kk) {
                 let c = rIdx / kk
                 let ki = (rIdx % kk) / g.kernelW
                 let kj = rIdx % g.kernelW

@@ -114,9 +114,9 @@ public struct Winograd1D {
         let m = outputs, tiles = (outAlong + m - 1) / m
         // The staged input: phase φ holds line m·e + φ − padBefore (all `across` values) at
         // e·across, so tile t's input value l is at phase l mod m, offset (t + l/m)·across:
-        // contiguous over the image's tiles (t, k) for every l. 8 floats of slack per phase.
+        // contiguous over the image's tiles (t, k) for every l. 16 floats of slack per phase.
         let lines = tiles + (alpha - 1) / m
-        let phaseSize = lines * across + 8
+        let phaseSize = lines * across + 16
         let columnsPerImage = tiles * across
         let perImage = alpha * (cin + cout) * columnsPerImage
         let fit = max(1, budget / max(perImage, 1))
@@ -125,11 +125,12 @@ public struct Winograd1D {
         // Input plane (b, c) and output plane (b, o); a line is a row (height) or a column (width).
         let (inLine, inStep) = axis == .height ? (w, 1) : (1, w)
         let (outLine, outStep) = axis == .height ? (ow, 1) : (1, ow)
+        let inTerms = Winograd1D.terms(inputRows) { l in (l % m) * phaseSize + (l / m) * across }
 
         Winograd.runChunks(count, points: alpha, cin: cin, cout: cout, transformedWeight: u.data,
                            columns: { c in
                                let images = min(n, (c + 1) * imagesPerChunk) - c * imagesPerChunk
-                               return (images * columnsPerImage, images * columnsPerImage + 8)
+                               return (images * columnsPerImage, images * columnsPerImage + 16)
                            },
                            input: { c, v, ld, parallel in
             let b0 = c * imagesPerChunk, b1 = min(n, b0 + imagesPerChunk)
@@ -147,35 +148,25 @@ public struct Winograd1D {
                                     for k in 0..<across { dst[k] = src[k * inStep] }
                                 }
                             }
-                            self.transform(rows: inputRows, stage, phaseSize: phaseSize, across: across, m: m,
-                                           count: columnsPerImage,
-                                           into: v + ch * ld + (b - b0) * columnsPerImage, rowStride: cin * ld)
+                            Winograd1D.combine(inTerms, rows: alpha, stage, count: columnsPerImage,
+                                               into: v + ch * ld + (b - b0) * columnsPerImage, rowStride: cin * ld,
+                                               bias: 0, relu: false)
                         }
                     }
                 }
             }
         }, output: { c, mm, ld, parallel in
             let b0 = c * imagesPerChunk, b1 = min(n, b0 + imagesPerChunk)
-            let span = columnsPerImage + 8
+            let span = columnsPerImage + 16
+            let outTerms = Winograd1D.terms(outputRows) { j in j * cout * ld }
             Winograd.maybeParallel(parallel, cout) { s, e in
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: m * span) { buf in
                     let stage = buf.baseAddress!
                     for o in s..<e {
-                        let bo = bias?[o] ?? 0
                         for b in b0..<b1 {
-                            let src = mm + o * ld + (b - b0) * columnsPerImage
-                            for i in 0..<m {
-                                var p = 0
-                                while p < columnsPerImage {
-                                    var acc = SIMD8<Float>(repeating: bo)
-                                    for (j, coef) in outputRows[i] {
-                                        acc += coef * Winograd.load(src + j * cout * ld + p)
-                                    }
-                                    if relu { acc.replace(with: SIMD8<Float>(), where: acc .< SIMD8<Float>()) }
-                                    Winograd.store(acc, stage + i * span + p)
-                                    p += 8
-                                }
-                            }
+                            Winograd1D.combine(outTerms, rows: m, mm + o * ld + (b - b0) * columnsPerImage,
+                                               count: columnsPerImage, into: stage, rowStride: span,
+                                               bias: bias?[o] ?? 0, relu: relu)
                             let plane = out + o * ldOut + b * oh * ow
                             for a in 0..<outAlong {
                                 let from = stage + (a % m) * span + (a / m) * across, dst = plane + a * outLine
@@ -190,22 +181,51 @@ public struct Winograd1D {
         })
     }
 
-    /// dst[j·rowStride + t] = Σ_l Bᵀ[j][l] · (staged value l of tile t) for t in 0..<count,
-    /// eight tiles at a time (the last vector may write up to 7 floats past `count`).
+    /// Sparse matrix rows with their source offsets resolved: row r's terms are
+    /// `start[r]..<start[r + 1]` of (`offset`, `coef`).
+    struct Terms {
+        var start: [Int], offset: [Int], coef: [Float]
+    }
+
+    static func terms(_ rows: [[(Int, Float)]], offset: (Int) -> Int) -> Terms {
+        var t = Terms(start: [0], offset: [], coef: [])
+        for row in rows {
+            for (col, c) in row { t.offset.append(offset(col)); t.coef.append(c) }
+            t.start.append(t.offset.count)
+        }
+        return t
+    }
+
+    /// dst[r·rowStride + t] = act(bias + Σ coef · src[offset + t]) over the terms of each row r,
+    /// for t in 0..<count, sixteen at a time (the last step may read and write up to 15 floats
+    /// past `count`).
     @inline(__always)
-    func transform(rows: [[(Int, Float)]], _ stage: UnsafePointer<Float>, phaseSize: Int, across: Int, m: Int,
-                   count: Int, into dst: UnsafeMutablePointer<Float>, rowStride: Int) {
-        for (j, row) in rows.enumerated() {
-            let d = dst + j * rowStride
-            var t = 0
-            while t < count {
-                var acc = SIMD8<Float>.zero
-                for (l, coef) in row {
-                    acc += coef * Winograd.load(stage + (l % m) * phaseSize + (l / m) * across + t)
+    static func combine(_ terms: Terms, rows: Int, _ src: UnsafePointer<Float>, count: Int,
+                        into dst: UnsafeMutablePointer<Float>, rowStride: Int, bias: Float, relu: Bool) {
+        terms.start.withUnsafeBufferPointer { start in
+        terms.offset.withUnsafeBufferPointer { offset in
+        terms.coef.withUnsafeBufferPointer { coef in
+            for r in 0..<rows {
+                let d = dst + r * rowStride
+                let (k0, k1) = (start[r], start[r + 1])
+                var t = 0
+                while t < count {
+                    var a0 = SIMD8<Float>(repeating: bias), a1 = a0
+                    for k in k0..<k1 {
+                        let p = src + offset[k] + t, c = coef[k]
+                        a0 += c * Winograd.load(p)
+                        a1 += c * Winograd.load(p + 8)
+                    }
+                    if relu {
+                        a0.replace(with: SIMD8<Float>(), where: a0 .< SIMD8<Float>())
+                        a1.replace(with: SIMD8<Float>(), where: a1 .< SIMD8<Float>())
+                    }
+                    Winograd.store(a0, d + t); Winograd.store(a1, d + t + 8)
+                    t += 16
                 }
-                Winograd.store(acc, d + t)
-                t += 8
             }
+        }
+        }
         }
     }
 }
