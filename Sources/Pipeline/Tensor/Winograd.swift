@@ -161,7 +161,7 @@ public enum Winograd {
         let list = chunks(g, budget: budget, spanImages: spanImages)
         let tw = g.tilesW
         runChunks(list.count, points: points, cin: g.cin, cout: g.cout, transformedWeight: u,
-                  columns: { c in (list[c].rows * tw, list[c].rows * tw) },
+                  columns: { c in (list[c].rows * tw, list[c].rows * tw + 8) },   // slack: the transforms' whole vectors
                   input: { c, v, ld, parallel in inputTransform(x, g, list[c], stride: ld, into: v, parallel: parallel) },
                   output: { c, m, ld, parallel in
                       outputTransform(m, g, list[c], stride: ld, bias: bias, into: out, parallel: parallel) })

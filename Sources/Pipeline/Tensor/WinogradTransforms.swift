@@ -51,23 +51,15 @@ extension Winograd {
                             let p0 = r + i * rowSize, p1 = p0 + span, p2 = p0 + 2 * span, p3 = p0 + 3 * span
                             let o = v + (i * 6) * planeStride + c * stride + tBase
                             var tx = 0
-                            while tx + 8 <= tw {
+                            while tx < tw {
+                                // A partial last vector writes past the row: into the next tile row's
+                                // columns (written after this one) or the rows' slack (`stride` > tiles).
                                 let t = bt(load(p0 + tx), load(p1 + tx), load(p2 + tx), load(p3 + tx),
                                            load(p0 + tx + 1), load(p1 + tx + 1))
                                 store(t.0, o + tx); store(t.1, o + planeStride + tx)
                                 store(t.2, o + 2 * planeStride + tx); store(t.3, o + 3 * planeStride + tx)
                                 store(t.4, o + 4 * planeStride + tx); store(t.5, o + 5 * planeStride + tx)
                                 tx += 8
-                            }
-                            if tx < tw {
-                                // The last, partial vector: lanes past the row are computed and dropped.
-                                let t = bt(load(p0 + tx), load(p1 + tx), load(p2 + tx), load(p3 + tx),
-                                           load(p0 + tx + 1), load(p1 + tx + 1))
-                                for lane in 0..<(tw - tx) {
-                                    o[tx + lane] = t.0[lane]; o[planeStride + tx + lane] = t.1[lane]
-                                    o[2 * planeStride + tx + lane] = t.2[lane]; o[3 * planeStride + tx + lane] = t.3[lane]
-                                    o[4 * planeStride + tx + lane] = t.4[lane]; o[5 * planeStride + tx + lane] = t.5[lane]
-                                }
                             }
                         }
                     }
@@ -76,64 +68,62 @@ extension Winograd {
         }
     }
 
-    /// out tile = Aᵀ m A + bias (then ReLU when `g.relu`), with Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1];
-    /// tiles overhanging the output's bottom or right edge are clipped. Eight tiles at a time.
+    /// out tile = Aᵀ m A + bias (then ReLU when `g.relu`), with
+    /// Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1]; tiles overhanging the
+    /// output's bottom or right edge are clipped. Both passes run over all the chunk's tiles,
+    /// eight at a time (M's rows have at least 7 floats of slack after `tiles`), then each
+    /// tile's 4×4 values are written to their rows.
     static func outputTransform(_ m: UnsafePointer<Float>, _ g: Geometry, _ chunk: Chunk,
                                 stride: Int, bias: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>,
                                 parallel: Bool) {
         let tw = g.tilesW, tilesH = g.tilesH, relu = g.relu
-        let twPad = (tw + 7) & ~7
-        let planeStride = g.cout * stride
+        let tiles = chunk.rows * tw
+        let tp = (tiles + 7) & ~7
+        let planeStride = g.cout * stride, ps = 6 * planeStride
+        let fullTiles = g.ow / 4, lastColumns = g.ow % 4
         maybeParallel(parallel, g.cout) { s, e in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 24 * twPad + 4 * twPad * 4 + 8) { buf in
-                let t = buf.baseAddress!                   // (Aᵀ·m)[r][k] for every tile: 4×6 rows of twPad
-                let rowBuf = t + 24 * twPad                // 4 output rows of a tile row
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 40 * tp) { buf in
+                let t1 = buf.baseAddress!                  // (Aᵀ·m)[r][k] of every tile: 24 rows of tp
+                let s2 = t1 + 24 * tp                      // output (r, c) of every tile: 16 rows of tp
                 for o in s..<e {
                     let b = bias?[o] ?? 0
+                    for k in 0..<6 {
+                        let src = m + k * planeStride + o * stride
+                        var t = 0
+                        while t < tiles {
+                            let a = at(load(src + t), load(src + ps + t), load(src + 2 * ps + t), load(src + 3 * ps + t),
+                                       load(src + 4 * ps + t), load(src + 5 * ps + t))
+                            store(a.0, t1 + k * tp + t); store(a.1, t1 + (6 + k) * tp + t)
+                            store(a.2, t1 + (12 + k) * tp + t); store(a.3, t1 + (18 + k) * tp + t)
+                            t += 8
+                        }
+                    }
+                    for r in 0..<4 {
+                        let q = t1 + r * 6 * tp, d = s2 + r * 4 * tp
+                        var t = 0
+                        while t < tiles {
+                            let a = at(load(q + t), load(q + tp + t), load(q + 2 * tp + t),
+                                       load(q + 3 * tp + t), load(q + 4 * tp + t), load(q + 5 * tp + t))
+                            var c0 = a.0 + b, c1 = a.1 + b, c2 = a.2 + b, c3 = a.3 + b
+                            if relu {
+                                let zero = SIMD8<Float>()
+                                c0.replace(with: zero, where: c0 .< zero); c1.replace(with: zero, where: c1 .< zero)
+                                c2.replace(with: zero, where: c2 .< zero); c3.replace(with: zero, where: c3 .< zero)
+                            }
+                            store(c0, d + t); store(c1, d + tp + t); store(c2, d + 2 * tp + t); store(c3, d + 3 * tp + t)
+                            t += 8
+                        }
+                    }
                     for row in 0..<chunk.rows {
                         let image = (chunk.firstRow + row) / tilesH, ty = (chunk.firstRow + row) % tilesH
                         let plane = out + image * g.output.imageStride + o * g.output.channelStride
-                        let tBase = row * tw
-                        for k in 0..<6 {
-                            let m0 = m + k * planeStride + o * stride + tBase
-                            let ps = 6 * planeStride
-                            var tx = 0
-                            while tx < tw {
-                                let lanes = min(8, tw - tx)
-                                func ld(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
-                                    if lanes == 8 { return load(p) }
-                                    var v = SIMD8<Float>.zero
-                                    for l in 0..<lanes { v[l] = p[l] }
-                                    return v
-                                }
-                                let a = at(ld(m0 + tx), ld(m0 + ps + tx), ld(m0 + 2 * ps + tx), ld(m0 + 3 * ps + tx),
-                                           ld(m0 + 4 * ps + tx), ld(m0 + 5 * ps + tx))
-                                store(a.0, t + k * twPad + tx); store(a.1, t + (6 + k) * twPad + tx)
-                                store(a.2, t + (12 + k) * twPad + tx); store(a.3, t + (18 + k) * twPad + tx)
-                                tx += 8
+                        for r in 0..<min(4, g.oh - ty * 4) {
+                            let dst = plane + (ty * 4 + r) * g.ow
+                            let v0 = s2 + r * 4 * tp + row * tw, v1 = v0 + tp, v2 = v0 + 2 * tp, v3 = v0 + 3 * tp
+                            for tx in 0..<fullTiles {
+                                dst[4 * tx] = v0[tx]; dst[4 * tx + 1] = v1[tx]; dst[4 * tx + 2] = v2[tx]; dst[4 * tx + 3] = v3[tx]
                             }
-                        }
-                        for r in 0..<4 {
-                            let q = t + (r * 6) * twPad
-                            let dst = rowBuf + r * twPad * 4
-                            var tx = 0
-                            while tx < tw {
-                                let a = at(load(q + tx), load(q + twPad + tx), load(q + 2 * twPad + tx),
-                                           load(q + 3 * twPad + tx), load(q + 4 * twPad + tx), load(q + 5 * twPad + tx))
-                                var c0 = a.0 + b, c1 = a.1 + b, c2 = a.2 + b, c3 = a.3 + b
-                                if relu {
-                                    let zero = SIMD8<Float>.zero
-                                    c0.replace(with: zero, where: c0 .< zero); c1.replace(with: zero, where: c1 .< zero)
-                                    c2.replace(with: zero, where: c2 .< zero); c3.replace(with: zero, where: c3 .< zero)
-                                }
-                                let d = dst + tx * 4
-                                for l in 0..<8 {
-                                    d[4 * l] = c0[l]; d[4 * l + 1] = c1[l]; d[4 * l + 2] = c2[l]; d[4 * l + 3] = c3[l]
-                                }
-                                tx += 8
-                            }
-                            let y = ty * 4 + r
-                            if y < g.oh { (plane + y * g.ow).update(from: dst, count: g.ow) }
+                            for c in 0..<lastColumns { dst[4 * fullTiles + c] = v0[c * tp + fullTiles] }
                         }
                     }
                 }
