@@ -3,7 +3,7 @@ import XCTest
 @testable import Pipeline
 
 /// The fast convolutions of the channel-major layout (`PlanarConvolution`: Winograd F(4x4, 3x3)
-/// and 1-D F(4, 7) / F(4, 3)) against im2col + sgemm on random weights, for Inception's shapes
+/// and 1-D F(4, 7) / F(4, 5) / F(4, 3)) against im2col + sgemm on random weights, for Inception's shapes
 /// and awkward ones; the switch that turns them off.
 final class PlanarWinogradTests: XCTestCase {
     var rng = SplitMix64(seed: 11)
@@ -70,7 +70,8 @@ final class PlanarWinogradTests: XCTestCase {
                (4, 12, 8, 2, 2, (3, 3), (1, 1))], tol: 1e-5)
     }
 
-    /// 1-D Winograd F(4, 7) for 1x7 / 7x1 (Mixed_6b–6e, Mixed_7a) and F(4, 3) for 1x3 / 3x1 (Mixed_7b/c).
+    /// 1-D Winograd F(4, 7) for 1x7 / 7x1 (Mixed_6b–6e, Mixed_7a), F(4, 3) for 1x3 / 3x1 (Mixed_7b/c),
+    /// F(4, 5) rows for 5x5 (Mixed_5b–5d).
     func testWinograd1DMatchesIm2col() {
         check([(2, 16, 24, 17, 17, (1, 7), (0, 3)),
                (2, 16, 24, 17, 17, (7, 1), (3, 0)),
@@ -79,15 +80,19 @@ final class PlanarWinogradTests: XCTestCase {
                (2, 12, 8, 11, 10, (1, 7), (0, 0)),
                (2, 24, 16, 8, 8, (1, 3), (0, 1)),
                (2, 24, 16, 8, 8, (3, 1), (1, 0)),
-               (1, 8, 8, 5, 7, (3, 1), (1, 0))], tol: 2e-5)
+               (1, 8, 8, 5, 7, (3, 1), (1, 0)),
+               (1, 16, 8, 9, 9, (1, 7), (1, 3)),        // padding across the axis
+               (3, 12, 16, 35, 35, (5, 5), (2, 2)),     // Mixed_5b–5d's 5x5: five accumulated 1x5 rows
+               (2, 9, 6, 7, 12, (5, 5), (0, 1)),
+               (2, 8, 8, 6, 11, (3, 7), (1, 2))], tol: 2e-5)
     }
 
-    /// Kernels without a fast algorithm (strided, 5x5, few channels, 1x7 with padding across
-    /// the axis) fall back to im2col, bit for bit.
+    /// Kernels without a fast algorithm (strided, few channels, kernel widths without a
+    /// preferred F(m, r)) fall back to im2col, bit for bit.
     func testFallbacksAreExact() {
-        check([(2, 16, 8, 11, 11, (5, 5), (2, 2)),
+        check([(2, 16, 8, 11, 11, (4, 4), (2, 2)),
                (2, 4, 8, 9, 9, (3, 3), (1, 1)),
-               (1, 16, 8, 9, 9, (1, 7), (1, 3))], tol: 0, expectFast: false)
+               (1, 16, 8, 9, 9, (2, 1), (0, 0))], tol: 0, expectFast: false)
         let strided = Conv2DGeometry(kernel: (3, 3), stride: (2, 2))
         let c = PlanarConvolution(weight: random([8, 16 * 9]), bias: nil, inChannels: 16, outChannels: 8, geometry: strided)
         XCTAssertNil(c.fast)
@@ -108,7 +113,8 @@ final class PlanarWinogradTests: XCTestCase {
                         Winograd1D(outputs: 3, kernel: 5, points: [0, 1, -1, 2, -2, 0.5]),
                         Winograd1D(outputs: 6, kernel: 3, points: [0, 1, -1, 2, -2, 0.5, -0.5]),
                         Winograd1D(outputs: 1, kernel: 4, points: [0, 1, -1]),
-                        Winograd1D.preferred(kernel: 7)!, Winograd1D.preferred(kernel: 3)!]
+                        Winograd1D.preferred(kernel: 7)!, Winograd1D.preferred(kernel: 5)!,
+                        Winograd1D.preferred(kernel: 3)!]
         for f in variants {
             let (m, r) = (f.outputs, f.kernel)
             let g = (0..<r).map { Float($0) * 0.25 - 0.3 }

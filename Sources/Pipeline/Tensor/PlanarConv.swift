@@ -65,7 +65,7 @@ public enum PlanarConv {
     }
 
     /// Whether `PlanarConvolution` may use its fast algorithms (Winograd F(4x4, 3x3) for 3×3
-    /// stride-1 kernels, 1-D Winograd for 1×3, 3×1, 1×7 and 7×1). Off: every convolution is
+    /// stride-1 kernels, 1-D Winograd for 1×3, 3×1, 1×7, 7×1, and 5×5 as five 1×5 rows). Off: every convolution is
     /// im2col + sgemm, the reference arithmetic (the fast ones differ by a few 1e-6 relative).
     nonisolated(unsafe) public static var useFastAlgorithms = true
 
@@ -164,8 +164,9 @@ public struct PlanarConvolution {
             fast = nil
         } else if g.kernelH == 3 && g.kernelW == 3 {
             fast = .winograd3x3(Winograd.transformWeights(weight.reshaped([cout, cin, 3, 3])))
-        } else if g.kernelH == 1, g.padTop == 0, g.padBottom == 0, let f = Winograd1D.preferred(kernel: g.kernelW) {
-            fast = .winograd1D(f, .width, f.transformWeights(weight.data, cout: cout, cin: cin))
+        } else if g.kernelW > 1, let f = Winograd1D.preferred(kernel: g.kernelW) {
+            // 1×r, and k×r as k accumulated 1×r rows (Inception's 5×5).
+            fast = .winograd1D(f, .width, f.transformWeights(weight.data, cout: cout, cin: cin, taps: g.kernelH))
         } else if g.kernelW == 1, g.padLeft == 0, g.padRight == 0, let f = Winograd1D.preferred(kernel: g.kernelH) {
             fast = .winograd1D(f, .height, f.transformWeights(weight.data, cout: cout, cin: cin))
         } else {
@@ -177,7 +178,7 @@ public struct PlanarConvolution {
     public var algorithm: String {
         switch PlanarConv.useFastAlgorithms ? fast : nil {
         case .winograd3x3?: return "winograd F(4x4,3x3)"
-        case let .winograd1D(f, _, _)?: return "winograd F(\(f.outputs),\(f.kernel))"
+        case let .winograd1D(f, _, _)?: return "winograd F(\(f.outputs),\(f.kernel))" + (geometry.kernelH > 1 && geometry.kernelW > 1 ? " x\(geometry.kernelH) rows" : "")
         case nil: return geometry.kernelH * geometry.kernelW == 1 && geometry.strideH == 1 ? "gemm" : "im2col"
         }
     }
@@ -197,6 +198,7 @@ public struct PlanarConvolution {
             f.convPlanar(x: x, cin: inChannels, n: n, h: h, w: w, axis: axis,
                          padBefore: axis == .height ? g.padTop : g.padLeft,
                          padAfter: axis == .height ? g.padBottom : g.padRight,
+                         taps: axis == .height ? 1 : g.kernelH, acrossPad: axis == .height ? (0, 0) : (g.padTop, g.padBottom),
                          transformedWeight: u, bias: bias?.data, relu: relu, out: out, ldOut: ldOut,
                          budget: PlanarConv.fastChunkBudget)
         case nil:

@@ -170,12 +170,14 @@ public enum Winograd {
     /// The driver shared by the Winograd convolutions: for each of `count` chunks, `input`
     /// writes the transformed input V (points × cin rows of `ld` floats), then M[p] = U[p]·V[p]
     /// for every point p (U: points × cout × cin; `columns(c).n` columns), then `output` reads M
-    /// (points × cout rows of `ld` floats). With enough chunks each thread runs whole chunks
+    /// (points × cout rows of `ld` floats). With `taps` > 1, U holds `taps` matrices per point
+    /// (points·taps × cout × cin) and M[p] = Σ_t U[p, t]·V[p] shifted by t columns.
+    /// With enough chunks each thread runs whole chunks
     /// with its own buffers; otherwise the threads share each step of one chunk at a time.
     /// Either way each GEMM is a single-threaded BLAS call, so the values do not depend on the
     /// thread count.
     static func runChunks(_ count: Int, points: Int, cin: Int, cout: Int, transformedWeight u: UnsafePointer<Float>,
-                          columns: (Int) -> (n: Int, ld: Int),
+                          columns: (Int) -> (n: Int, ld: Int), taps: Int = 1,
                           input: (Int, UnsafeMutablePointer<Float>, Int, Bool) -> Void,
                           output: (Int, UnsafePointer<Float>, Int, Bool) -> Void) {
         let threads = Threads.count
@@ -184,8 +186,10 @@ public enum Winograd {
             input(chunk, v, ld, parallel)
             let gemms = { (lo: Int, hi: Int) in
                 for p in lo..<hi {
-                    BLAS.sgemm(m: cout, n: n, k: cin, a: u + p * cout * cin, lda: cin,
-                               b: v + p * cin * ld, ldb: ld, beta: 0, c: m + p * cout * ld, ldc: ld)
+                    for t in 0..<taps {
+                        BLAS.sgemm(m: cout, n: n, k: cin, a: u + (p * taps + t) * cout * cin, lda: cin,
+                                   b: v + p * cin * ld + t, ldb: ld, beta: t == 0 ? 0 : 1, c: m + p * cout * ld, ldc: ld)
+                    }
                 }
             }
             if parallel { parallelFor(points, grain: 1, gemms) } else { gemms(0, points) }

@@ -52,10 +52,12 @@ public struct Winograd1D {
     }
 
     /// The variants `PlanarConv` uses: F(4, 7) for Inception's 1×7 / 7×1 on 17-wide maps
-    /// (10 points, 2.8× fewer multiplications), F(4, 3) for the 1×3 / 3×1 on 8-wide maps.
+    /// (10 points, 2.8× fewer multiplications), F(4, 5) for the rows of its 5×5 (8 points),
+    /// F(4, 3) for the 1×3 / 3×1 on 8-wide maps.
     public static func preferred(kernel r: Int) -> Winograd1D? {
         switch r {
         case 3: return Winograd1D(outputs: 4, kernel: 3, points: [0, 1, -1, 2, -2])
+        case 5: return Winograd1D(outputs: 4, kernel: 5, points: [0, 1, -1, 2, -2, 0.5, -0.5])
         // Points chosen for float32 accuracy among sets of 0, ±1, ±2, ±½ and two more: with
         // −¾ and 5/4 the error of a 160-channel sum is ~4e-6 of its range, with ±3 ~1.3e-5.
         case 7: return Winograd1D(outputs: 4, kernel: 7, points: [0, 1, -1, 2, -2, 0.5, -0.5, -0.75, 1.25])
@@ -81,17 +83,20 @@ public struct Winograd1D {
         return inv
     }
 
-    /// U[j][o][c] = Σ_k G[j][k] · w[o][c][k] for weights (cout, cin, r) (a 1×r or r×1 kernel),
-    /// as (α, cout, cin), in double precision.
-    public func transformWeights(_ weight: UnsafePointer<Float>, cout: Int, cin: Int) -> Tensor {
-        let u = Tensor(uninitialized: [alpha, cout, cin])
+    /// U[j][t][o][c] = Σ_k G[j][k] · w[o][c][t][k] for weights (cout, cin, taps, r): `taps`
+    /// kernel lines across the axis (1 for 1×r and r×1 kernels; 5 for a 5×5 along the width),
+    /// as (α·taps, cout, cin), in double precision.
+    public func transformWeights(_ weight: UnsafePointer<Float>, cout: Int, cin: Int, taps: Int = 1) -> Tensor {
+        let u = Tensor(uninitialized: [alpha * taps, cout, cin])
         let (r, alpha, plane) = (kernel, alpha, cout * cin)
         for pair in 0..<plane {
-            let w = weight + pair * r
-            for j in 0..<alpha {
-                var acc = 0.0
-                for k in 0..<r { acc += filter[j * r + k] * Double(w[k]) }
-                u.data[j * plane + pair] = Float(acc)
+            for t in 0..<taps {
+                let w = weight + (pair * taps + t) * r
+                for j in 0..<alpha {
+                    var acc = 0.0
+                    for k in 0..<r { acc += filter[j * r + k] * Double(w[k]) }
+                    u.data[(j * taps + t) * plane + pair] = Float(acc)
+                }
             }
         }
         return u
@@ -99,18 +104,22 @@ public struct Winograd1D {
 
     /// out rows `0..<cout` (row stride `ldOut`, N·OH·OW columns each) = conv(x) + bias, then
     /// ReLU when `relu`, for x (cin, n, h, w) and the kernel sliding along `axis` with zero
-    /// padding `padBefore`/`padAfter` on that axis (none on the other).
+    /// padding `padBefore`/`padAfter` on that axis. A kernel `taps` lines deep across the axis
+    /// (padding `acrossPad` on that side) is the sum of `taps` 1-D convolutions of shifted
+    /// lines: they share one input transform, and each point's GEMMs accumulate the taps.
     public func convPlanar(x: UnsafePointer<Float>, cin: Int, n: Int, h: Int, w: Int, axis: Axis,
-                           padBefore: Int, padAfter: Int, transformedWeight u: Tensor,
-                           bias: UnsafePointer<Float>?, relu: Bool,
+                           padBefore: Int, padAfter: Int, taps: Int = 1, acrossPad: (Int, Int) = (0, 0),
+                           transformedWeight u: Tensor, bias: UnsafePointer<Float>?, relu: Bool,
                            out: UnsafeMutablePointer<Float>, ldOut: Int, budget: Int) {
         let cout = u.shape[1]
-        precondition(u.rank == 3 && u.shape[0] == alpha && u.shape[2] == cin,
+        precondition(u.rank == 3 && u.shape[0] == alpha * taps && u.shape[2] == cin,
                      "winograd1d: transformed weight \(u.shape) does not fit \(cin) input channels")
-        let along = axis == .height ? h : w, across = axis == .height ? w : h
+        let along = axis == .height ? h : w
+        // Lines are stored with the across padding: `across` values, the first `outAcross` valid outputs.
+        let across = (axis == .height ? w : h) + acrossPad.0 + acrossPad.1, outAcross = across - taps + 1
         let outAlong = along + padBefore + padAfter - kernel + 1
-        precondition(outAlong > 0, "winograd1d: input \(h)x\(w) too small for the kernel")
-        let (oh, ow) = axis == .height ? (outAlong, w) : (h, outAlong)
+        precondition(outAlong > 0 && outAcross > 0, "winograd1d: input \(h)x\(w) too small for the kernel")
+        let (oh, ow) = axis == .height ? (outAlong, outAcross) : (outAcross, outAlong)
         let m = outputs, tiles = (outAlong + m - 1) / m
         // The staged input: phase φ holds line m·e + φ − padBefore (all `across` values) at
         // e·across, so tile t's input value l is at phase l mod m, offset (t + l/m)·across:
@@ -130,8 +139,8 @@ public struct Winograd1D {
         Winograd.runChunks(count, points: alpha, cin: cin, cout: cout, transformedWeight: u.data,
                            columns: { c in
                                let images = min(n, (c + 1) * imagesPerChunk) - c * imagesPerChunk
-                               return (images * columnsPerImage, images * columnsPerImage + 16)
-                           },
+                               return (images * columnsPerImage, images * columnsPerImage + 16 + taps)
+                           }, taps: taps,
                            input: { c, v, ld, parallel in
             let b0 = c * imagesPerChunk, b1 = min(n, b0 + imagesPerChunk)
             Winograd.maybeParallel(parallel, cin) { s, e in
@@ -142,10 +151,11 @@ public struct Winograd1D {
                             let plane = x + (ch * n + b) * h * w
                             stage.update(repeating: 0, count: m * phaseSize)
                             for a in 0..<along {
-                                let q = a + padBefore, dst = stage + (q % m) * phaseSize + (q / m) * across
+                                let q = a + padBefore
+                                let dst = stage + (q % m) * phaseSize + (q / m) * across + acrossPad.0
                                 let src = plane + a * inLine
-                                if inStep == 1 { dst.update(from: src, count: across) } else {
-                                    for k in 0..<across { dst[k] = src[k * inStep] }
+                                if inStep == 1 { dst.update(from: src, count: across - acrossPad.0 - acrossPad.1) } else {
+                                    for k in 0..<(across - acrossPad.0 - acrossPad.1) { dst[k] = src[k * inStep] }
                                 }
                             }
                             Winograd1D.combine(inTerms, rows: alpha, stage, count: columnsPerImage,
@@ -170,8 +180,8 @@ public struct Winograd1D {
                             let plane = out + o * ldOut + b * oh * ow
                             for a in 0..<outAlong {
                                 let from = stage + (a % m) * span + (a / m) * across, dst = plane + a * outLine
-                                if outStep == 1 { dst.update(from: from, count: across) } else {
-                                    for k in 0..<across { dst[k * outStep] = from[k] }
+                                if outStep == 1 { dst.update(from: from, count: outAcross) } else {
+                                    for k in 0..<outAcross { dst[k * outStep] = from[k] }
                                 }
                             }
                         }
