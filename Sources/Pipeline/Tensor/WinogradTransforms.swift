@@ -19,23 +19,34 @@ extension Winograd {
                 let d = buf.baseAddress!                   // 6 padded input rows
                 let r = d + 6 * rowSize                    // 6 rows of Bᵀ·d (+ 8 floats of slack)
                 (r + 6 * rowSize).update(repeating: 0, count: 8)
+                // Per phase, the e whose column 4e + phase − padLeft lies in the row: eLo..<eHi.
+                let eRange = (0..<4).map { phase -> (Int, Int) in
+                    let lo = min(span, max(0, (g.padLeft - phase + 3) / 4))
+                    return (lo, min(span, max(lo, (g.w + g.padLeft - phase + 3) / 4)))
+                }
                 for c in s..<e {
                     for row in 0..<chunk.rows {
                         let b = (chunk.firstRow + row) / tilesH, ty = (chunk.firstRow + row) % tilesH
                         let plane = x + b * g.input.imageStride + c * g.input.channelStride
                         let y0 = ty * 4 - g.padTop
-                        for i in 0..<6 {
+                        // Consecutive tile rows of one image share two input rows: keep them.
+                        var first = 0
+                        if row > 0 && ty > 0 {
+                            d.update(from: d + 4 * rowSize, count: 2 * rowSize)
+                            first = 2
+                        }
+                        for i in first..<6 {
                             let dst = d + i * rowSize
                             let y = y0 + i
                             if y < 0 || y >= g.h { dst.update(repeating: 0, count: rowSize); continue }
                             let src = plane + y * g.w
                             for phase in 0..<4 {
-                                let q = dst + phase * span
                                 // column 4e + phase holds x[y][4e + phase − padLeft], zero outside.
-                                for e in 0..<span {
-                                    let col = 4 * e + phase - g.padLeft
-                                    q[e] = col >= 0 && col < g.w ? src[col] : 0
-                                }
+                                let q = dst + phase * span, (lo, hi) = eRange[phase]
+                                let from = src + phase - g.padLeft
+                                q.update(repeating: 0, count: lo)
+                                for e in lo..<hi { q[e] = from[4 * e] }
+                                (q + hi).update(repeating: 0, count: span - hi)
                             }
                         }
                         var j = 0
