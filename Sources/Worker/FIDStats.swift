@@ -15,6 +15,7 @@ struct FIDStats: ParsableCommand {
     @Option var batch = 50
     @Option var threads = 2
     @Flag(help: "Also stream arr_0 into the output (a complete ADM reference batch).") var embedImages = false
+    @Flag(help: "im2col + sgemm for every convolution instead of Winograd (differences ~1e-7 relative).") var noFastConv = false
 
     func validate() throws {
         guard (images == nil) != (npz == nil) else { throw ValidationError("give exactly one of --images or --npz") }
@@ -22,6 +23,7 @@ struct FIDStats: ParsableCommand {
 
     func run() throws {
         Threads.set(threads)
+        PlanarConv.useFastAlgorithms = !noFastConv
         let job = FIDStatsJob(weightsPath: inception, mode: mode, batch: batch, embedImages: embedImages)
         let progress: (Int, Int) -> Void = { done, total in
             FileHandle.standardError.write(Data("\r\(done)/\(total) images".utf8))
