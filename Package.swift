@@ -24,6 +24,9 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CZMQ", path: "Sources/CZMQ", pkgConfig: "libzmq"),
         .systemLibrary(name: "CZLibSystem", path: "Sources/CZLibSystem"),
+        // SHA-256 of every shard output, verified by the coordinator inside its loop: libcrypto's
+        // (SHA extensions, GB/s) keeps a 33 MB partial well inside a heartbeat interval.
+        .systemLibrary(name: "COpenSSLCrypto", path: "Sources/COpenSSLCrypto", pkgConfig: "libcrypto"),
         // PNG/JPEG through libpng and libjpeg-turbo; C hosts their longjmp error handling.
         .target(
             name: "CImageCodecs",
@@ -33,22 +36,28 @@ let package = Package(
         .target(
             name: "Pipeline",
             dependencies: [
-                "COpenBLAS", "CZMQ", "CImageCodecs", "CZLibSystem",
+                "COpenBLAS", "CZMQ", "CImageCodecs", "CZLibSystem", "COpenSSLCrypto",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "Sources/Pipeline",
             swiftSettings: fastMath
         ),
+        // Flag groups both executables take (single-process command and distributed job alike).
+        .target(
+            name: "CLIOptions",
+            dependencies: ["Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/CLIOptions"
+        ),
         .executableTarget(
             name: "Worker",
-            dependencies: ["Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Pipeline", "CLIOptions", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/Worker",
             swiftSettings: fastMath
         ),
         .executableTarget(
             name: "Coordinator",
-            dependencies: ["Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Pipeline", "CLIOptions", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/Coordinator",
             swiftSettings: fastMath
         ),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLIOptions
 import Foundation
 import Pipeline
 

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
+import CLIOptions
 import Pipeline
 
-extension InceptionPreprocessing: ExpressibleByArgument {}
 
 struct FIDCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,7 +11,8 @@ struct FIDCommand: ParsableCommand {
 
     @Argument(help: "Reference statistics / ADM reference batch (.npz).") var a: String
     @Argument(help: "Sample statistics / ADM sample batch (.npz).") var b: String
-    @Option(help: "Inception weights, to evaluate images (arr_0) for IS and precision/recall.") var inception: String?
+    @Option(help: "Inception weights (or random[:SEED], the proxy extractor), to evaluate images (arr_0) for IS and precision/recall.")
+    var inception: String?
     @Option(help: "Preprocessing for images: tf1-adm (ADM's graph) or pytorch-fid.") var mode: InceptionPreprocessing = .tf1ADM
     @Option var threads = 2
     @Flag(help: "Also KID (100 subsets of up to 1000 vectors; needs images on both sides).") var kid = false
@@ -19,7 +20,10 @@ struct FIDCommand: ParsableCommand {
 
     func run() throws {
         Threads.set(threads)
-        let model = try inception.map { try FIDInceptionV3(path: $0) }
+        for w in StatisticsProvenance.comparisonWarnings(a, b) {
+            FileHandle.standardError.write(Data("warning: \(w)\n".utf8))
+        }
+        let model = try inception.map { try InceptionWeightsSpec(parsing: $0).load() }
         let r = try FIDComparison.compare(reference: a, samples: b, model: model, mode: mode, kid: kid)
         print(json ? try r.json() : r.text)
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLIOptions
 import Foundation
 import Pipeline
 
@@ -8,10 +9,6 @@ protocol KindOptions: ParsableArguments {
     static var kindName: String { get }
     static var abstract: String { get }
     func spec() throws -> Data
-}
-
-func absolute(_ path: String) -> String {
-    path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
 }
 
 struct SyntheticOptions: KindOptions {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLIOptions
 import Foundation
 import Pipeline
 
@@ -6,8 +7,8 @@ import Pipeline
 struct Submit: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Add a job to the ledger; prints the job id.",
-        subcommands: [SubmitKind<SampleOptions>.self, SubmitKind<EncodeOptions>.self, SubmitKind<SyntheticOptions>.self,
-                       SubmitKind<NoopOptions>.self])
+        subcommands: [SubmitKind<SampleOptions>.self, SubmitKind<EncodeOptions>.self, SubmitKind<NoiseOptions>.self,
+                       SubmitKind<FIDStatsOptions>.self, SubmitKind<SyntheticOptions>.self, SubmitKind<NoopOptions>.self])
 }
 
 struct SubmitKind<K: KindOptions>: ParsableCommand {

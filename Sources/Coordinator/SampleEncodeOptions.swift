@@ -1,38 +1,26 @@
 import ArgumentParser
+import CLIOptions
 import Foundation
 import Pipeline
 
-/// `dit-worker sample`'s flags, plus the sharding ones.
+/// `dit-worker sample`'s flags, plus the sharding one.
 struct SampleOptions: KindOptions {
     static let kindName = "sample"
     static let abstract = "Sample with a DiT (+ VAE): PNGs by global index, labels, the ADM .npz and its recipe."
-    @Option(help: "DiT weights (file or diffusers folder), or random:PRESET (e.g. random:DiT-S/2).") var dit: String
-    @Option(help: "A DiT config.json; default: beside the weights, else inferred.") var config: String?
-    @Option(help: "Number of attention heads, for widths that match no preset.") var numHeads: Int?
-    @Option(help: "Image size in pixels for a random:PRESET model (latent = size / 8).") var imageSize = 256
-    @Option(help: "VAE (diffusers folder), or `identity` for a pixel-space DiT; without it the job writes latents.") var vae: String?
-    @Option(help: "Number of samples.") var numSamples: Int
-    @Option(help: "Seed of the noise and of the labels.") var seed: UInt64 = 0
-    @Option(help: "Classifier-free guidance scale (1 = no guidance).") var cfgScale: Float = 1.5
-    @Flag(help: "Guide all eps channels instead of the reference's first 3.") var guideAllChannels = false
-    @Option(help: "ddpm or ddim.") var sampler: String = "ddpm"
-    @Option(help: "Sampling steps.") var steps: Int = 250
-    @Option(help: "Explicit respacing: N, N1,N2,..., or ddimN.") var respacing: String?
-    @Option(help: "DDIM eta.") var eta: Float = 0
-    @Option(help: "uniform, balanced, or a file of labels.") var labels = "uniform"
-    @Option(help: "Output folder (shared by coordinator and workers).") var out: String
-    @Option(help: "Samples per sampler batch.") var batch = 16
-    @Option(help: "per-sample or batched model calls.") var modelCalls = "per-sample"
+    @OptionGroup var sample: SampleArguments
     @Option(help: "Samples per shard.") var samplesPerShard = 64
 
-    func spec() throws -> Data {
-        try JobKinds.encode(SampleSpec(
-            outputDir: absolute(out), dit: dit.hasPrefix("random:") ? dit : absolute(dit), config: config.map(absolute),
-            numHeads: numHeads, imageSize: imageSize, vae: vae.map { $0 == AutoencoderSpec.identityName ? $0 : absolute($0) }, numSamples: numSamples, seed: seed,
-            cfgScale: cfgScale, guideAllChannels: guideAllChannels, sampler: sampler, steps: steps, respacing: respacing,
-            eta: eta, labels: ["uniform", "balanced"].contains(labels) ? labels : absolute(labels), batch: batch,
-            modelCalls: modelCalls, samplesPerShard: samplesPerShard))
-    }
+    func spec() throws -> Data { try JobKinds.encode(sample.spec(samplesPerShard: samplesPerShard)) }
+}
+
+/// `dit-worker fidstats`'s flags, plus the sharding one.
+struct FIDStatsOptions: KindOptions {
+    static let kindName = "fidstats"
+    static let abstract = "Inception statistics (mu, sigma, mu_s, sigma_s) + provenance of a folder, a sample job's output or an .npz, from per-shard partial statistics."
+    @OptionGroup var stats: FIDStatsArguments
+    @Option(help: "Images per shard (a multiple of --batch).") var imagesPerShard = 500
+
+    func spec() throws -> Data { try JobKinds.encode(try stats.spec(imagesPerShard: imagesPerShard)) }
 }
 
 struct EncodeOptions: KindOptions {

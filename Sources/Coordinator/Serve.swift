@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dispatch
+import CLIOptions
 import Foundation
 import Pipeline
 
@@ -48,10 +49,7 @@ struct Serve: ParsableCommand {
         try service.run { try stop.isSet || (exitWhenDone && !l.hasRunningJobs()) }
         if exitWhenDone && !stop.isSet {
             logLine("no job left running: dismissing \(endpoint.connectedPeers.count) worker(s)")
-            for peer in endpoint.connectedPeers {
-                try? endpoint.send(.disconnect, to: peer)
-                _ = try? service.core.handle(.dismissed(peer))
-            }
+            logLine("workers dismissed: \(try service.dismissWorkers { stop.isSet })")
         }
         // Otherwise (a signal) workers are not dismissed: they reconnect to the restarted
         // coordinator by themselves, and their leases stay in the ledger until then.
@@ -76,8 +74,8 @@ struct EmbeddedOptions: ParsableArguments {
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a job on this machine: a coordinator and N local workers (resumes on the same ledger).",
-        subcommands: [RunKind<SampleOptions>.self, RunKind<EncodeOptions>.self, RunKind<SyntheticOptions>.self,
-                       RunKind<NoopOptions>.self])
+        subcommands: [RunKind<SampleOptions>.self, RunKind<EncodeOptions>.self, RunKind<NoiseOptions>.self,
+                       RunKind<FIDStatsOptions>.self, RunKind<SyntheticOptions>.self, RunKind<NoopOptions>.self])
 }
 
 struct RunKind<K: KindOptions>: ParsableCommand {
@@ -97,7 +95,8 @@ struct RunKind<K: KindOptions>: ParsableCommand {
                                                shouldStop: { stop.isSet }, log: logLine)
         print(try JobStatusReport.load(ledger: l, jobId: job).render())
         switch state {
-        case .done: return
+        case .done:
+            if let report = try (kind as? ReportingKindOptions)?.report() { print(report) }
         case .running: throw ExitCode(130)   // interrupted; re-run to resume
         default: throw ExitCode(2)
         }

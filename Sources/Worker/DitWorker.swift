@@ -8,7 +8,7 @@ struct DitWorker: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dit-worker",
         abstract: "DiT / VAE / Inception worker: evaluation, benchmarks, single-process jobs.",
-        subcommands: [Connect.self, Eval.self, Bench.self, Convert.self, Dataset.self, FIDStats.self, Sample.self, Train.self],
+        subcommands: [Connect.self, Eval.self, Bench.self, Convert.self, Dataset.self, FIDStats.self, Sample.self, Noise.self, Train.self],
         defaultSubcommand: Connect.self
     )
 }

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
+import CLIOptions
 import Pipeline
 
-extension InceptionPreprocessing: ExpressibleByArgument {}
 
 struct EvalInception: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -28,7 +28,7 @@ final class FIDPipelineTests: XCTestCase {
         try writeBatch(dir + "/sample.npz", count: 4, size: 16, seed: 2, labels: true)
 
         // fidstats (batches of 3 + 1), ADM preprocessing, images embedded.
-        let job = FIDStatsJob(weightsPath: weights, mode: .tf1ADM, batch: 3, embedImages: true,
+        let job = FIDStatsJob(weights: .file(path: weights), mode: .tf1ADM, batch: 3, embedImages: true,
                               samplingRecipe: ["sampler": "ddpm"])
         let out = try job.run(npz: dir + "/ref.npz", out: dir + "/ref_stats.npz", model: model)
         XCTAssertEqual(out.pool.count, 4)
@@ -54,7 +54,7 @@ final class FIDPipelineTests: XCTestCase {
         try Data("not an image".utf8).write(to: URL(fileURLWithPath: folder + "/notes.txt"))
         XCTAssertEqual(try FIDStatsJob.imageFiles(in: folder).map { ($0 as NSString).lastPathComponent },
                        ["img0.png", "img1.png", "img2.png", "img3.png"])
-        let fromFolder = try FIDStatsJob(weightsPath: weights, mode: .tf1ADM, batch: 3)
+        let fromFolder = try FIDStatsJob(weights: .file(path: weights), mode: .tf1ADM, batch: 3)
             .run(imagesIn: folder, out: dir + "/folder_stats.npz", model: model)
         XCTAssertEqual(fromFolder.pool.count, 4)
         let fMu = try StatisticsFile.read(dir + "/folder_stats.npz").pool!.mu

@@ -33,6 +33,22 @@ enum Fixtures {
     }
 }
 
+/// A test case that works in a fresh temporary directory, removed after each test.
+class TempDirTestCase: XCTestCase {
+    /// The directory's name prefix.
+    class var tempPrefix: String { "dit-test" }
+    var dir = ""
+    override func setUp() { super.setUp(); dir = Fixtures.tempDir(Self.tempPrefix) }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir); super.tearDown() }
+
+    /// Writes `bytes` to `name` in the directory and returns its path.
+    func write(_ bytes: [UInt8], _ name: String) throws -> String {
+        let p = dir + "/" + name
+        try Data(bytes).write(to: URL(fileURLWithPath: p))
+        return p
+    }
+}
+
 /// The fixture README's tolerance: max |a − b| relative to the reference's
 /// largest magnitude, floored at 1.
 func assertClose(_ actual: Tensor, _ expected: Tensor, tol: Float, _ what: String,

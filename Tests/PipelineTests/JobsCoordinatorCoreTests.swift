@@ -131,4 +131,71 @@ final class JobsCoordinatorCoreTests: XCTestCase {
         // Bad credit counts are dropped.
         XCTAssertTrue(try restarted.handle(.request("c", credits: -5)).isEmpty)
     }
+
+    /// Reports are idempotent and each is owed an ACK: a re-sent RESULT for an attempt already
+    /// done is a duplicate (nothing counted twice), one for a lease that moved on is stale, a
+    /// re-sent FAILED is a duplicate; a coordinator restarted on the ledger accepts a RESULT
+    /// for a lease it finds there.
+    func testReportsAreAcknowledgedAndRepeatsCountOnce() throws {
+        let ledger = try Ledger(path: dir + "/l.sqlite")
+        let core = CoordinatorCore<String>(ledger: ledger)
+        let job = try submit(ledger, out: dir + "/out", items: 9, perShard: 3)
+        let exec = SyntheticKind().makeExecutor()
+        func completion(_ g: LeaseGrant) throws -> ShardCompletion {
+            let r = try exec.execute(g.task, control: ShardControl())
+            return ShardCompletion(jobId: g.jobId, shardId: g.shardId, attempt: g.attempt, outputs: r.outputs,
+                                   itemErrors: r.itemErrors, elapsed: 0.01)
+        }
+        _ = try core.handle(.hello("a", workerId: "wa", host: "h", pid: 1, threads: 1))
+        let g0 = try XCTUnwrap(core.handle(.request("a", credits: 1)).first?.1)
+        let c0 = try completion(g0)
+        _ = core.takeReportAcks()
+        _ = try core.handle(.result("a", c0))
+        XCTAssertEqual(core.takeReportAcks().map(\.verdict), [.recorded])
+        // The same RESULT again (the worker never saw the ACK): acknowledged, not counted.
+        _ = try core.handle(.result("a", c0))
+        let again = core.takeReportAcks()
+        XCTAssertEqual(again.map(\.verdict), [.duplicate])
+        XCTAssertEqual(again.first.map { [$0.jobId, $0.shardId, Int64($0.attempt)] }, [job, g0.shardId, 1])
+        XCTAssertEqual(core.accepted, 1)
+        XCTAssertEqual(core.duplicates, 1)
+        XCTAssertEqual(try ledger.shardCompletions(jobId: job).first?.doneAttempts, 1)
+
+        // A lease that moved on: worker a went silent, b got the shard; a's late RESULT is stale.
+        let g1 = try XCTUnwrap(core.handle(.request("a", credits: 1)).first?.1)
+        let c1 = try completion(g1)
+        _ = try core.handle(.gone("a", reason: "silent"))
+        _ = try core.handle(.hello("b", workerId: "wb", host: "h", pid: 2, threads: 1))
+        let g1b = try XCTUnwrap(core.handle(.request("b", credits: 1)).first?.1)
+        XCTAssertEqual(g1b.shardId, g1.shardId)
+        _ = try core.handle(.hello("a2", workerId: "wa", host: "h", pid: 1, threads: 1))
+        _ = core.takeReportAcks()
+        _ = try core.handle(.result("a2", c1))
+        XCTAssertEqual(core.takeReportAcks().map(\.verdict), [.stale])
+        XCTAssertEqual(try ledger.attempts(jobId: job, shardIndex: g1.shardIndexForTest).map(\.outcome), ["released", "running"])
+
+        // A FAILED twice: recorded, then a duplicate.
+        _ = try core.handle(.failed("b", jobId: job, shardId: g1b.shardId, attempt: g1b.attempt, reason: "disk full", retryable: true))
+        _ = try core.handle(.failed("b", jobId: job, shardId: g1b.shardId, attempt: g1b.attempt, reason: "disk full", retryable: true))
+        XCTAssertEqual(core.takeReportAcks().map(\.verdict), [.recorded, .duplicate])
+
+        // A coordinator restarted on the ledger accepts a RESULT for a lease it finds there.
+        let g2 = try XCTUnwrap(core.handle(.request("b", credits: 1)).first?.1)
+        let c2 = try completion(g2)
+        let restarted = CoordinatorCore<String>(ledger: ledger)
+        _ = try restarted.handle(.hello("b2", workerId: "wb", host: "h", pid: 2, threads: 1))
+        _ = try restarted.handle(.result("b2", c2))
+        XCTAssertEqual(restarted.takeReportAcks().map(\.verdict), [.recorded])
+        XCTAssertEqual(restarted.accepted, 1)
+        // A tampered RESULT is rejected (and acknowledged as such).
+        let g3 = try XCTUnwrap(restarted.handle(.request("b2", credits: 1)).first?.1)
+        var c3 = try completion(g3)
+        c3.outputs[0].sha256 = String(repeating: "0", count: 64)
+        _ = try restarted.handle(.result("b2", c3))
+        XCTAssertEqual(restarted.takeReportAcks().map(\.verdict), [.rejected])
+    }
+}
+
+private extension LeaseGrant {
+    var shardIndexForTest: Int { task.shardIndex }
 }

@@ -11,7 +11,12 @@ class ProcessTestCase: XCTestCase {
     override func setUp() { dir = Fixtures.tempDir("jobs-it") }
     override func tearDown() {
         for p in children where p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
-        try? FileManager.default.removeItem(atPath: dir)
+        // DIT_KEEP_TEST_DIRS=1 keeps the scratch folder (process logs, ledger) for a post-mortem.
+        if ProcessInfo.processInfo.environment["DIT_KEEP_TEST_DIRS"] != nil {
+            print("kept \(dir)")
+        } else {
+            try? FileManager.default.removeItem(atPath: dir)
+        }
     }
 
     static let products: String = {

@@ -8,8 +8,12 @@ final class JobsServeExitTests: ProcessTestCase {
     func testServeExitWhenDoneDismissesWorkers() throws {
         let port = try freePort()
         let ledger = dir + "/ledger.sqlite"
+        // 2.4 s of work: both workers must have joined before the job ends, or the one left out
+        // is never dismissed (it may start before the coordinator has bound its port, and then
+        // retries the connection only after libzmq's 1 s reconnect interval). With 240 ms of
+        // work a loaded machine lost that race about one run in ten.
         let spec = SyntheticSpec(outputDir: dir + "/out", items: 12, itemsPerShard: 3, seed: 4, bytesPerItem: 50,
-                                 millisPerItem: 20)
+                                 millisPerItem: 200)
         XCTAssertEqual(try runToEnd("dit-coordinator", ["submit", "synthetic"] + syntheticArgs(spec) + ["--ledger", ledger]).0, 0)
         let coordinator = try start("dit-coordinator", ["serve", "--ledger", ledger, "--bind", "tcp://127.0.0.1:\(port)",
                                                         "--exit-when-done"], log: "coordinator.log")

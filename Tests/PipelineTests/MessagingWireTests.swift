@@ -13,6 +13,7 @@ final class MessagingWireTests: XCTestCase {
             .result(MessagingFixtures.result(for: a)),
             .failed(ShardFailure(jobId: 3, shardId: 7, attempt: 2, reason: "disk full: out/7.png", retryable: true)),
             .disconnect,
+            .ack(Acknowledgement(jobId: 3, shardId: 7, attempt: 2, verdict: .duplicate)),
         ]
         XCTAssertEqual(Set(all.map(\.command)), Set(WireCommand.allCases))
         for m in all {
@@ -22,6 +23,26 @@ final class MessagingWireTests: XCTestCase {
             XCTAssertEqual(frames[1], Array("DITP/1".utf8))
             XCTAssertEqual(frames[2], [m.command.rawValue])
             XCTAssertEqual(try WireCodec.decode(frames), m, "\(m.command)")
+        }
+    }
+
+    /// Revision 2 (ACK) keeps the frames of DITP/1: a revision-1 READY (no `revision` key)
+    /// still decodes, as a worker that expects no ACKs; a bad ACK body is a named error.
+    func testRevisionTwoAddsAckAndStaysReadableForRevisionOne() throws {
+        XCTAssertEqual(WireCodec.version, "DITP/1")
+        XCTAssertTrue(MessagingFixtures.hello().expectsAcknowledgements)
+        let v = Array("DITP/1".utf8)
+        let old = Array(#"{"workerId":"w","hostname":"h","pid":1,"threads":2,"capabilities":[],"cachedModels":[]}"#.utf8)
+        guard case .ready(let h) = try WireCodec.decode([[], v, [1], old]) else { return XCTFail("not READY") }
+        XCTAssertNil(h.revision)
+        XCTAssertFalse(h.expectsAcknowledgements)
+        XCTAssertEqual(WireCommand.ack.rawValue, 0x08)
+        XCTAssertTrue(WireCommand.ack.sentByCoordinator)
+        XCTAssertFalse(WireCommand.ack.sentByWorker)
+        for body in [#"{"jobId":1,"shardId":2,"attempt":3,"verdict":"maybe"}"#, #"{"jobId":1,"shardId":2}"#, "[]", ""] {
+            XCTAssertThrowsError(try WireCodec.decode([[], v, [8], Array(body.utf8)]), body) { e in
+                guard case .badBody(command: "ACK", _)? = e as? MessagingError else { return XCTFail("\(e)") }
+            }
         }
     }
 

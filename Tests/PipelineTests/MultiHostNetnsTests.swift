@@ -125,14 +125,21 @@ final class MultiHostNetnsTests: ProcessTestCase {
         let l = try Ledger(path: ledger)
         let id = { (n: Int) in "-\(workers[n]!.processIdentifier)" }
         let holds = { (n: Int) throws -> Bool in try l.leaseHolders().contains { $0.hasSuffix(id(n)) } }
-        // Mid-job: workers 1 and 2 each hold a lease and some shards are already done.
+        // Mid-job: workers 1 and 2 each hold a lease and some shards are already done. Worker 2
+        // is frozen (SIGSTOP) before its lease is checked, so it cannot finish that shard
+        // between the check and its SIGKILL (a loaded machine once let it).
+        let w2 = workers[2]!.processIdentifier
         try waitFor("workers 1 and 2 to hold leases mid-job", timeout: 20) {
-            try holds(1) && holds(2) && l.shardCompletions(jobId: 1).contains { $0.state == .done }
+            kill(w2, SIGSTOP)
+            usleep(100_000)   // a RESULT already on its way is recorded first
+            if try holds(1) && holds(2) && l.shardCompletions(jobId: 1).contains(where: { $0.state == .done }) { return true }
+            kill(w2, SIGCONT)
+            return false
         }
         let doneAtFaults = try l.shardCompletions(jobId: 1).filter { $0.state == .done }.count
         XCTAssertLessThan(doneAtFaults, 30, "the faults happen mid-job")
         try ipRun(["-n", "\(prefix)-br", "link", "set", "p1", "down"])   // cut worker 1's cable
-        kill(workers[2]!.processIdentifier, SIGKILL)                      // and kill worker 2
+        kill(w2, SIGKILL)                                                 // and kill worker 2
         try waitFor("the job to finish", timeout: 40) { try l.jobState(1).isFinished }
         XCTAssertEqual(try l.jobState(1), .done)
         try assertExactlyOnce(ledger)
@@ -165,5 +172,51 @@ final class MultiHostNetnsTests: ProcessTestCase {
         XCTAssertEqual(Set(distributed.keys), Set(oneTree.keys))
         XCTAssertTrue(distributed == oneTree, "outputs across namespaces differ from the one-worker run")
         XCTAssertEqual(Set(try l.outputs(jobId: 1).map(\.path)), Set(oneTree.keys))
+    }
+
+    /// A link cut mid-job and restored: the cut worker loses its lease (run elsewhere) and
+    /// its connection, reconnects once the cable is back, and its late RESULT for the lost
+    /// lease is acknowledged as stale, not recorded. At the end `--exit-when-done` dismisses
+    /// both workers, including one still reconnecting when the job ends: all three exit.
+    func testACutAndRestoredLinkEndsWithEveryWorkerDismissed() throws {
+        let prefix = try startLab(nodes: 3)
+        let exec = { (node: Int) in [Self.ip!, "netns", "exec", "\(prefix)-n\(node)"] }
+        let keys = dir + "/keys"
+        let ledger = dir + "/ledger.sqlite"
+        // 16 shards of 4 items x 40 ms: ~2.6 s of work, half of it each.
+        let spec = SyntheticSpec(outputDir: dir + "/shared/out", items: 64, itemsPerShard: 4, seed: 5,
+                                 bytesPerItem: 300, millisPerItem: 40)
+        XCTAssertEqual(try runToEnd("dit-coordinator", ["keygen", "--out", keys, "--worker", "w1", "--worker", "w2"]).0, 0)
+        XCTAssertEqual(try runToEnd("dit-coordinator", ["submit", "synthetic"] + syntheticArgs(spec) + ["--ledger", ledger]).0, 0)
+        let hb = ["--heartbeat", "0.2", "--liveness", "3"]
+        let coordinator = try start("dit-coordinator", ["serve", "--ledger", ledger, "--bind", "tcp://10.213.0.1:5555", "--keys", keys,
+                                      "--exit-when-done"] + hb, launcher: exec(0), log: "coordinator.log")
+        var workers: [Int: Process] = [:]
+        for n in 1...2 {
+            workers[n] = try start("dit-worker", ["--connect", "tcp://10.213.0.1:5555", "--keys", keys, "--key-name", "w\(n)"] + hb,
+                                   launcher: exec(n), log: "worker\(n).log")
+        }
+        let l = try Ledger(path: ledger)
+        let id1 = "-\(workers[1]!.processIdentifier)"
+        try waitFor("worker 1 to hold a lease mid-job", timeout: 20) {
+            try l.leaseHolders().contains { $0.hasSuffix(id1) } && l.shardCompletions(jobId: 1).contains { $0.state == .done }
+        }
+        try ipRun(["-n", "\(prefix)-br", "link", "set", "p1", "down"])
+        usleep(1_200_000)   // past both liveness windows (0.6 s): each side gives the other up
+        try ipRun(["-n", "\(prefix)-br", "link", "set", "p1", "up"])
+        try waitFor("the job to finish", timeout: 40) { try l.jobState(1).isFinished }
+        try waitFor("the coordinator and both workers to exit", timeout: 30) {
+            !coordinator.isRunning && workers.values.allSatisfy { !$0.isRunning }
+        }
+        XCTAssertEqual(coordinator.terminationStatus, 0)
+        for (n, w) in workers { XCTAssertEqual(w.terminationStatus, 0, "worker \(n)") }
+        try assertExactlyOnce(ledger)
+        let attempts = try (0..<16).flatMap { try l.attempts(jobId: 1, shardIndex: $0) }
+        XCTAssertTrue(attempts.contains { $0.outcome == "released" && $0.worker.hasSuffix(id1) },
+                      "worker 1's lease was released: \(attempts.filter { $0.worker.hasSuffix(id1) })")
+        let w1 = try String(contentsOfFile: dir + "/worker1.log", encoding: .utf8)
+        XCTAssertTrue(w1.contains("the coordinator dismissed this worker"), w1)
+        let outputs = try tree(spec.outputDir).filter { !OutputFileWriter.isTemporary(($0.key as NSString).lastPathComponent) }
+        XCTAssertEqual(outputs, try reference(spec))
     }
 }

@@ -4,16 +4,8 @@ import XCTest
 
 /// Bad and hostile inputs: each must be a `WeightError` naming the file (and the
 /// global or member involved), never a crash, and nothing is executed.
-final class TorchCheckpointSafetyTests: XCTestCase {
-    var dir = ""
-    override func setUp() { dir = Fixtures.tempDir("torchckpt-bad") }
-    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
-
-    func write(_ bytes: [UInt8], _ name: String) throws -> String {
-        let p = dir + "/" + name
-        try Data(bytes).write(to: URL(fileURLWithPath: p))
-        return p
-    }
+final class TorchCheckpointSafetyTests: TempDirTestCase {
+    override class var tempPrefix: String { "torchckpt-bad" }
 
     func assertError(_ expr: @autoclosure () throws -> Any, contains parts: [String],
                      file: StaticString = #filePath, line: UInt = #line) {

@@ -2,16 +2,8 @@ import Foundation
 import XCTest
 @testable import Pipeline
 
-final class TorchCheckpointTests: XCTestCase {
-    var dir = ""
-    override func setUp() { dir = Fixtures.tempDir("torchckpt") }
-    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
-
-    func write(_ bytes: [UInt8], _ name: String) throws -> String {
-        let p = dir + "/" + name
-        try Data(bytes).write(to: URL(fileURLWithPath: p))
-        return p
-    }
+final class TorchCheckpointTests: TempDirTestCase {
+    override class var tempPrefix: String { "torchckpt" }
 
     /// Every tensor of `a` has the dtype, shape and bytes of the same key in `b`, and the key sets agree.
     func assertBitEqual(_ a: TensorSource, _ b: TensorSource, file: StaticString = #filePath, line: UInt = #line) throws {

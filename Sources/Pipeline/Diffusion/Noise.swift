@@ -16,6 +16,13 @@ public enum NoisePurpose: UInt32, CaseIterable {
     case trainingTimestep = 7
     /// Training label dropout (`class_dropout_prob`).
     case trainingLabelDrop = 8
+    /// The `noise` job (index = the item's image index, step = the draw k): the timestep t,
+    /// the noise eps of q_sample, the re-drawn posterior sample x0 and the flip coin (see `NoiseDraws`).
+    case noisingTimestep = 9
+    case noisingEps = 10
+    case noisingPosterior = 11
+    /// Whether draw k of item i uses the horizontally flipped image's latent (`noise --flip`).
+    case noisingFlip = 12
 }
 
 /// Where every sampler, encoder and training step takes its randomness from.

@@ -83,9 +83,19 @@ public struct NPZRowIterator {
 
     public var rowCount: Int { shape[0] }
 
+    /// Skips the next `rows` rows (a shard of the array starts there).
+    public mutating func skip(rows: Int) throws {
+        let k = min(max(rows, 0), rowCount - rowsRead)
+        try stream.skip(k * shape.dropFirst().reduce(1, *) * dtype.size)
+        rowsRead += k
+    }
+
     /// The next batch (shape [k] + shape[1...]), or nil after the last row.
-    public mutating func next() throws -> NPYArray? {
-        let k = min(batch, rowCount - rowsRead)
+    public mutating func next() throws -> NPYArray? { try next(maxRows: batch) }
+
+    /// The next at most `maxRows` rows, or nil when none are left (or `maxRows` is 0).
+    public mutating func next(maxRows: Int) throws -> NPYArray? {
+        let k = min(maxRows, rowCount - rowsRead)
         guard k > 0 else { return nil }
         let rowBytes = shape.dropFirst().reduce(1, *) * dtype.size
         var data = Data(count: k * rowBytes)

@@ -179,37 +179,48 @@ public enum PillowResample {
         return s <= 0 ? 0 : (s >= 255 ? 255 : UInt8(truncatingIfNeeded: s))
     }
 
-    static func horizontalPass(_ src: ImageRGB8, axis: ResampleAxis, firstRow: Int, rows: Int) -> ImageRGB8 {
+    /// Runs one separable pass: `body` gets the source pixels, a zeroed output of
+    /// `outCount` bytes, the axis's fixed-point coefficients (`ksize` per output) and its
+    /// (first, count) source bounds per output, plus the rounding offset ½ in fixed point.
+    static func pass(_ src: ImageRGB8, axis: ResampleAxis, outCount: Int,
+                     _ body: (_ ip: UnsafePointer<UInt8>, _ op: UnsafeMutablePointer<UInt8>,
+                              _ kp: UnsafePointer<Int32>, _ bp: UnsafePointer<Int>, _ half: Int32) -> Void) -> [UInt8] {
         let kk = axis.fixedPoint()
-        let outW = axis.outSize, inW = src.width, ksize = axis.ksize
-        var out = [UInt8](repeating: 0, count: outW * rows * 3)
+        var out = [UInt8](repeating: 0, count: outCount)
         let half = Int32(1) << Int32(precisionBits - 1)
         src.pixels.withUnsafeBufferPointer { inBuf in
             out.withUnsafeMutableBufferPointer { outBuf in
                 kk.withUnsafeBufferPointer { kBuf in
                     axis.bounds.withUnsafeBufferPointer { bBuf in
-                        let ip = inBuf.baseAddress!, op = outBuf.baseAddress!, kp = kBuf.baseAddress!, bp = bBuf.baseAddress!
-                        for yy in 0..<rows {
-                            let row = ip + (yy + firstRow) * inW * 3
-                            let orow = op + yy * outW * 3
-                            for xx in 0..<outW {
-                                let xmin = bp[2 * xx], n = bp[2 * xx + 1]
-                                let k = kp + xx * ksize
-                                var s0 = half, s1 = half, s2 = half
-                                var p = row + xmin * 3
-                                for x in 0..<n {
-                                    let w = k[x]
-                                    s0 = s0 &+ Int32(p[0]) &* w
-                                    s1 = s1 &+ Int32(p[1]) &* w
-                                    s2 = s2 &+ Int32(p[2]) &* w
-                                    p += 3
-                                }
-                                orow[3 * xx] = clip8(s0)
-                                orow[3 * xx + 1] = clip8(s1)
-                                orow[3 * xx + 2] = clip8(s2)
-                            }
-                        }
+                        body(inBuf.baseAddress!, outBuf.baseAddress!, kBuf.baseAddress!, bBuf.baseAddress!, half)
                     }
+                }
+            }
+        }
+        return out
+    }
+
+    static func horizontalPass(_ src: ImageRGB8, axis: ResampleAxis, firstRow: Int, rows: Int) -> ImageRGB8 {
+        let outW = axis.outSize, inW = src.width, ksize = axis.ksize
+        let out = pass(src, axis: axis, outCount: outW * rows * 3) { ip, op, kp, bp, half in
+            for yy in 0..<rows {
+                let row = ip + (yy + firstRow) * inW * 3
+                let orow = op + yy * outW * 3
+                for xx in 0..<outW {
+                    let xmin = bp[2 * xx], n = bp[2 * xx + 1]
+                    let k = kp + xx * ksize
+                    var s0 = half, s1 = half, s2 = half
+                    var p = row + xmin * 3
+                    for x in 0..<n {
+                        let w = k[x]
+                        s0 = s0 &+ Int32(p[0]) &* w
+                        s1 = s1 &+ Int32(p[1]) &* w
+                        s2 = s2 &+ Int32(p[2]) &* w
+                        p += 3
+                    }
+                    orow[3 * xx] = clip8(s0)
+                    orow[3 * xx + 1] = clip8(s1)
+                    orow[3 * xx + 2] = clip8(s2)
                 }
             }
         }
@@ -217,32 +228,22 @@ public enum PillowResample {
     }
 
     static func verticalPass(_ src: ImageRGB8, axis: ResampleAxis) -> ImageRGB8 {
-        let kk = axis.fixedPoint()
         let outH = axis.outSize, w = src.width, ksize = axis.ksize
         let stride = w * 3
-        var out = [UInt8](repeating: 0, count: w * outH * 3)
-        let half = Int32(1) << Int32(precisionBits - 1)
-        src.pixels.withUnsafeBufferPointer { inBuf in
-            out.withUnsafeMutableBufferPointer { outBuf in
-                kk.withUnsafeBufferPointer { kBuf in
-                    axis.bounds.withUnsafeBufferPointer { bBuf in
-                        let ip = inBuf.baseAddress!, op = outBuf.baseAddress!, kp = kBuf.baseAddress!, bp = bBuf.baseAddress!
-                        for yy in 0..<outH {
-                            let ymin = bp[2 * yy], n = bp[2 * yy + 1]
-                            let k = kp + yy * ksize
-                            let orow = op + yy * stride
-                            let top = ip + ymin * stride
-                            for c in 0..<stride {
-                                var s = half
-                                var p = top + c
-                                for y in 0..<n {
-                                    s = s &+ Int32(p[0]) &* k[y]
-                                    p += stride
-                                }
-                                orow[c] = clip8(s)
-                            }
-                        }
+        let out = pass(src, axis: axis, outCount: w * outH * 3) { ip, op, kp, bp, half in
+            for yy in 0..<outH {
+                let ymin = bp[2 * yy], n = bp[2 * yy + 1]
+                let k = kp + yy * ksize
+                let orow = op + yy * stride
+                let top = ip + ymin * stride
+                for c in 0..<stride {
+                    var s = half
+                    var p = top + c
+                    for y in 0..<n {
+                        s = s &+ Int32(p[0]) &* k[y]
+                        p += stride
                     }
+                    orow[c] = clip8(s)
                 }
             }
         }

@@ -170,6 +170,7 @@ public final class ZipEntryStream {
     private var compressedRead = 0
     public private(set) var position = 0
     private var crc: UInt32 = 0
+    private var crcVerifiable = true
     /// Heap-allocated: zlib keeps a pointer back to its z_stream, so it must not move.
     private var zs: UnsafeMutablePointer<z_stream>?
     private static let inCapacity = 1 << 20
@@ -208,8 +209,34 @@ public final class ZipEntryStream {
         }
         crc = ZipCRC.update(crc, UnsafeRawBufferPointer(start: dst, count: count))
         position += count
-        if position == entry.uncompressedSize && crc != entry.crc32 {
+        if position == entry.uncompressedSize && crcVerifiable && crc != entry.crc32 {
             throw ZipError(file: reader.path, reason: "member '\(entry.name)': CRC-32 mismatch (corrupt file)")
+        }
+    }
+
+    /// Moves `count` bytes forward without returning them (a stored member seeks; a
+    /// deflated one inflates into scratch). The CRC-32 of a member read with skips
+    /// is not checked (its skipped bytes were never seen).
+    public func skip(_ count: Int) throws {
+        guard count <= remaining else {
+            throw ZipError(file: reader.path, reason: "member '\(entry.name)': asked to skip \(count) bytes, \(remaining) left")
+        }
+        if count == 0 { return }
+        crcVerifiable = false
+        switch entry.method {
+        case .stored:
+            position += count
+        case .deflate:
+            let scratchSize = min(count, 1 << 20)
+            let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: scratchSize)
+            defer { scratch.deallocate() }
+            var left = count
+            while left > 0 {
+                let n = min(left, scratchSize)
+                try inflate(into: scratch, count: n)
+                position += n
+                left -= n
+            }
         }
     }
 

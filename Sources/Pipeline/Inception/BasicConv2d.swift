@@ -13,24 +13,36 @@ extension StateDict: LayerWeights {
     public func scoped(_ name: String) -> LayerWeights { scope(name) }
 }
 
-/// Deterministic random weights of whatever shape a layer asks for
-/// (uniform in ±1/√fan-in; BatchNorm variances in [0.5, 1.5]).
+/// Deterministic random weights of whatever shape a layer asks for: the
+/// benchmarks' model, and the `random[:SEED]` proxy feature extractor.
+/// Scaled so activations neither explode nor vanish through the ~50 conv layers
+/// on Inception's longest path: convolution and fc weights are He-uniform
+/// (±√(6/fan-in): variance 2/fan-in, which keeps the second moment through a
+/// ReLU), and each BatchNorm is near identity (γ ∈ [0.9, 1.1], running var ∈
+/// [0.9, 1.1], β and running mean ∈ ±0.1), so pool3 features stay finite, non-zero
+/// and image-dependent (see `InceptionRandomWeightsTests`). Any other 1-D tensor
+/// (the fc bias) is uniform in ±0.1. The values follow the order the model asks
+/// for them, from one LCG stream seeded by `seed`.
 public final class RandomLayerWeights: LayerWeights {
     private var state: UInt64
-    private let prefix: String
 
-    public init(seed: UInt64 = 0x5EED) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1; prefix = "" }
-    private init(state: UInt64, prefix: String) { self.state = state; self.prefix = prefix }
+    public init(seed: UInt64 = 0x5EED) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
 
     public func take(_ key: String, shape: [Int]) throws -> Tensor {
         let t = Tensor(uninitialized: shape)
-        let fanIn = shape.count > 1 ? shape.dropFirst().reduce(1, *) : 1
-        let bound = 1 / Float(fanIn).squareRoot()
-        let isVar = key.hasSuffix("running_var")
+        let (centre, halfWidth): (Float, Float)
+        if shape.count > 1 {
+            let fanIn = shape.dropFirst().reduce(1, *)
+            (centre, halfWidth) = (0, (6 / Float(max(fanIn, 1))).squareRoot())
+        } else if key.hasSuffix("running_var") || key.hasSuffix("bn.weight") {
+            (centre, halfWidth) = (1, 0.1)
+        } else {
+            (centre, halfWidth) = (0, 0.1)
+        }
         for i in 0..<t.count {
             state = state &* 6364136223846793005 &+ 1442695040888963407
             let u = Float(state >> 40) / Float(1 << 24)
-            t.data[i] = isVar ? 0.5 + u : (2 * u - 1) * bound
+            t.data[i] = centre + (2 * u - 1) * halfWidth
         }
         return t
     }

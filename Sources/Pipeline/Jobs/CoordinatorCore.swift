@@ -13,9 +13,23 @@ public enum CoordinatorInput<Peer: Hashable> {
     case dismissed(Peer)
 }
 
+/// What the coordinator made of one RESULT/FAILED: the ACK owed to its sender once the
+/// ledger transaction that decided it has committed (`CoordinatorCore.takeReportAcks`).
+public struct ReportAck<Peer: Hashable> {
+    public var peer: Peer
+    public var jobId: Int64
+    public var shardId: Int64
+    public var attempt: Int
+    public var verdict: AckVerdict
+}
+
 /// The coordinator's state machine over the ledger, without sockets: it takes inputs,
 /// writes transitions to the ledger and returns the assignments to send (each already
 /// leased in the ledger). `tick()` expires leases and ends settled jobs.
+///
+/// Reports are idempotent: a RESULT or FAILED that arrives again (a worker re-sends what it
+/// has no ACK for) finds its attempt already ended and changes nothing; every report, new,
+/// repeated or stale, leaves a `ReportAck` so the worker can forget it.
 public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
     public let ledger: Ledger
     public var log: (String) -> Void
@@ -33,6 +47,10 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
     private struct AttemptKey: Hashable { var job: Int64; var shard: Int64; var attempt: Int }
     /// Verdicts of `prepare` (nil: outputs verify), so files are hashed outside the ledger's write lock.
     private var verdicts: [AttemptKey: String?] = [:]
+    /// ACKs owed for the reports handled since the last `takeReportAcks`.
+    private var reportAcks: [ReportAck<Peer>] = []
+    /// Reports that arrived again after their attempt was recorded (nothing counted twice).
+    public private(set) var duplicates = 0
 
     public init(ledger: Ledger, log: @escaping (String) -> Void = { _ in }) {
         self.ledger = ledger
@@ -40,6 +58,16 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
     }
 
     public var connectedWorkers: Int { peers.count }
+
+    /// The worker id a connected peer said READY with.
+    public func workerId(of peer: Peer) -> String? { peers[peer]?.workerId }
+
+    /// The ACKs owed for the reports handled so far, oldest first; send them only after the
+    /// ledger transaction that handled the reports has committed.
+    public func takeReportAcks() -> [ReportAck<Peer>] {
+        defer { reportAcks.removeAll() }
+        return reportAcks
+    }
 
     /// Handles one input; returns the assignments to send now.
     public func handle(_ input: CoordinatorInput<Peer>) throws -> [(Peer, LeaseGrant)] {
@@ -57,16 +85,28 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
             peers[peer]?.credits = min(w.credits + credits, 1024)
             return try dispatch()
         case let .result(peer, c):
-            try accept(c, from: peer)
+            let verdict = try accept(c, from: peer)
+            reportAcks.append(ReportAck(peer: peer, jobId: c.jobId, shardId: c.shardId, attempt: c.attempt, verdict: verdict))
             return try dispatch()
         case let .failed(peer, job, shard, attempt, reason, retryable):
             let worker = peers[peer]?.workerId ?? peer.description
+            var verdict = AckVerdict.recorded
             switch try ledger.fail(jobId: job, shardId: shard, attempt: attempt, workerId: worker, reason: reason,
                                    retryable: retryable) {
-            case .stale(let why): ignored += 1; log("ignored FAILED: \(why)")
+            case .stale(let why):
+                if try ledger.attemptOutcome(jobId: job, shardId: shard, attempt: attempt) == "failed" {
+                    verdict = .duplicate
+                    duplicates += 1
+                    log("FAILED for job \(job) shard \(shard) attempt \(attempt) from \(worker) again: already recorded")
+                } else {
+                    verdict = .stale
+                    ignored += 1
+                    log("ignored FAILED: \(why)")
+                }
             case .shardFailed: log("job \(job) shard \(shard) failed for good: \(reason)")
             default: log("job \(job) shard \(shard) attempt \(attempt) failed on \(worker) (will retry): \(reason)")
             }
+            reportAcks.append(ReportAck(peer: peer, jobId: job, shardId: shard, attempt: attempt, verdict: verdict))
             idle = false
             return try dispatch()
         case .gone(let peer, _), .dismissed(let peer):
@@ -104,7 +144,7 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
         return OutputVerifier.check(c.outputs, in: outputDir)
     }
 
-    private func accept(_ c: ShardCompletion, from peer: Peer) throws {
+    private func accept(_ c: ShardCompletion, from peer: Peer) throws -> AckVerdict {
         let worker = peers[peer]?.workerId ?? peer.description
         let key = AttemptKey(job: c.jobId, shard: c.shardId, attempt: c.attempt)
         let problem: String?
@@ -115,20 +155,33 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
         } else {
             problem = try verdict(c)
         }
+        let outcome: ReportOutcome
         if let problem {
             idle = false
-            switch try ledger.fail(jobId: c.jobId, shardId: c.shardId, attempt: c.attempt, workerId: worker,
-                                   reason: problem, retryable: true) {
-            case .stale(let why): ignored += 1; log("ignored RESULT: \(why)")
-            default: log("rejected RESULT for job \(c.jobId) shard \(c.shardId) from \(worker): \(problem)")
+            outcome = try ledger.fail(jobId: c.jobId, shardId: c.shardId, attempt: c.attempt, workerId: worker,
+                                      reason: problem, retryable: true)
+            if case .stale = outcome {} else {
+                log("rejected RESULT for job \(c.jobId) shard \(c.shardId) from \(worker): \(problem)")
+                return .rejected
             }
-            return
+        } else {
+            outcome = try ledger.complete(c, workerId: worker)
+            if outcome == .accepted {
+                accepted += 1
+                return .recorded
+            }
         }
-        switch try ledger.complete(c, workerId: worker) {
-        case .accepted: accepted += 1
-        case .stale(let why): ignored += 1; log("ignored RESULT: \(why)")
-        default: break
+        guard case .stale(let why) = outcome else { return .recorded }
+        // Not the current lease: a re-send of a RESULT the ledger already has (the worker had
+        // no ACK for it), or a late one for a lease that has moved on.
+        if try ledger.attemptOutcome(jobId: c.jobId, shardId: c.shardId, attempt: c.attempt) == "done" {
+            duplicates += 1
+            log("RESULT for job \(c.jobId) shard \(c.shardId) attempt \(c.attempt) from \(worker) again: already recorded done")
+            return .duplicate
         }
+        ignored += 1
+        log("ignored RESULT: \(why)")
+        return .stale
     }
 
     /// Leases shards to workers with credit, one ledger transaction each.

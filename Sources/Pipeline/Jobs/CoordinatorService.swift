@@ -1,7 +1,9 @@
 import Foundation
 
 /// The coordinator loop: DITP/1 messages from `CoordinatorEndpoint` into `CoordinatorCore`,
-/// assignments back out, and periodic lease expiry, job settlement and dead-worker release.
+/// assignments and report ACKs back out (after the ledger commit that decided them), and
+/// periodic lease expiry, job settlement and dead-worker release. `dismissWorkers`
+/// (CoordinatorShutdown.swift) is the way out.
 public final class CoordinatorService {
     public let endpoint: CoordinatorEndpoint
     public let core: CoordinatorCore<PeerID>
@@ -10,13 +12,23 @@ public final class CoordinatorService {
     /// After a (re)start, workers get this long to reconnect before the leases they held
     /// in the ledger are released (s).
     public var reconnectGrace: Double
-    private let log: (String) -> Void
+    /// On the way out, how long `dismissWorkers` waits for a worker to confirm its DISCONNECT,
+    /// or for a worker whose connection was lost lately to come back and hear it (s).
+    public var dismissGrace: Double
+    let log: (String) -> Void
+    /// Workers whose connection expired or dropped (worker id -> when, and that connection),
+    /// until they say READY again or leave with DISCONNECT: `dismissWorkers` waits a while
+    /// for those lost lately.
+    var lostWorkers: [String: (at: Double, peer: PeerID)] = [:]
 
     public init(ledger: Ledger, endpoint: CoordinatorEndpoint, log: @escaping (String) -> Void) {
         self.endpoint = endpoint
         self.core = CoordinatorCore(ledger: ledger, log: log)
         self.log = log
         reconnectGrace = 2 * Double(endpoint.liveness) * endpoint.heartbeatInterval + 2
+        // A worker that lost its connection comes back after its back-off (1 s at first)
+        // plus its liveness window: allow for both, with room for a loaded machine.
+        dismissGrace = 2 * Double(endpoint.liveness) * endpoint.heartbeatInterval + 4
     }
 
     /// Runs until `shouldStop()` (checked every tick) returns true.
@@ -28,6 +40,7 @@ public final class CoordinatorService {
             let now = Self.now()
             if now >= nextTick {
                 for peer in endpoint.expiredPeers() {
+                    noteLost(peer)
                     try deliver(core.handle(.gone(peer, reason: "silent for \(endpoint.liveness) heartbeats")))
                 }
                 try deliver(core.tick())
@@ -47,14 +60,39 @@ public final class CoordinatorService {
                 if let input = Self.input(peer: peer, message: message) {
                     try core.prepare(input)
                     inputs.append(input)
+                    switch input {
+                    case .hello(_, let id, _, _, _): lostWorkers[id] = nil
+                    case .gone(let p, _): if let id = core.workerId(of: p) { lostWorkers[id] = nil }   // left on purpose
+                    default: break
+                    }
                 } else {
                     log("ignored \(message.command) from peer \(peer): workers never send it")
                 }
                 next = inputs.count < maxBatch ? try endpoint.receive(timeout: 0) : nil
             }
+            _ = core.takeReportAcks()
             let grants = try core.ledger.batch { try inputs.flatMap { try core.handle($0) } }
+            acknowledge(core.takeReportAcks())
             try deliver(grants)
         }
+    }
+
+    /// Sends the ACKs of reports the ledger now has (call only after their transaction
+    /// committed). Workers of DITP/1 revision 1 get none. A lost ACK costs a re-send.
+    func acknowledge(_ acks: [ReportAck<PeerID>]) {
+        for a in acks where endpoint.hello(of: a.peer)?.expectsAcknowledgements ?? false {
+            do {
+                try endpoint.send(.ack(Acknowledgement(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt,
+                                                       verdict: a.verdict)), to: a.peer)
+            } catch {
+                log("ACK for job \(a.jobId) shard \(a.shardId) attempt \(a.attempt) to peer \(a.peer) not sent: \(error)")
+            }
+        }
+    }
+
+    /// A worker connection that ended without DISCONNECT: remembered for `dismissWorkers`.
+    func noteLost(_ peer: PeerID) {
+        if let id = core.workerId(of: peer) { lostWorkers[id] = (Self.now(), peer) }
     }
 
     /// Most messages applied in one ledger transaction.
@@ -73,6 +111,7 @@ public final class CoordinatorService {
                                                      kind: g.task.kind, payload: payload)), to: peer)
             } catch {
                 log("ASSIGN of job \(g.jobId) shard \(g.shardId) to peer \(peer) not sent: \(error)")
+                noteLost(peer)
                 queue += try core.handle(.gone(peer, reason: "unreachable"))
             }
         }
@@ -94,7 +133,7 @@ public final class CoordinatorService {
             return .failed(peer, jobId: f.jobId, shardId: f.shardId, attempt: f.attempt, reason: f.reason, retryable: f.retryable)
         case .disconnect:
             return .gone(peer, reason: "disconnected")
-        case .assign, .heartbeat:
+        case .assign, .heartbeat, .ack:
             return nil
         }
     }

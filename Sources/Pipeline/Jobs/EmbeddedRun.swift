@@ -96,13 +96,13 @@ public enum EmbeddedRun {
         let service = CoordinatorService(ledger: ledger, endpoint: endpoint, log: log)
         // Leases from an earlier run belong to workers that no longer exist.
         service.reconnectGrace = 0
+        // Local workers on loopback come back within a second of a lost connection; one that
+        // died was replaced by a new process (a new worker id) and will not.
+        service.dismissGrace = 3
         let pool = try LocalWorkerPool(executable: o.workerExecutable, connect: endpoint.boundEndpoint, count: o.workers,
                                        threads: o.threadsPerWorker, credits: o.credits, log: log)
         defer {
-            for peer in endpoint.connectedPeers {
-                try? endpoint.send(.disconnect, to: peer)
-                _ = try? service.core.handle(.dismissed(peer))
-            }
+            do { log("workers dismissed: \(try service.dismissWorkers(shouldStop: shouldStop))") } catch { log("dismissing the workers: \(error)") }
             pool.shutdown(timeout: 2)
         }
         try service.run {

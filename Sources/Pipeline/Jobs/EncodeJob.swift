@@ -5,8 +5,9 @@ import Foundation
 /// noise protocol keyed by (seed, image index) (purpose `vaePosterior`, step 0; step 1 for
 /// the flipped image), optionally the flipped image's latent, the label and the path.
 ///
-/// Shards: `shards/shard-NNNNNN.safetensors` (`mean`, `std`, `latent`, [`latent_flip`] as
-/// float32 (n, C, h, w); `label`, `index` as int64 (n); metadata `paths`, a JSON array).
+/// Shards: `shards/shard-NNNNNN.safetensors` (`mean`, `std`, `latent`, [`latent_flip`, `mean_flip`, `std_flip`] as
+/// float32 (n, C, h, w); `label`, `index` as int64 (n); metadata `paths`, a JSON array, and
+/// the VAE's `scaling_factor` [`shift_factor`]).
 /// Finalize: `classes.txt` (line k = class k) and `manifest.json`. `--layout fast-dit` also
 /// writes fast-DiT's per-image `features/{i}.npy` (1, C, h, w) scaled and `labels/{i}.npy` (1,).
 public struct EncodeSpec: Codable, Equatable {
@@ -60,14 +61,12 @@ public struct EncodeKind: JobKind {
         var out: [FileDigest] = []
         out.append(try OutputFileWriter.write(Data((folder.classes.joined(separator: "\n") + "\n").utf8),
                                               to: outputDir + "/classes.txt", relativeTo: outputDir))
-        struct Manifest: Codable {
-            var spec: EncodeSpec; var images: Int; var classes: Int; var shards: [FileDigest]
-        }
         let shards = shardOutputs.filter { $0.path.hasPrefix("shards/") }.sorted { $0.path < $1.path }
         var recorded = s
         recorded.outputDir = "."   // the manifest lives in the output folder; it names no absolute output path
-        let m = Manifest(spec: recorded, images: folder.items.count, classes: folder.classes.count, shards: shards)
-        out.append(try OutputFileWriter.write(try JobKinds.encode(m), to: outputDir + "/manifest.json", relativeTo: outputDir))
+        let m = EncodeManifest(spec: recorded, images: folder.items.count, classes: folder.classes.count, shards: shards)
+        out.append(try OutputFileWriter.write(try JobKinds.encode(m), to: outputDir + "/" + EncodeManifest.fileName,
+                                              relativeTo: outputDir))
         return out
     }
 
@@ -102,6 +101,7 @@ final class EncodeExecutor: ShardExecutor {
             }
         }
         var mean: [Tensor] = [], std: [Tensor] = [], latent: [Tensor] = [], flipped: [Tensor] = []
+        var flippedMean: [Tensor] = [], flippedStd: [Tensor] = []
         for start in stride(from: 0, to: good.count, by: s.batch) {
             try control.checkpoint()
             let batch = Array(good[start..<min(start + s.batch, good.count)])
@@ -116,6 +116,8 @@ final class EncodeExecutor: ShardExecutor {
                 let feps = try noise.normal(indices: indices, sampleShape: Array(fd.mean.shape.dropFirst()),
                                             purpose: .vaePosterior, step: 1)
                 flipped.append(model.scaled(try fd.sample(eps: feps)))
+                flippedMean.append(fd.mean)
+                flippedStd.append(fd.std)
             }
         }
         var outputs: [FileDigest] = []
@@ -125,11 +127,19 @@ final class EncodeExecutor: ShardExecutor {
             w.add("mean", Tensor.concat(mean))
             w.add("std", Tensor.concat(std))
             w.add("latent", Tensor.concat(latent))
-            if s.flip { w.add("latent_flip", Tensor.concat(flipped)) }
+            if s.flip {
+                w.add("latent_flip", Tensor.concat(flipped))
+                w.add("mean_flip", Tensor.concat(flippedMean))
+                w.add("std_flip", Tensor.concat(flippedStd))
+            }
         }
         w.add("label", int64: good.map { Int64($0.label) })
         w.add("index", int64: good.map { Int64($0.index) })
         w.metadata["paths"] = String(decoding: try JSONEncoder().encode(good.map(\.path)), as: UTF8.self)
+        // The scaling `latent` was made with, so a reader can re-draw scaled posterior samples
+        // from mean and std (the noise job's `--x0 resample`).
+        w.metadata["scaling_factor"] = "\(model.config.scalingFactor)"
+        if let shift = model.config.shiftFactor { w.metadata["shift_factor"] = "\(shift)" }
         outputs.append(try OutputFileWriter.write(try w.encoded(), to: root + "/" + shardName, relativeTo: root))
         if s.fastDiTLayout, !good.isEmpty {
             let lat = Tensor.concat(latent)

@@ -8,6 +8,8 @@ public enum JobError: Error, CustomStringConvertible, Equatable {
     case unknownJob(Int64)
     case ledger(String)
     case verification(path: String, reason: String)
+    /// An input file that is there but wrong (checksum, format, shapes): retrying cannot help.
+    case badInput(path: String, reason: String)
     case cancelled
 
     public var description: String {
@@ -18,6 +20,7 @@ public enum JobError: Error, CustomStringConvertible, Equatable {
         case .unknownJob(let id): return "no job \(id) in the ledger"
         case .ledger(let m): return "ledger: \(m)"
         case .verification(let path, let reason): return "output \(path) does not verify: \(reason)"
+        case .badInput(let path, let reason): return "input \(path): \(reason)"
         case .cancelled: return "shard abandoned (worker stopping)"
         }
     }

@@ -47,7 +47,7 @@ public protocol JobKind {
 
 /// The kinds this build knows, by name.
 public enum JobKinds {
-    public static var all: [JobKind] { [SampleKind(), EncodeKind(), SyntheticKind(), NoopKind()] }
+    public static var all: [JobKind] { [SampleKind(), EncodeKind(), NoiseKind(), FIDStatsKind(), SyntheticKind(), NoopKind()] }
 
     public static func named(_ name: String) throws -> JobKind {
         guard let k = all.first(where: { $0.name == name }) else { throw JobError.unknownKind(name) }

@@ -149,6 +149,17 @@ extension Ledger {
 
 extension Ledger {
     /// When a job was created, first leased and ended (seconds since the epoch).
+    /// How an attempt ended ("done", "failed", "expired", "released"; "running" while leased),
+    /// nil for an attempt the ledger never recorded. Tells a re-sent report from a stale one.
+    public func attemptOutcome(jobId: Int64, shardId: Int64, attempt: Int) throws -> String? {
+        try read { db in
+            try String.fetchOne(db.cachedStatement(sql: """
+                SELECT a.outcome FROM attempts a JOIN shards s ON s.id = a.shard_id
+                WHERE a.shard_id = ? AND a.attempt = ? AND s.job_id = ?
+                """), arguments: [shardId, attempt, jobId])
+        }
+    }
+
     public func jobTimes(_ jobId: Int64) throws -> (created: Double, started: Double?, finished: Double?) {
         try read { db in
             guard let r = try Row.fetchOne(db, sql: "SELECT created_at, started_at, finished_at FROM jobs WHERE id = ?",

@@ -43,7 +43,7 @@ public final class ShardRunner {
             return .done(report, elapsed: Date().timeIntervalSince(start))
         } catch let e as JobError {
             switch e {
-            case .badSpec, .unknownKind: return .failed(reason: e.description, retryable: false)
+            case .badSpec, .unknownKind, .badInput: return .failed(reason: e.description, retryable: false)
             default: return .failed(reason: e.description, retryable: true)
             }
         } catch {

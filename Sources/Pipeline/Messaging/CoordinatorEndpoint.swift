@@ -28,6 +28,8 @@ public final class CoordinatorEndpoint {
     private var monitor: SocketMonitor?
     private let dropLog = LogLimiter()
     private var nextHeartbeat: Double
+    /// Set on the way out (see `dismissing`).
+    private var dismissAll = false
 
     struct PeerState {
         var hello: WorkerHello
@@ -122,6 +124,18 @@ public final class CoordinatorEndpoint {
     /// Workers that said READY and have not expired or disconnected.
     public var connectedPeers: [PeerID] { Array(peers.keys) }
 
+    /// The coordinator is on its way out (`serve --exit-when-done`, the end of an embedded run).
+    /// While set, a message from a connection that is not (or no longer) a known worker
+    /// (one already dismissed that missed it, or one that lost its connection meanwhile
+    /// and speaks on a new one before saying READY) is answered with DISCONNECT, and a
+    /// DISCONNECT from a dismissed connection (a revision-2 worker's confirmation) is
+    /// delivered to the caller instead of being dropped. READY is delivered as always,
+    /// for the caller to dismiss.
+    public var dismissing: Bool {
+        get { dismissAll }
+        set { dismissAll = newValue }
+    }
+
     /// Waits up to `timeout` seconds for one message from a worker; nil on timeout.
     /// Sends heartbeats that fall due meanwhile. HEARTBEATs are consumed here.
     ///
@@ -196,6 +210,20 @@ public final class CoordinatorEndpoint {
             return nil
         }
         guard var state = peers[peer] else {
+            if dismissAll {
+                switch message {
+                case .ready: break
+                case .disconnect:
+                    logger.log(.debug, "DISCONNECT from dismissed peer \(peer)")
+                    return (peer, message)
+                default:
+                    logger.log(.info, "\(message.command) from peer \(peer), not a known worker, while dismissing workers: answered DISCONNECT")
+                    if let frames = try? WireCodec.encode(.disconnect), let router {
+                        _ = try? router.send([peer.bytes] + frames, dontWait: true)
+                    }
+                    return nil
+                }
+            }
             switch message {
             case .ready(let hello):
                 // A worker process that reconnected (new socket, new identity) leaves its old

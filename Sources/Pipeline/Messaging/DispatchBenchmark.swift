@@ -58,7 +58,10 @@ public enum DispatchBenchmark {
                     try c.send(.assign(Assignment(jobId: 1, shardId: next, attempt: 1, kind: "noop", payload: payload)), to: peer)
                     next += 1
                 }
-            case .result: done += 1
+            case .result(let r):
+                // Every report is acknowledged, as the coordinator does (DITP/1 revision 2).
+                try c.send(.ack(Acknowledgement(jobId: r.jobId, shardId: r.shardId, attempt: r.attempt, verdict: .recorded)), to: peer)
+                done += 1
             default: break
             }
         }

@@ -7,8 +7,17 @@ import Foundation
 /// `[identity][empty]["DITP/1"][command][body]`. HEARTBEAT and DISCONNECT carry an
 /// empty body. Decoding never traps: anything else throws a `MessagingError`
 /// that the endpoints log before dropping the message.
+///
+/// Revisions of DITP/1 add commands and optional JSON fields without changing the
+/// frames, so the version frame stays "DITP/1"; READY carries the worker's revision:
+/// - 1: READY REQUEST ASSIGN HEARTBEAT RESULT FAILED DISCONNECT.
+/// - 2: ACK (0x08, coordinator -> worker) for every RESULT/FAILED once the ledger has it;
+///   a revision-2 worker keeps each report until acknowledged and re-sends it after a
+///   reconnect. The coordinator sends ACK only to revision-2 workers.
 public enum WireCodec {
     public static let version = "DITP/1"
+    /// The newest revision this build speaks (see above).
+    public static let revision = 2
     static let versionBytes = Array(version.utf8)
     /// Default cap on one message (and, through ZMQ_MAXMSGSIZE, on one frame).
     public static let defaultMaxMessageBytes = 16 << 20
@@ -41,6 +50,7 @@ public enum WireCodec {
             case .assign(let a): return Array(try enc.encode(a))
             case .result(let r): return Array(try enc.encode(r))
             case .failed(let f): return Array(try enc.encode(f))
+            case .ack(let k): return Array(try enc.encode(k))
             case .heartbeat, .disconnect: return []
             }
         } catch {
@@ -86,6 +96,7 @@ public enum WireCodec {
         case .assign: return .assign(try decode(Assignment.self))
         case .result: return .result(try decode(ShardResult.self))
         case .failed: return .failed(try decode(ShardFailure.self))
+        case .ack: return .ack(try decode(Acknowledgement.self))
         case .heartbeat, .disconnect:
             guard body.isEmpty else {
                 throw MessagingError.badBody(command: command.description, reason: "\(body.count)-byte body, expected none")

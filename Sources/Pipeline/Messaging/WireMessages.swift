@@ -10,16 +10,23 @@ public struct WorkerHello: Codable, Equatable, Sendable {
     public var threads: Int
     public var capabilities: [String]
     public var cachedModels: [String]
+    /// The DITP/1 revision the worker speaks (`WireCodec.revision`); absent (nil) in
+    /// revision 1, whose workers neither expect nor understand ACK.
+    public var revision: Int?
 
     public init(workerId: String, hostname: String, pid: Int32, threads: Int,
-                capabilities: [String] = [], cachedModels: [String] = []) {
+                capabilities: [String] = [], cachedModels: [String] = [], revision: Int? = WireCodec.revision) {
         self.workerId = workerId
         self.hostname = hostname
         self.pid = pid
         self.threads = threads
         self.capabilities = capabilities
         self.cachedModels = cachedModels
+        self.revision = revision
     }
+
+    /// True when the worker keeps RESULT/FAILED until the coordinator acknowledges them.
+    public var expectsAcknowledgements: Bool { (revision ?? 1) >= 2 }
 }
 
 /// ASSIGN: one shard lease. `payload` is the jobs layer's JSON shard spec.
@@ -102,6 +109,35 @@ public struct ShardFailure: Codable, Equatable, Sendable {
     }
 }
 
+/// ACK: the coordinator has durably dealt with a RESULT or FAILED (recorded it, or found it
+/// a duplicate or stale); the worker may forget it. Until then the worker keeps it and
+/// sends it again after every reconnect and every `resendInterval`.
+public struct Acknowledgement: Codable, Equatable, Sendable {
+    public var jobId: Int64
+    public var shardId: Int64
+    public var attempt: Int
+    /// What the coordinator made of the report (for the worker's log).
+    public var verdict: AckVerdict
+
+    public init(jobId: Int64, shardId: Int64, attempt: Int, verdict: AckVerdict) {
+        self.jobId = jobId
+        self.shardId = shardId
+        self.attempt = attempt
+        self.verdict = verdict
+    }
+}
+
+public enum AckVerdict: String, Codable, Equatable, Sendable {
+    /// Recorded now (RESULT accepted, or FAILED recorded).
+    case recorded
+    /// This attempt was already recorded done (a re-sent RESULT): nothing counted twice.
+    case duplicate
+    /// No longer the shard's current lease (expired, released, re-assigned, job ended): ignored.
+    case stale
+    /// Matched the lease but its outputs did not verify: recorded as a failed attempt.
+    case rejected
+}
+
 /// One DITP/1 message.
 public enum WireMessage: Equatable, Sendable {
     /// worker -> coordinator, first message on every connection.
@@ -118,6 +154,8 @@ public enum WireMessage: Equatable, Sendable {
     case failed(ShardFailure)
     /// both ways: the sender is leaving (worker) or dismisses the worker (coordinator).
     case disconnect
+    /// coordinator -> worker (revision 2): a RESULT/FAILED is durably dealt with.
+    case ack(Acknowledgement)
 
     public var command: WireCommand {
         switch self {
@@ -128,6 +166,7 @@ public enum WireMessage: Equatable, Sendable {
         case .result: return .result
         case .failed: return .failed
         case .disconnect: return .disconnect
+        case .ack: return .ack
         }
     }
 }
@@ -135,7 +174,7 @@ public enum WireMessage: Equatable, Sendable {
 /// The command byte (third frame after the delimiter and version).
 public enum WireCommand: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     case ready = 0x01, request = 0x02, assign = 0x03, heartbeat = 0x04
-    case result = 0x05, failed = 0x06, disconnect = 0x07
+    case result = 0x05, failed = 0x06, disconnect = 0x07, ack = 0x08
 
     public var description: String {
         switch self {
@@ -146,13 +185,14 @@ public enum WireCommand: UInt8, CaseIterable, Sendable, CustomStringConvertible 
         case .result: return "RESULT"
         case .failed: return "FAILED"
         case .disconnect: return "DISCONNECT"
+        case .ack: return "ACK"
         }
     }
 
     /// Commands a worker may send to the coordinator.
-    public var sentByWorker: Bool { self != .assign }
+    public var sentByWorker: Bool { self != .assign && self != .ack }
     /// Commands the coordinator may send to a worker.
-    public var sentByCoordinator: Bool { self == .assign || self == .heartbeat || self == .disconnect }
+    public var sentByCoordinator: Bool { self == .assign || self == .heartbeat || self == .disconnect || self == .ack }
 }
 
 /// ROUTER identity of one worker connection (a reconnecting worker gets a new one).

@@ -22,6 +22,12 @@ public enum WorkOutcome: Equatable, Sendable {
 /// `reconnectInitial` to `reconnectMax` seconds). Assignments run on `credits`
 /// handler threads, so heartbeats keep flowing during long shards; each outcome
 /// is sent back followed by a REQUEST for one more.
+///
+/// Reports are reliable (DITP/1 revision 2): each RESULT/FAILED stays in the worker
+/// until the coordinator ACKs it, and is sent again on every new connection (a
+/// coordinator that died or restarted after, or before, it arrived) and every
+/// `resendInterval` on the same one. The coordinator's ledger makes the repeats
+/// harmless (a RESULT for an attempt already done is acknowledged, not counted).
 public final class WorkerEndpoint: @unchecked Sendable {
     public let endpoint: String
     public let hello: WorkerHello
@@ -35,6 +41,14 @@ public final class WorkerEndpoint: @unchecked Sendable {
     public var reconnectMax: Double = 32
     /// How long `run` lets the final FAILED/DISCONNECT messages leave after a stop (ms).
     public var closeLinger: Int32 = 2000
+    /// How long an unacknowledged RESULT/FAILED waits before it is sent again on the same
+    /// connection (s); a new connection re-sends at once. Set before `run`.
+    public var resendInterval: Double
+    /// How long a graceful stop waits for the ACKs of reports already sent (s), while connected.
+    public var ackWaitOnStop: Double
+    /// Most reports kept unacknowledged (a coordinator that never acknowledges, e.g. one of
+    /// revision 1); past it the oldest are forgotten with a warning.
+    public var maxUnacknowledged = 4096
 
     private let curve: CurveClientKeys?
     private let context: ZMQContext
@@ -43,8 +57,9 @@ public final class WorkerEndpoint: @unchecked Sendable {
     // Guarded by `state`:
     private var queued: [Assignment] = []
     private var inFlight: [Assignment] = []
-    private var outbox: [WorkOutcome] = []
+    private var reports = WorkerReports()
     private var stopMode: StopMode?
+    private var stopRequestedAt: Double?
     private var started = false
     private var poolShutdown = false
     private var sessionsOpened = 0
@@ -69,8 +84,17 @@ public final class WorkerEndpoint: @unchecked Sendable {
         self.liveness = liveness
         self.maxMessageBytes = maxMessageBytes
         self.logger = logger
+        let window = Double(liveness) * heartbeatInterval
+        resendInterval = max(10, 10 * window)
+        ackWaitOnStop = window
         context = try ZMQContext()
         wake = try WakePipe()
+    }
+
+    /// RESULT/FAILED reports sent and not yet acknowledged by the coordinator.
+    public var unacknowledgedReports: Int {
+        state.lock(); defer { state.unlock() }
+        return reports.unacknowledged.count
     }
 
     /// True once `stop` was called; long handlers may poll it to give up early.
@@ -92,9 +116,10 @@ public final class WorkerEndpoint: @unchecked Sendable {
     public func stop(graceful: Bool) {
         state.lock()
         if !graceful || stopMode == nil { stopMode = graceful ? .graceful : .abandon }
+        if stopRequestedAt == nil { stopRequestedAt = monotonicNow() }
         for a in queued {
-            outbox.append(.failed(ShardFailure(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt,
-                                               reason: "not started: worker stopping", retryable: true)))
+            reports.add(.failed(ShardFailure(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt,
+                                             reason: "not started: worker stopping", retryable: true)))
         }
         queued.removeAll()
         state.broadcast()
@@ -150,7 +175,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
                 while true {
                     state.lock()
                     mode = stopMode
-                    busy = !inFlight.isEmpty || !outbox.isEmpty
+                    busy = !inFlight.isEmpty || reports.hasUnsent || awaitingAcks(connected: true)
                     state.unlock()
                     let left = until - monotonicNow()
                     if mode != nil || left <= 0 { break }
@@ -229,8 +254,13 @@ public final class WorkerEndpoint: @unchecked Sendable {
         var reportedWaiting = false
         _ = try send(.ready(hello), on: socket)
         state.lock()
+        // Reports the last connection did not see acknowledged go again (the coordinator may
+        // have died before its ledger had them, or restarted). The REQUEST below asks for
+        // every free credit, so nothing waiting here asks for more.
+        let resending = reports.reopen()
         let free = stopMode == nil ? credits - inFlight.count - queued.count : 0
         state.unlock()
+        if resending > 0 { logger.log(.info, "re-sending \(resending) unacknowledged report(s) on the new connection") }
         if free > 0 { _ = try send(.request(credits: free), on: socket) }
         var deadline = monotonicNow() + window
         var nextHeartbeat = monotonicNow() + heartbeatInterval
@@ -261,28 +291,38 @@ public final class WorkerEndpoint: @unchecked Sendable {
                 connected = true   // whatever the monitor said: the coordinator is there
                 switch message {
                 case .assign(let a): accept(a)
+                case .ack(let k): acknowledged(k)
                 case .disconnect:
                     logger.log(.info, "the coordinator dismissed this worker (DISCONNECT)")
                     abandonAll(report: nil)
+                    // Revision 2: confirm, so a coordinator on its way out knows this worker heard it.
+                    _ = try? send(.disconnect, on: socket)
+                    try? socket.setLinger(milliseconds: closeLinger)
                     return .finished
                 default: break
                 }
             }
-            // 2. Finished work, each followed by a request for more.
+            // 2. Finished work, each fresh report followed by a request for more; reports
+            //    unacknowledged for `resendInterval` go again.
             state.lock()
-            var pending = outbox
-            outbox.removeAll()
+            let sendTime = monotonicNow()
+            var pending = reports.takeDue(now: sendTime, resendInterval: resendInterval)
             let stopping = stopMode != nil
             state.unlock()
-            while let outcome = pending.first {
-                guard try send(outcome.message, on: socket) else { break }
+            var sent: [WorkOutcome] = []
+            while let report = pending.first {
+                guard try send(report.outcome.message, on: socket) else { break }
                 pending.removeFirst()
-                if !stopping { _ = try send(.request(credits: 1), on: socket) }
+                sent.append(report.outcome)
+                if report.asksForMore && !stopping { _ = try send(.request(credits: 1), on: socket) }
             }
-            if !pending.isEmpty {
+            if !sent.isEmpty || !pending.isEmpty {
                 state.lock()
-                outbox.insert(contentsOf: pending, at: 0)
+                let dropped = reports.settle(unsent: pending, sent: sent, at: sendTime, limit: maxUnacknowledged)
                 state.unlock()
+                if dropped > 0 {
+                    logger.log(.warning, "\(dropped) report(s) never acknowledged by the coordinator forgotten (is it older than DITP/1 revision 2?)")
+                }
             }
             // 3. Heartbeat.
             var now = monotonicNow()
@@ -290,10 +330,10 @@ public final class WorkerEndpoint: @unchecked Sendable {
                 if connected { _ = try send(.heartbeat, on: socket) }
                 nextHeartbeat = now + heartbeatInterval
             }
-            // 4. Stop.
+            // 4. Stop (a graceful one waits a while for the ACKs of what it sent).
             state.lock()
             let mode = stopMode
-            let idle = inFlight.isEmpty && queued.isEmpty && outbox.isEmpty
+            let idle = inFlight.isEmpty && queued.isEmpty && !reports.hasUnsent && !awaitingAcks(connected: connected)
             state.unlock()
             if mode == .abandon || (mode == .graceful && idle) {
                 abandonAll { outcome in _ = try? self.send(outcome.message, on: socket) }
@@ -338,11 +378,34 @@ public final class WorkerEndpoint: @unchecked Sendable {
         }
     }
 
+    /// Unacknowledged reports a graceful stop still waits for (caller holds `state`).
+    private func awaitingAcks(connected: Bool) -> Bool {
+        guard !reports.unacknowledged.isEmpty, connected else { return false }
+        guard let since = stopRequestedAt else { return true }
+        return monotonicNow() - since < ackWaitOnStop
+    }
+
+    /// An ACK: the coordinator has dealt with the report for good, so it is forgotten.
+    private func acknowledged(_ k: Acknowledgement) {
+        let key = k.reportKey
+        state.lock()
+        let known = reports.acknowledge(key)
+        state.unlock()
+        switch k.verdict {
+        case .recorded: break
+        case .duplicate: logger.log(.info, "the coordinator already had the report for \(key) (a re-send)")
+        case .stale: logger.log(.warning, "the coordinator ignored the report for \(key): no longer its current lease")
+        case .rejected: logger.log(.warning, "the coordinator rejected the outputs reported for \(key)")
+        }
+        if !known { logger.log(.debug, "ACK for \(key), which was not waiting for one") }
+        wake.wake()
+    }
+
     private func accept(_ a: Assignment) {
         state.lock()
         if stopMode != nil {
-            outbox.append(.failed(ShardFailure(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt,
-                                               reason: "not started: worker stopping", retryable: true)))
+            reports.add(.failed(ShardFailure(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt,
+                                             reason: "not started: worker stopping", retryable: true)))
             state.unlock()
             wake.wake()
             return
@@ -362,11 +425,13 @@ public final class WorkerEndpoint: @unchecked Sendable {
         let left = inFlight + queued
         queued.removeAll()
         inFlight.removeAll()
-        let unsent = outbox
-        outbox.removeAll()
+        // Reports waiting in the outbox go now (once); those already sent on this connection
+        // are not repeated: nothing would be left to wait for their ACKs.
+        let (unsent, unconfirmed) = reports.drain()
         poolShutdown = true
         state.broadcast()
         state.unlock()
+        if unconfirmed > 0 { logger.log(.info, "leaving with \(unconfirmed) report(s) not acknowledged by the coordinator") }
         guard let report else { return }
         for outcome in unsent { report(outcome) }
         for a in left {
@@ -399,7 +464,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
             let index = inFlight.firstIndex { $0.jobId == a.jobId && $0.shardId == a.shardId && $0.attempt == a.attempt }
             if let index {
                 inFlight.remove(at: index)
-                outbox.append(outcome)
+                reports.add(outcome)
             }
             state.unlock()
             wake.wake()

@@ -10,14 +10,7 @@ public enum Normalization {
         parallelFor(rows, grain: max(1, 8192 / max(width, 1))) { s, e in
             for r in s..<e {
                 let p = x + r * width
-                var mean: Double = 0
-                for i in 0..<width { mean += Double(p[i]) }
-                mean /= Double(width)
-                var v: Double = 0
-                for i in 0..<width { let d = Double(p[i]) - mean; v += d * d }
-                v /= Double(width)
-                let inv = Float(1 / (v + Double(eps)).squareRoot())
-                let m = Float(mean)
+                let (m, inv) = moments(p, width, eps: eps)
                 if let weight, let bias {
                     for i in 0..<width { p[i] = (p[i] - m) * inv * weight[i] + bias[i] }
                 } else {
@@ -25,6 +18,19 @@ public enum Normalization {
                 }
             }
         }
+    }
+
+    /// Mean and 1/√(biased variance + eps) of n floats: mean, then centred variance,
+    /// both accumulated in double, one element at a time.
+    @inline(__always)
+    static func moments(_ p: UnsafePointer<Float>, _ n: Int, eps: Float) -> (mean: Float, inverseStd: Float) {
+        var mean: Double = 0
+        for i in 0..<n { mean += Double(p[i]) }
+        mean /= Double(n)
+        var v: Double = 0
+        for i in 0..<n { let d = Double(p[i]) - mean; v += d * d }
+        v /= Double(n)
+        return (Float(mean), Float(1 / (v + Double(eps)).squareRoot()))
     }
 
     /// GroupNorm on NCHW (`nn.GroupNorm`), in place, with per-channel affine.
@@ -38,14 +44,7 @@ public enum Normalization {
             for ng in s..<e {
                 let g = ng % groups
                 let p = x + ng * size
-                var mean: Double = 0
-                for i in 0..<size { mean += Double(p[i]) }
-                mean /= Double(size)
-                var v: Double = 0
-                for i in 0..<size { let d = Double(p[i]) - mean; v += d * d }
-                v /= Double(size)
-                let inv = Float(1 / (v + Double(eps)).squareRoot())
-                let m = Float(mean)
+                let (m, inv) = moments(p, size, eps: eps)
                 for c in 0..<cpg {
                     let ch = g * cpg + c
                     let w = weight?[ch] ?? 1, b = bias?[ch] ?? 0
