@@ -15,9 +15,11 @@ struct EvalInception: ParsableCommand {
     @Option(help: "Preprocessing: pytorch-fid (F.interpolate) or tf1-adm (TF1 ResizeBilinear).") var mode: InceptionPreprocessing = .pytorchFID
     @Option var batch = 16
     @Option var threads = 2
+    @Flag(help: "im2col + sgemm for every convolution instead of Winograd (differences ~1e-7 relative).") var noFastConv = false
 
     func run() throws {
         Threads.set(threads)
+        PlanarConv.useFastAlgorithms = !noFastConv
         let model = try FIDInceptionV3(path: weights)
         let keys = try InceptionEval.run(model: model, inputs: inputs, output: output, mode: mode, batch: batch)
         print("wrote \(keys.joined(separator: ", ")) to \(output)")

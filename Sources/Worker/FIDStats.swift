@@ -11,9 +11,11 @@ struct FIDStats: ParsableCommand {
 
     @OptionGroup var stats: FIDStatsArguments
     @Option(help: "Threads for BLAS and elementwise work.") var threads = 2
+    @Flag(help: "im2col + sgemm for every convolution instead of Winograd (differences ~1e-7 relative).") var noFastConv = false
 
     func run() throws {
         Threads.set(threads)
+        PlanarConv.useFastAlgorithms = !noFastConv
         let r = try stats.job().run(source: stats.source(), out: stats.out) { done, total in
             FileHandle.standardError.write(Data("\r\(done)/\(total) images".utf8))
         }

@@ -100,7 +100,7 @@ public final class FIDInceptionV3 {
     /// The forward pass on images (N, 3, H, W) in [0, 1].
     public func features(_ images: Tensor, mode: InceptionPreprocessing = .pytorchFID) throws -> InceptionFeatures {
         let n = images.shape[0]
-        var x = try FIDInceptionV3.preprocess(images, mode: mode)
+        var x = try OpProfile.measure("preprocess (resize to 299)") { try FIDInceptionV3.preprocess(images, mode: mode) }
         // block 0
         x = Conv2d_2b_3x3(Conv2d_2a_3x3(Conv2d_1a_3x3(x)))
         x = PlanarPool.max(x, kernel: 3, stride: 2)
@@ -118,9 +118,11 @@ public final class FIDInceptionV3 {
         x = Mixed_7c(Mixed_7b(Mixed_7a(x)))
         let c = x.shape[0]
         let pooledCN = Tensor(uninitialized: [c, n])
-        Pooling.globalAverage(x.data, planes: c * n, size: x.shape[2] * x.shape[3], out: pooledCN.data)
-        let pool3 = pooledCN.permuted([1, 0])
-        let logits = pool3.linear(weight: fcWeight, bias: fcBias)
+        let (pool3, logits) = OpProfile.measure("global pool + fc") {
+            Pooling.globalAverage(x.data, planes: c * n, size: x.shape[2] * x.shape[3], out: pooledCN.data)
+            let pool3 = pooledCN.permuted([1, 0])
+            return (pool3, pool3.linear(weight: fcWeight, bias: fcBias))
+        }
         return InceptionFeatures(pool3: pool3, spatial: spatial, logits: logits)
     }
 

@@ -29,6 +29,7 @@ public enum InceptionBenchmark {
         for i in 0..<images.count { images.data[i] = Float(rng.next() >> 40) / Float(1 << 24) }
         _ = try model.features(images)  // warm-up
         let ceiling = GEMMBenchmark.measure(m: 2048, n: 1152, k: 1152, seconds: 1)
+        OpProfile.reset()
         var best = Double.infinity
         var flops = 0.0
         let cpu0 = cpuSeconds()
@@ -43,5 +44,28 @@ public enum InceptionBenchmark {
         return Result(batch: batch, threads: threads, size: size, iterations: iterations,
                       secondsPerBatch: best, imagesPerSecond: Double(batch) / best,
                       gflops: flops / best / 1e9, ceilingGflops: ceiling, cpuSecondsPerBatch: cpu)
+    }
+
+    /// Largest difference between the fast convolutions and im2col + sgemm over a random batch
+    /// (random weights unless `weights`), relative to the largest |value| of each output.
+    public static func fastDeviation(batch: Int, size: Int = FIDInceptionV3.inputSize,
+                                     weights: String? = nil) throws -> (pool3: Float, logits: Float, spatial: Float) {
+        let model = try weights.map { try FIDInceptionV3(path: $0) } ?? FIDInceptionV3(weights: RandomLayerWeights())
+        var rng = SplitMix64(seed: 9)
+        let images = Tensor(uninitialized: [batch, 3, size, size])
+        for i in 0..<images.count { images.data[i] = Float(rng.next() >> 40) / Float(1 << 24) }
+        let saved = PlanarConv.useFastAlgorithms
+        defer { PlanarConv.useFastAlgorithms = saved }
+        PlanarConv.useFastAlgorithms = true
+        let fast = try model.features(images)
+        PlanarConv.useFastAlgorithms = false
+        let exact = try model.features(images)
+        func deviation(_ a: Tensor, _ b: Tensor) -> Float {
+            var worst: Float = 0
+            for i in 0..<a.count { worst = max(worst, abs(a.data[i] - b.data[i])) }
+            return worst / max(b.maxAbs, .leastNormalMagnitude)
+        }
+        return (deviation(fast.pool3, exact.pool3), deviation(fast.logits, exact.logits),
+                deviation(fast.spatial, exact.spatial))
     }
 }

@@ -83,74 +83,146 @@ public enum Winograd {
         let oh = h + padTop + padBottom - 2, ow = w + padLeft + padRight - 2
         precondition(oh > 0 && ow > 0, "winograd: input \(x.shape) too small for a 3x3 kernel")
         let out = Tensor(uninitialized: [n, cout, oh, ow])
-        let tilesH = (oh + 3) / 4, tilesW = (ow + 3) / 4
-        let geometry = Geometry(cin: cin, cout: cout, h: h, w: w, oh: oh, ow: ow,
-                                padTop: padTop, padLeft: padLeft, tilesW: tilesW)
-        let threads = Threads.count
-        let perRow = points * (cin + cout) * tilesW          // floats of V and M per tile row
-        // Chunks of whole tile rows within the budget. The chunk shape must not depend on
-        // the thread count: OpenBLAS rounds a GEMM's columns differently with the matrix
-        // width, and a sample's pixels must not depend on how many threads decoded it.
-        // Threads then each run whole chunks.
-        let fit = max(1, min(tilesH, chunkBudget / max(perRow, 1)))
-        let perImage = (tilesH + fit - 1) / fit
-        let chunkRows = (tilesH + perImage - 1) / perImage
-        let chunksPerImage = (tilesH + chunkRows - 1) / chunkRows
-        let chunks = n * chunksPerImage
+        let g = Geometry(cin: cin, cout: cout, n: n, h: h, w: w, oh: oh, ow: ow, padTop: padTop, padLeft: padLeft,
+                         input: PlaneLayout(imageStride: cin * h * w, channelStride: h * w),
+                         output: PlaneLayout(imageStride: cout * oh * ow, channelStride: oh * ow), relu: false)
+        convolve(x.data, g, transformedWeight: u.data, bias: bias?.data, into: out.data,
+                 budget: chunkBudget, spanImages: false)
+        return out
+    }
 
-        /// Transform, 36 GEMMs and inverse transform of one chunk, with the given buffers.
-        func run(chunk: Int, v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, parallel: Bool) {
-            let b = chunk / chunksPerImage
-            let ty0 = (chunk % chunksPerImage) * chunkRows
-            let rows = min(chunkRows, tilesH - ty0)
-            let tiles = rows * tilesW
-            inputTransform(UnsafePointer(x.data + b * cin * h * w), geometry, tileRow: ty0, rows: rows,
-                           stride: tiles, into: v, parallel: parallel)
+    /// The same convolution on the channel-major batch layout (C, N, H, W) of `PlanarConv`:
+    /// x (cin, n, h, w) contiguous; output channel o of image b is the oh×ow plane at
+    /// `out + o·ldOut + b·oh·ow`; optionally followed by ReLU. Small maps put several images'
+    /// tiles in one GEMM (an 8x8 map has only four 4x4 tiles); `budget` bounds a chunk's
+    /// transformed input and output, in floats.
+    public static func conv3x3Planar(x: UnsafePointer<Float>, cin: Int, n: Int, h: Int, w: Int,
+                                     transformedWeight u: Tensor, bias: UnsafePointer<Float>?, relu: Bool,
+                                     padTop: Int, padBottom: Int, padLeft: Int, padRight: Int,
+                                     out: UnsafeMutablePointer<Float>, ldOut: Int, budget: Int) {
+        precondition(u.rank == 3 && u.shape[0] == points && u.shape[2] == cin,
+                     "winograd: transformed weight \(u.shape) does not fit \(cin) input channels")
+        let oh = h + padTop + padBottom - 2, ow = w + padLeft + padRight - 2
+        precondition(oh > 0 && ow > 0, "winograd: input \(h)x\(w) too small for a 3x3 kernel")
+        let g = Geometry(cin: cin, cout: u.shape[1], n: n, h: h, w: w, oh: oh, ow: ow, padTop: padTop, padLeft: padLeft,
+                         input: PlaneLayout(imageStride: h * w, channelStride: n * h * w),
+                         output: PlaneLayout(imageStride: oh * ow, channelStride: ldOut), relu: relu)
+        convolve(x, g, transformedWeight: u.data, bias: bias, into: out, budget: budget, spanImages: true)
+    }
+
+    /// Where the H×W plane of (image b, channel c) starts: b·imageStride + c·channelStride.
+    struct PlaneLayout {
+        var imageStride: Int, channelStride: Int
+    }
+
+    struct Geometry {
+        var cin: Int, cout: Int, n: Int, h: Int, w: Int, oh: Int, ow: Int
+        var padTop: Int, padLeft: Int
+        var input: PlaneLayout, output: PlaneLayout
+        var relu: Bool
+        var tilesH: Int { (oh + 3) / 4 }
+        var tilesW: Int { (ow + 3) / 4 }
+    }
+
+    /// A run of tile rows, numbered across the batch (row R is tile row R mod tilesH of image R / tilesH).
+    struct Chunk { var firstRow: Int, rows: Int }
+
+    /// Splits the batch's tile rows into chunks whose transformed input and output fit `budget`
+    /// floats: whole images per chunk when `spanImages` and an image fits, else runs of tile rows
+    /// within one image. The split must not depend on the thread count: OpenBLAS rounds a GEMM's
+    /// columns differently with the matrix width, and an image's values must not depend on how
+    /// many threads computed them.
+    static func chunks(_ g: Geometry, budget: Int, spanImages: Bool) -> [Chunk] {
+        let tilesH = g.tilesH
+        let perRow = points * (g.cin + g.cout) * g.tilesW          // floats of V and M per tile row
+        let fit = max(1, budget / max(perRow, 1))
+        if spanImages && fit >= tilesH {
+            let count = (g.n + fit / tilesH - 1) / (fit / tilesH)
+            let perChunk = (g.n + count - 1) / count               // images, balanced
+            return stride(from: 0, to: g.n, by: perChunk).map {
+                Chunk(firstRow: $0 * tilesH, rows: (min(g.n, $0 + perChunk) - $0) * tilesH)
+            }
+        }
+        let perImage = (tilesH + min(fit, tilesH) - 1) / min(fit, tilesH)
+        let chunkRows = (tilesH + perImage - 1) / perImage
+        var list: [Chunk] = []
+        for b in 0..<g.n {
+            for ty in stride(from: 0, to: tilesH, by: chunkRows) {
+                list.append(Chunk(firstRow: b * tilesH + ty, rows: min(chunkRows, tilesH - ty)))
+            }
+        }
+        return list
+    }
+
+    /// Transform, 36 GEMMs and inverse transform of every chunk. `u`: (36, cout, cin).
+    static func convolve(_ x: UnsafePointer<Float>, _ g: Geometry, transformedWeight u: UnsafePointer<Float>,
+                         bias: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>,
+                         budget: Int, spanImages: Bool) {
+        let list = chunks(g, budget: budget, spanImages: spanImages)
+        let tw = g.tilesW
+        runChunks(list.count, points: points, cin: g.cin, cout: g.cout, transformedWeight: u,
+                  columns: { c in (list[c].rows * tw, list[c].rows * tw + 8) },   // slack: the transforms' whole vectors
+                  input: { c, v, ld, parallel in inputTransform(x, g, list[c], stride: ld, into: v, parallel: parallel) },
+                  output: { c, m, ld, parallel in
+                      outputTransform(m, g, list[c], stride: ld, bias: bias, into: out, parallel: parallel) })
+    }
+
+    /// The driver shared by the Winograd convolutions: for each of `count` chunks, `input`
+    /// writes the transformed input V (points × cin rows of `ld` floats), then M[p] = U[p]·V[p]
+    /// for every point p (U: points × cout × cin; `columns(c).n` columns), then `output` reads M
+    /// (points × cout rows of `ld` floats). With `taps` > 1, U holds `taps` matrices per point
+    /// (points·taps × cout × cin) and M[p] = Σ_t U[p, t]·V[p] shifted by t columns.
+    /// With enough chunks each thread runs whole chunks
+    /// with its own buffers; otherwise the threads share each step of one chunk at a time.
+    /// Either way each GEMM is a single-threaded BLAS call, so the values do not depend on the
+    /// thread count.
+    static func runChunks(_ count: Int, points: Int, cin: Int, cout: Int, transformedWeight u: UnsafePointer<Float>,
+                          columns: (Int) -> (n: Int, ld: Int), taps: Int = 1,
+                          input: (Int, UnsafeMutablePointer<Float>, Int, Bool) -> Void,
+                          output: (Int, UnsafePointer<Float>, Int, Bool) -> Void) {
+        let threads = Threads.count
+        func run(_ chunk: Int, v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, parallel: Bool) {
+            let (n, ld) = columns(chunk)
+            input(chunk, v, ld, parallel)
             let gemms = { (lo: Int, hi: Int) in
                 for p in lo..<hi {
-                    BLAS.sgemm(m: cout, n: tiles, k: cin, a: u.data + p * cout * cin, lda: cin,
-                               b: v + p * cin * tiles, ldb: tiles, beta: 0, c: m + p * cout * tiles, ldc: tiles)
+                    for t in 0..<taps {
+                        BLAS.sgemm(m: cout, n: n, k: cin, a: u + (p * taps + t) * cout * cin, lda: cin,
+                                   b: v + p * cin * ld + t, ldb: ld, beta: t == 0 ? 0 : 1, c: m + p * cout * ld, ldc: ld)
+                    }
                 }
             }
             if parallel { parallelFor(points, grain: 1, gemms) } else { gemms(0, points) }
-            outputTransform(m, geometry, tileRow: ty0, rows: rows, stride: tiles, bias: bias?.data,
-                            into: out.data + b * cout * oh * ow, parallel: parallel)
+            output(chunk, m, ld, parallel)
         }
-
-        let maxTiles = chunkRows * tilesW
+        let maxLd = (0..<count).map { columns($0).ld }.max() ?? 0
+        let vSize = points * cin * maxLd, mSize = points * cout * maxLd
+        // Whole chunks per thread only when that balances: 3 chunks on 2 threads would leave
+        // one thread idle for a third of the time.
+        let perThread = threads > 1 && count >= threads && (count % threads == 0 || count >= 4 * threads)
         // Single-threaded BLAS calls from our own threads: one fork/join per chunk (or per
         // convolution), not one BLAS pool wake-up per GEMM.
         BLAS.withThreads(1) {
-            if threads > 1 && chunks >= threads {
-                // Each thread runs whole chunks with its own buffers.
-                let v = Tensor(uninitialized: [threads, points * cin * maxTiles])
-                let m = Tensor(uninitialized: [threads, points * cout * maxTiles])
+            if perThread {
+                let v = Tensor(uninitialized: [threads, vSize]), m = Tensor(uninitialized: [threads, mSize])
                 DispatchQueue.concurrentPerform(iterations: threads) { t in
                     var c = t
-                    while c < chunks {
-                        run(chunk: c, v: v.data + t * points * cin * maxTiles, m: m.data + t * points * cout * maxTiles,
-                            parallel: false)
+                    while c < count {
+                        run(c, v: v.data + t * vSize, m: m.data + t * mSize, parallel: false)
                         c += threads
                     }
                 }
             } else {
-                let v = Tensor(uninitialized: [points * cin * maxTiles])
-                let m = Tensor(uninitialized: [points * cout * maxTiles])
-                for c in 0..<chunks { run(chunk: c, v: v.data, m: m.data, parallel: threads > 1) }
+                let v = Tensor(uninitialized: [vSize]), m = Tensor(uninitialized: [mSize])
+                for c in 0..<count { run(c, v: v.data, m: m.data, parallel: threads > 1) }
             }
         }
-        return out
     }
 
     /// `parallelFor` when `parallel`, else the whole range on this thread.
     @inline(__always)
     static func maybeParallel(_ parallel: Bool, _ n: Int, _ body: (Int, Int) -> Void) {
         if parallel { parallelFor(n, grain: 1, body) } else if n > 0 { body(0, n) }
-    }
-
-    struct Geometry {
-        var cin: Int, cout: Int, h: Int, w: Int, oh: Int, ow: Int
-        var padTop: Int, padLeft: Int, tilesW: Int
     }
 
     @inline(__always) static func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
@@ -180,137 +252,5 @@ public enum Winograd {
                    _ a4: SIMD8<Float>, _ a5: SIMD8<Float>) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
         let p12 = a1 + a2, m12 = a1 - a2, p34 = a3 + a4, m34 = a3 - a4
         return (a0 + p12 + p34, m12 + 2 * m34, p12 + 4 * p34, m12 + 8 * m34 + a5)
-    }
-
-    /// V[p][c][t] = (Bᵀ d B)[p] for the 6×6 input patch d of every tile in the chunk, where
-    /// Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1].
-    /// Rows first, then columns; eight tiles at a time.
-    static func inputTransform(_ x: UnsafePointer<Float>, _ g: Geometry, tileRow ty0: Int, rows: Int,
-                               stride: Int, into v: UnsafeMutablePointer<Float>, parallel: Bool) {
-        // Each padded input row is stored as 4 phase arrays (column 4e + φ at φ·span + e), so that
-        // tile tx's six columns are phases 0–3 at e = tx and phases 0–1 at e = tx + 1: both passes
-        // then read contiguous memory. Spans are rounded up to whole vectors.
-        let span = (g.tilesW + 1 + 7) & ~7
-        let rowSize = 4 * span
-        let planeStride = g.cin * stride                   // between transform points in V
-        let tw = g.tilesW
-        maybeParallel(parallel, g.cin) { s, e in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 12 * rowSize + 8) { buf in
-                let d = buf.baseAddress!                   // 6 padded input rows
-                let r = d + 6 * rowSize                    // 6 rows of Bᵀ·d (+ 8 floats of slack)
-                (r + 6 * rowSize).update(repeating: 0, count: 8)
-                for c in s..<e {
-                    let plane = x + c * g.h * g.w
-                    for ty in 0..<rows {
-                        let y0 = (ty0 + ty) * 4 - g.padTop
-                        for i in 0..<6 {
-                            let dst = d + i * rowSize
-                            let y = y0 + i
-                            if y < 0 || y >= g.h { dst.update(repeating: 0, count: rowSize); continue }
-                            let src = plane + y * g.w
-                            for phase in 0..<4 {
-                                let q = dst + phase * span
-                                // column 4e + phase holds x[y][4e + phase − padLeft], zero outside.
-                                for e in 0..<span {
-                                    let col = 4 * e + phase - g.padLeft
-                                    q[e] = col >= 0 && col < g.w ? src[col] : 0
-                                }
-                            }
-                        }
-                        var j = 0
-                        while j < rowSize {
-                            let t = bt(load(d + j), load(d + rowSize + j), load(d + 2 * rowSize + j),
-                                       load(d + 3 * rowSize + j), load(d + 4 * rowSize + j), load(d + 5 * rowSize + j))
-                            store(t.0, r + j); store(t.1, r + rowSize + j); store(t.2, r + 2 * rowSize + j)
-                            store(t.3, r + 3 * rowSize + j); store(t.4, r + 4 * rowSize + j); store(t.5, r + 5 * rowSize + j)
-                            j += 8
-                        }
-                        let tBase = ty * tw
-                        for i in 0..<6 {
-                            let p0 = r + i * rowSize, p1 = p0 + span, p2 = p0 + 2 * span, p3 = p0 + 3 * span
-                            let o = v + (i * 6) * planeStride + c * stride + tBase
-                            var tx = 0
-                            while tx + 8 <= tw {
-                                let t = bt(load(p0 + tx), load(p1 + tx), load(p2 + tx), load(p3 + tx),
-                                           load(p0 + tx + 1), load(p1 + tx + 1))
-                                store(t.0, o + tx); store(t.1, o + planeStride + tx)
-                                store(t.2, o + 2 * planeStride + tx); store(t.3, o + 3 * planeStride + tx)
-                                store(t.4, o + 4 * planeStride + tx); store(t.5, o + 5 * planeStride + tx)
-                                tx += 8
-                            }
-                            if tx < tw {
-                                // The last, partial vector: lanes past the row are computed and dropped.
-                                let t = bt(load(p0 + tx), load(p1 + tx), load(p2 + tx), load(p3 + tx),
-                                           load(p0 + tx + 1), load(p1 + tx + 1))
-                                for lane in 0..<(tw - tx) {
-                                    o[tx + lane] = t.0[lane]; o[planeStride + tx + lane] = t.1[lane]
-                                    o[2 * planeStride + tx + lane] = t.2[lane]; o[3 * planeStride + tx + lane] = t.3[lane]
-                                    o[4 * planeStride + tx + lane] = t.4[lane]; o[5 * planeStride + tx + lane] = t.5[lane]
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// out tile = Aᵀ m A + bias, with Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1];
-    /// tiles overhanging the output's bottom or right edge are clipped. Eight tiles at a time.
-    static func outputTransform(_ m: UnsafePointer<Float>, _ g: Geometry, tileRow ty0: Int, rows: Int,
-                                stride: Int, bias: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>,
-                                parallel: Bool) {
-        let tw = g.tilesW
-        let twPad = (tw + 7) & ~7
-        let planeStride = g.cout * stride
-        maybeParallel(parallel, g.cout) { s, e in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 24 * twPad + 4 * twPad * 4 + 8) { buf in
-                let t = buf.baseAddress!                   // (Aᵀ·m)[r][k] for every tile: 4×6 rows of twPad
-                let rowBuf = t + 24 * twPad                // 4 output rows of a tile row
-                for o in s..<e {
-                    let b = bias?[o] ?? 0
-                    let plane = out + o * g.oh * g.ow
-                    for ty in 0..<rows {
-                        let tBase = ty * tw
-                        for k in 0..<6 {
-                            let m0 = m + k * planeStride + o * stride + tBase
-                            let ps = 6 * planeStride
-                            var tx = 0
-                            while tx < tw {
-                                let lanes = min(8, tw - tx)
-                                func ld(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
-                                    if lanes == 8 { return load(p) }
-                                    var v = SIMD8<Float>.zero
-                                    for l in 0..<lanes { v[l] = p[l] }
-                                    return v
-                                }
-                                let a = at(ld(m0 + tx), ld(m0 + ps + tx), ld(m0 + 2 * ps + tx), ld(m0 + 3 * ps + tx),
-                                           ld(m0 + 4 * ps + tx), ld(m0 + 5 * ps + tx))
-                                store(a.0, t + k * twPad + tx); store(a.1, t + (6 + k) * twPad + tx)
-                                store(a.2, t + (12 + k) * twPad + tx); store(a.3, t + (18 + k) * twPad + tx)
-                                tx += 8
-                            }
-                        }
-                        for r in 0..<4 {
-                            let q = t + (r * 6) * twPad
-                            let dst = rowBuf + r * twPad * 4
-                            var tx = 0
-                            while tx < tw {
-                                let a = at(load(q + tx), load(q + twPad + tx), load(q + 2 * twPad + tx),
-                                           load(q + 3 * twPad + tx), load(q + 4 * twPad + tx), load(q + 5 * twPad + tx))
-                                let c0 = a.0 + b, c1 = a.1 + b, c2 = a.2 + b, c3 = a.3 + b
-                                let d = dst + tx * 4
-                                for l in 0..<8 {
-                                    d[4 * l] = c0[l]; d[4 * l + 1] = c1[l]; d[4 * l + 2] = c2[l]; d[4 * l + 3] = c3[l]
-                                }
-                                tx += 8
-                            }
-                            let y = (ty0 + ty) * 4 + r
-                            if y < g.oh { (plane + y * g.ow).update(from: dst, count: g.ow) }
-                        }
-                    }
-                }
-            }
-        }
     }
 }

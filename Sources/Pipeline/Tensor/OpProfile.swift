@@ -1,8 +1,8 @@
 import Foundation
 
-/// Optional per-operation timing of the VAE (for `bench vae --profile`). Off by default;
-/// the model runs its layers one after another, so a plain accumulator suffices.
-public enum VAEProfile {
+/// Optional per-operation timing (for `bench vae --profile`, `bench inception --profile`).
+/// Off by default; the models run their layers one after another, so a plain accumulator suffices.
+public enum OpProfile {
     nonisolated(unsafe) public static var enabled = false
     nonisolated(unsafe) private static var totals: [String: (seconds: Double, calls: Int)] = [:]
 
@@ -25,3 +25,6 @@ public enum VAEProfile {
         totals.map { ($0.key, $0.value.seconds, $0.value.calls) }.sorted { $0.1 > $1.1 }
     }
 }
+
+/// The VAE's name for it.
+public typealias VAEProfile = OpProfile
