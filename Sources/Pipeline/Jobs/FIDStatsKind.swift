@@ -78,10 +78,7 @@ public struct FIDStatsKind: JobKind {
         var merged = FIDStatsPartial()
         for f in files { try merged.merge(try FIDStatsPartial.read(outputDir + "/" + f)) }
         _ = try s.job.write(merged, source: s.source, out: s.out)
-        return try [s.statsName, (StatisticsProvenance.path(forStatistics: s.out) as NSString).lastPathComponent].map { rel in
-            let (size, sha) = try SHA256.file(outputDir + "/" + rel)
-            return FileDigest(path: rel, size: size, sha256: sha)
-        }
+        return try [s.statsName, (StatisticsProvenance.path(forStatistics: s.out) as NSString).lastPathComponent].map { try FileDigest.of($0, under: outputDir) }
     }
 
     public func makeExecutor() -> ShardExecutor { FIDStatsExecutor() }
@@ -120,8 +117,7 @@ final class FIDStatsExecutor: ShardExecutor {
         let rel = s.shardFile(task.shardIndex)
         try OutputFileWriter.makeDirectory((root + "/" + rel as NSString).deletingLastPathComponent)
         do { try partial.write(to: root + "/" + rel) } catch { throw JobError.io(path: root + "/" + rel, reason: "\(error)") }
-        let (size, sha) = try SHA256.file(root + "/" + rel)
-        return ShardReport(outputs: [FileDigest(path: rel, size: size, sha256: sha)], itemErrors: partial.failures,
+        return ShardReport(outputs: [try FileDigest.of(rel, under: root)], itemErrors: partial.failures,
                            metrics: ["model_seconds": modelSeconds])
     }
 }

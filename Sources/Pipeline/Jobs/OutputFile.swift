@@ -9,6 +9,12 @@ public struct FileDigest: Codable, Equatable, Hashable {
     public init(path: String, size: Int64, sha256: String) {
         self.path = path; self.size = size; self.sha256 = sha256
     }
+
+    /// The size and sha256 of the file `relative` (a path under `root`), recorded by its relative path.
+    public static func of(_ relative: String, under root: String) throws -> FileDigest {
+        let (size, sha) = try SHA256.file(root + "/" + relative)
+        return FileDigest(path: relative, size: size, sha256: sha)
+    }
 }
 
 /// Crash-safe output writing for shard executors: bytes go to a hidden temporary file in

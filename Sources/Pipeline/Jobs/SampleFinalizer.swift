@@ -37,7 +37,7 @@ struct SampleFinalizer {
             try npz.endArray()
             try npz.add("arr_1", NPYArray(int64: labels, shape: [labels.count]))
             try npz.finish()
-            out.append(try digest(name))
+            out.append(try FileDigest.of(name, under: outputDir))
             recipeName = String(name.dropLast(4)) + ".json"
         } else {
             // latents.npy: the shards' data sections behind one header, streamed.
@@ -64,10 +64,5 @@ struct SampleFinalizer {
         }
         out.append(try OutputFileWriter.write(try spec.recipe(), to: root + "/" + recipeName, relativeTo: root))
         return out
-    }
-
-    private func digest(_ relative: String) throws -> FileDigest {
-        let (size, sha) = try SHA256.file(outputDir + "/" + relative)
-        return FileDigest(path: relative, size: size, sha256: sha)
     }
 }

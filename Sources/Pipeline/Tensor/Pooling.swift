@@ -31,6 +31,22 @@ public enum Pooling {
             }
             return
         }
+        forEachWindow(x, planes: planes, height: h, width: w, kernel: k, stride: s, padding: p, out: out) { src, y0, y1, x0, x1, _, _ in
+            var m = -Float.infinity
+            for yy in y0..<y1 { let r = src + yy * w; for xx in x0..<x1 { m = max(m, r[xx]) } }
+            return m
+        }
+    }
+
+    /// The general pooling loop: for every plane and output position, `reduce` gets the plane,
+    /// the window's in-image rows y0..<y1 and columns x0..<x1 and the output position (oy, ox),
+    /// and returns the output value.
+    @inline(__always)
+    static func forEachWindow(_ x: UnsafePointer<Float>, planes: Int, height h: Int, width w: Int,
+                              kernel k: Int, stride s: Int, padding p: Int, out: UnsafeMutablePointer<Float>,
+                              _ reduce: (_ src: UnsafePointer<Float>, _ y0: Int, _ y1: Int, _ x0: Int, _ x1: Int,
+                                         _ oy: Int, _ ox: Int) -> Float) {
+        let oh = outputSize(h, kernel: k, stride: s, padding: p), ow = outputSize(w, kernel: k, stride: s, padding: p)
         parallelFor(planes, grain: max(1, 8192 / max(oh * ow, 1))) { a, b in
             for pl in a..<b {
                 let src = x + pl * h * w, dst = out + pl * oh * ow
@@ -38,9 +54,7 @@ public enum Pooling {
                     let y0 = max(oy * s - p, 0), y1 = min(oy * s - p + k, h)
                     for ox in 0..<ow {
                         let x0 = max(ox * s - p, 0), x1 = min(ox * s - p + k, w)
-                        var m = -Float.infinity
-                        for yy in y0..<y1 { let r = src + yy * w; for xx in x0..<x1 { m = max(m, r[xx]) } }
-                        dst[oy * ow + ox] = m
+                        dst[oy * ow + ox] = reduce(src, y0, y1, x0, x1, oy, ox)
                     }
                 }
             }
@@ -53,27 +67,17 @@ public enum Pooling {
     public static func avgPool(_ x: UnsafePointer<Float>, planes: Int, height h: Int, width w: Int,
                                kernel k: Int, stride s: Int, padding p: Int, countIncludePad: Bool,
                                out: UnsafeMutablePointer<Float>) {
-        let oh = outputSize(h, kernel: k, stride: s, padding: p), ow = outputSize(w, kernel: k, stride: s, padding: p)
         if k == 3 && s == 1 && p == 1 && !countIncludePad && h >= 2 && w >= 2 {
             avgPool3x3ExcludingPad(x, planes: planes, height: h, width: w, out: out)
             return
         }
-        parallelFor(planes, grain: max(1, 8192 / max(oh * ow, 1))) { a, b in
-            for pl in a..<b {
-                let src = x + pl * h * w, dst = out + pl * oh * ow
-                for oy in 0..<oh {
-                    let y0 = max(oy * s - p, 0), y1 = min(oy * s - p + k, h)
-                    for ox in 0..<ow {
-                        let x0 = max(ox * s - p, 0), x1 = min(ox * s - p + k, w)
-                        var acc: Float = 0
-                        for yy in y0..<y1 { let r = src + yy * w; for xx in x0..<x1 { acc += r[xx] } }
-                        let div = countIncludePad
-                            ? (min(oy * s - p + k, h + p) - (oy * s - p)) * (min(ox * s - p + k, w + p) - (ox * s - p))
-                            : (y1 - y0) * (x1 - x0)
-                        dst[oy * ow + ox] = acc / Float(div)
-                    }
-                }
-            }
+        forEachWindow(x, planes: planes, height: h, width: w, kernel: k, stride: s, padding: p, out: out) { src, y0, y1, x0, x1, oy, ox in
+            var acc: Float = 0
+            for yy in y0..<y1 { let r = src + yy * w; for xx in x0..<x1 { acc += r[xx] } }
+            let div = countIncludePad
+                ? (min(oy * s - p + k, h + p) - (oy * s - p)) * (min(ox * s - p + k, w + p) - (ox * s - p))
+                : (y1 - y0) * (x1 - x0)
+            return acc / Float(div)
         }
     }
 
