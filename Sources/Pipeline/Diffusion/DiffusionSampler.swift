@@ -25,10 +25,17 @@ public struct SamplerSettings {
     public var guideAllChannels: Bool
     /// How the model is called per step (default: per sample, deterministic).
     public var batching: ModelBatching
+    /// Guidance only at model timesteps in this interval (nil: at every step).
+    public var cfgInterval: GuidanceInterval?
+    /// A diffusers scheduler instead of ADM's `kind` (`SchedulerSampler`).
+    public var scheduler: SchedulerConfig?
 
     public init(kind: SamplerKind, cfgScale: Float = 1, eta: Float = 0, clipDenoised: Bool = false,
-                guideAllChannels: Bool = false, batching: ModelBatching = .deterministic) {
+                guideAllChannels: Bool = false, batching: ModelBatching = .deterministic,
+                cfgInterval: GuidanceInterval? = nil, scheduler: SchedulerConfig? = nil) {
         self.kind = kind
+        self.cfgInterval = cfgInterval
+        self.scheduler = scheduler
         self.batching = batching
         self.guideAllChannels = guideAllChannels
         self.cfgScale = cfgScale
@@ -65,15 +72,12 @@ public struct DiffusionSampler {
         guard labels.count == indices.count else {
             throw DiffusionError.invalidArgument("\(labels.count) labels for \(indices.count) samples")
         }
-        for (r, y) in labels.enumerated() where y < 0 || y >= model.numClasses {
-            throw DiffusionError.labelOutOfRange(label: y, index: indices[r], numClasses: model.numClasses)
-        }
+        try model.checkLabels(labels, indices: indices)
         let n = indices.count
         guard n > 0 else { return Tensor(zeros: [0, model.inChannels, model.inputSize, model.inputSize]) }
         let sampleShape = [model.inChannels, model.inputSize, model.inputSize]
         var x = try noise.normal(indices: indices, sampleShape: sampleShape, purpose: .initialLatent)
-        let guided = settings.cfgScale != 1
-        guard !guided || model.supportsGuidance else {
+        guard settings.cfgScale == 1 || model.supportsGuidance else {
             throw DiffusionError.invalidArgument(
                 "the model has no null class (class_dropout_prob = 0): classifier-free guidance needs --cfg-scale 1")
         }
@@ -81,6 +85,7 @@ public struct DiffusionSampler {
             let t = numSteps - 1 - s
             let tb = [Int](repeating: t, count: n)
             let modelT = diffusion.modelTimestep(t)
+            let guided = settings.guides(at: Double(modelT))
             let output = try settings.batching.run(rows: n) { rows in
                 let xr = rows.count == n ? x : x.slice(rows)
                 let yr = Array(labels[rows])
