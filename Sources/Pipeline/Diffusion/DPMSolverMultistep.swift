@@ -64,6 +64,17 @@ struct DPMSolverMultistep: DiffusersScheduler {
 
     func makeState() -> SchedulerState { State(self) }
 
+    /// The update order of step `i` of `n` after `warm` earlier steps (`lower_order_nums`).
+    /// Quirk: `lower_order_final` lowers the last two steps only below 15 steps, but
+    /// `final_sigmas_type="zero"` (or `euler_at_final`) makes the last step first order always.
+    static func order(step i: Int, of n: Int, warm: Int, _ c: SchedulerConfig) -> Int {
+        let lowerFinal = i == n - 1 && (c.eulerAtFinal || (c.lowerOrderFinal && n < 15) || c.finalSigmas == .zero)
+        let lowerSecond = i == n - 2 && c.lowerOrderFinal && n < 15
+        if c.solverOrder == 1 || warm < 1 || lowerFinal { return 1 }
+        if c.solverOrder == 2 || warm < 2 || lowerSecond { return 2 }
+        return 3
+    }
+
     final class State: SchedulerState {
         let s: DPMSolverMultistep
         var outputs: [Tensor?]
@@ -75,9 +86,7 @@ struct DPMSolverMultistep: DiffusersScheduler {
         }
 
         func step(eps: Tensor, call i: Int, sample: Tensor) throws -> Tensor {
-            let c = s.config, n = s.timesteps.count
-            let lowerFinal = i == n - 1 && (c.eulerAtFinal || (c.lowerOrderFinal && n < 15) || c.finalSigmas == .zero)
-            let lowerSecond = i == n - 2 && c.lowerOrderFinal && n < 15
+            let c = s.config
             // variance_type learned(_range) takes model_output[:, :3]: a no-op on 3 channels,
             // a broadcasting error in diffusers on any other count, refused here.
             if let v = c.varianceType, eps.rank == 4, eps.shape[1] != 3 {
@@ -91,12 +100,10 @@ struct DPMSolverMultistep: DiffusersScheduler {
             for k in 0..<(c.solverOrder - 1) { outputs[k] = outputs[k + 1] }
             outputs[c.solverOrder - 1] = x0
             let out: Tensor
-            if c.solverOrder == 1 || lowerOrderNums < 1 || lowerFinal {
-                out = try firstOrder(i, sample)
-            } else if c.solverOrder == 2 || lowerOrderNums < 2 || lowerSecond {
-                out = try secondOrder(i, sample)
-            } else {
-                out = try thirdOrder(i, sample)
+            switch DPMSolverMultistep.order(step: i, of: s.timesteps.count, warm: lowerOrderNums, c) {
+            case 1: out = try firstOrder(i, sample)
+            case 2: out = try secondOrder(i, sample)
+            default: out = try thirdOrder(i, sample)
             }
             if lowerOrderNums < c.solverOrder { lowerOrderNums += 1 }
             return out

@@ -94,7 +94,7 @@ public struct SchedulerConfig: Equatable {
         func number(_ k: String, _ v: Any) throws -> Double {
             if isBoolean(v) { throw bad(k, "expected a number, got \(v)") }
             if let n = v as? NSNumber { return n.doubleValue }
-            if let s = v as? String, s == "-Infinity" || s == "-inf" { return -.infinity }
+            if let s = v as? String, ["-Infinity", "Infinity"].contains(s) { return s.hasPrefix("-") ? -.infinity : .infinity }
             throw bad(k, "expected a number, got \(v)")
         }
         func integer(_ k: String, _ v: Any) throws -> Int {

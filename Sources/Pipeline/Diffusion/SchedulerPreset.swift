@@ -50,11 +50,11 @@ public enum SchedulerPreset: String, CaseIterable {
 }
 
 extension SchedulerConfig {
-    /// `apply(json:)` on JSON text; diffusers writes `-Infinity` for `lambda_min_clipped`,
-    /// which strict JSON lacks, so it is read as the string "-Infinity".
+    /// `apply(json:)` on JSON text; diffusers writes a bare `-Infinity` for `lambda_min_clipped`,
+    /// which strict JSON lacks, so it is read as the string "-Infinity" (as this port writes it).
     public mutating func apply(jsonData data: Data, source: String) throws {
-        var text = String(decoding: data, as: UTF8.self)
-        text = text.replacingOccurrences(of: "-Infinity", with: "\"-Infinity\"")
+        let text = String(decoding: data, as: UTF8.self)
+            .replacingOccurrences(of: #"(?<!")(-?Infinity)(?!")"#, with: "\"$1\"", options: .regularExpression)
         guard let obj = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
             throw DiffusionError.invalidArgument("\(source): not a JSON object (a diffusers scheduler config)")
         }

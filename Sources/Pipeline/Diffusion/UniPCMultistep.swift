@@ -50,6 +50,12 @@ struct UniPCMultistep: DiffusersScheduler {
 
     func makeState() -> SchedulerState { State(self) }
 
+    /// The order of step `i` of `n` after `warm` earlier steps. Quirk: unlike DPM-Solver,
+    /// `lower_order_final` caps the order at the steps left whatever the step count.
+    static func order(step i: Int, of n: Int, warm: Int, _ c: SchedulerConfig) -> Int {
+        min(c.lowerOrderFinal ? min(c.solverOrder, n - i) : c.solverOrder, warm + 1)
+    }
+
     final class State: SchedulerState {
         let s: UniPCMultistep
         var outputs: [Tensor?]
@@ -78,8 +84,7 @@ struct UniPCMultistep: DiffusersScheduler {
             }
             for k in 0..<(c.solverOrder - 1) { outputs[k] = outputs[k + 1] }
             outputs[c.solverOrder - 1] = converted
-            let order = c.lowerOrderFinal ? min(c.solverOrder, n - i) : c.solverOrder
-            thisOrder = min(order, lowerOrderNums + 1)
+            thisOrder = UniPCMultistep.order(step: i, of: n, warm: lowerOrderNums, c)
             lastSample = x
             let prev = try update(i: i, corrector: nil, x: x, order: thisOrder)
             if lowerOrderNums < c.solverOrder { lowerOrderNums += 1 }
