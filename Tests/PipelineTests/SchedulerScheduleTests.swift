@@ -165,7 +165,7 @@ final class SchedulerScheduleTests: XCTestCase {
     func testConfigParsingErrorsNameTheOption() throws {
         for (json, key) in [(#"{"prediction_type": "v_prediction"}"#, "prediction_type"), (#"{"thresholding": true}"#, "thresholding"),
                             (#"{"timestep_spacing": "cosine"}"#, "timestep_spacing"), (#"{"solver_order": "two"}"#, "solver_order"),
-                            (#"{"use_karras_sigmas": true, "use_exponential_sigmas": true}"#, "use_"),
+                            (#"{"use_karras_sigmas": true, "use_exponential_sigmas": true}"#, "use_"), (#"{"use_beta_sigmas": true}"#, "use_beta_sigmas"),
                             (#"{"frobnicate": 1}"#, "frobnicate"), (#"{"lower_order_final": 1}"#, "lower_order_final")] {
             XCTAssertThrowsError(try config(.dpmpp2m, json), json) { XCTAssertTrue("\($0)".contains(key), "\($0)") }
         }

@@ -39,20 +39,21 @@ struct DPMSolverMultistep: DiffusersScheduler {
         let logSigmas = schedule.logSigmas
         let descending = trainSigmas.reversed().map(Double.init)
         var s: [Double]
-        switch c.sigmas {
-        case .karras, .luLambdas, .exponential:
-            switch c.sigmas {
-            case .karras: s = SchedulerNumPy.karras(sigmaMin: descending[T - 1], sigmaMax: descending[0], n)
-            case .exponential: s = SchedulerNumPy.exponential(sigmaMin: descending[T - 1], sigmaMax: descending[0], n)
-            default:
+        if c.sigmas == .interpolated && !c.useLuLambdas {
+            s = SchedulerSpacing.interpolated(t, schedule)
+        } else {
+            if c.sigmas == .karras {
+                s = SchedulerNumPy.karras(sigmaMin: descending[T - 1], sigmaMax: descending[0], n)
+            } else if c.useLuLambdas {
                 // _convert_to_lu: rho = 1 between the flipped float32 log sigmas' ends, then exp.
                 let lmin = Double(logSigmas[0]), lmax = Double(logSigmas[T - 1])
                 s = SchedulerNumPy.linspace(0, 1, n).map { Foundation.exp(lmax + $0 * (lmin - lmax)) }
+            } else {
+                s = SchedulerNumPy.exponential(sigmaMin: descending[T - 1], sigmaMax: descending[0], n)
             }
             t = s.map { SchedulerNumPy.sigmaToT($0, logSigmas: logSigmas) }
-            if c.sigmas != .exponential, c.betaSchedule != .squaredcosCapV2 { t = t.map(SchedulerNumPy.round) }
-        case .interpolated:
-            s = SchedulerSpacing.interpolated(t, schedule)
+            let rounded = c.sigmas == .karras || c.useLuLambdas  // the exponential branch is not rounded
+            if rounded, c.betaSchedule != .squaredcosCapV2 { t = t.map(SchedulerNumPy.round) }
         }
         let sigmaLast = c.finalSigmas == .sigmaMin ? SchedulerSpacing.sigmaMinLast(schedule) : 0
         // .to(torch.int64): truncation toward zero.

@@ -40,7 +40,6 @@ struct EulerDiscrete: DiffusersScheduler {
                 : SchedulerNumPy.exponential(sigmaMin: lo, sigmaMax: hi, n)
             t = s.map { SchedulerNumPy.sigmaToT($0, logSigmas: logSigmas) }
         case .interpolated: break
-        case .luLambdas: throw DiffusionError.invalidArgument("use_lu_lambdas is a DPMSolverMultistepScheduler option")
         }
         let sigmaLast = c.finalSigmas == .sigmaMin ? SchedulerSpacing.sigmaMinLast(schedule) : 0
         timesteps = t.map { Double(Float($0)) }

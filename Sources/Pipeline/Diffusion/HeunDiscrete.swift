@@ -31,7 +31,6 @@ struct HeunDiscrete: DiffusersScheduler {
                 : SchedulerNumPy.exponential(sigmaMin: lo, sigmaMax: hi, n)
             t = s.map { SchedulerNumPy.sigmaToT($0, logSigmas: logSigmas) }
         case .interpolated: break
-        case .luLambdas: throw DiffusionError.invalidArgument("use_lu_lambdas is a DPMSolverMultistepScheduler option")
         }
         let f = (s + [0]).map { Float($0) }
         sigmas = [f[0]] + f[1..<(f.count - 1)].flatMap { [$0, $0] } + [f[f.count - 1]]

@@ -28,8 +28,6 @@ public enum SigmaSpacing: String, Codable {
     case karras
     /// Log-uniform (`use_exponential_sigmas`).
     case exponential
-    /// Uniform in log-SNR (`use_lu_lambdas`, DPM-Solver only).
-    case luLambdas
 }
 
 /// A diffusers scheduler configuration, as its `scheduler_config.json` (or the
@@ -46,6 +44,9 @@ public struct SchedulerConfig: Equatable {
     public var timestepSpacing = TimestepSpacing.linspace
     public var stepsOffset = 0
     public var sigmas = SigmaSpacing.interpolated
+    /// DPM-Solver: uniform in log-SNR (`use_lu_lambdas`; Karras sigmas take precedence, as in
+    /// diffusers' `set_timesteps`). The other classes have no such option and ignore it.
+    public var useLuLambdas = false
     public var finalSigmas = FinalSigmas.zero
     /// Euler, UniPC: overrides of the Karras / exponential end points.
     public var sigmaMin: Double?
@@ -119,7 +120,7 @@ public struct SchedulerConfig: Equatable {
         func flag(_ k: String, _ v: Any, _ spacing: SigmaSpacing) throws {
             guard try bool(k, v) else { if sigmas == spacing { sigmas = .interpolated }; return }
             guard sigmas == .interpolated || sigmas == spacing else {
-                throw bad(k, "only one of use_karras_sigmas, use_exponential_sigmas, use_beta_sigmas, use_lu_lambdas can be set")
+                throw bad(k, "only one of use_karras_sigmas, use_exponential_sigmas, use_beta_sigmas can be set")
             }
             sigmas = spacing
         }
@@ -142,7 +143,7 @@ public struct SchedulerConfig: Equatable {
             case "steps_offset": stepsOffset = try integer(k, v)
             case "use_karras_sigmas": try flag(k, v, .karras)
             case "use_exponential_sigmas": try flag(k, v, .exponential)
-            case "use_lu_lambdas": try flag(k, v, .luLambdas)
+            case "use_lu_lambdas": useLuLambdas = try bool(k, v)
             case "use_beta_sigmas", "use_flow_sigmas", "thresholding", "use_dynamic_shifting": try refuseTrue(k, v)
             case "final_sigmas_type": finalSigmas = try choice(k, v, FinalSigmas.self)
             case "sigma_min": sigmaMin = isNull(v) ? nil : try number(k, v)
@@ -168,7 +169,8 @@ public struct SchedulerConfig: Equatable {
             case "solver_p":
                 guard isNull(v) else { throw bad(k, "a nested solver is not supported") }
             case "timestep_type":
-                guard try string(k, v) == "discrete" else { throw bad(k, "only discrete is supported") }
+                // "continuous" changes Euler's timesteps only with v-prediction (refused above).
+                guard ["discrete", "continuous"].contains(try string(k, v)) else { throw bad(k, "unknown value \(v)") }
             // Options that change nothing under the supported subset (thresholding off,
             // no flow sigmas, no dynamic shifting): accepted as diffusers writes them.
             case "dynamic_thresholding_ratio", "sample_max_value", "flow_shift", "time_shift_type", "shift_terminal":
@@ -196,17 +198,14 @@ public struct SchedulerConfig: Equatable {
         case .uniPCMultistep:
             guard solverOrder >= 1 else { throw bad("solver_order \(solverOrder) must be >= 1") }
             guard ["bh1", "bh2"].contains(solverType) else { throw bad("solver_type \(solverType) must be bh1 or bh2") }
-            guard sigmas != .luLambdas else { throw bad("use_lu_lambdas is a DPMSolverMultistepScheduler option") }
         case .eulerDiscrete:
             guard ["linear", "log_linear"].contains(interpolationType) else {
                 throw bad("interpolation_type \(interpolationType) must be linear or log_linear")
             }
-            guard sigmas != .luLambdas else { throw bad("use_lu_lambdas is a DPMSolverMultistepScheduler option") }
         case .heunDiscrete:
-            guard sigmas != .luLambdas else { throw bad("use_lu_lambdas is a DPMSolverMultistepScheduler option") }
             guard !rescaleBetasZeroSNR else { throw bad("HeunDiscreteScheduler has no rescale_betas_zero_snr") }
         case .ddim:
-            guard sigmas == .interpolated else { throw bad("DDIMScheduler has no sigma spacing options") }
+            break  // no sigma options: diffusers' DDIMScheduler ignores them
         }
         if betaSchedule == .exp, scheduler != .heunDiscrete { throw bad("beta_schedule exp is a HeunDiscreteScheduler option") }
     }
@@ -226,7 +225,7 @@ public struct SchedulerConfig: Equatable {
         switch scheduler {
         case .dpmSolverMultistep:
             d["algorithm_type"] = "dpmsolver++"
-            d["use_lu_lambdas"] = sigmas == .luLambdas
+            d["use_lu_lambdas"] = useLuLambdas
             d["euler_at_final"] = eulerAtFinal
             d["lambda_min_clipped"] = lambdaMinClipped.isFinite ? lambdaMinClipped : "-Infinity"
             d["variance_type"] = varianceType ?? NSNull()

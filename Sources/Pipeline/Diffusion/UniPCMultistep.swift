@@ -39,8 +39,6 @@ struct UniPCMultistep: DiffusersScheduler {
         case .interpolated:
             s = SchedulerSpacing.interpolated(t, schedule)
             sigmaLast = c.finalSigmas == .sigmaMin ? SchedulerSpacing.sigmaMinLast(schedule) : 0
-        case .luLambdas:
-            throw DiffusionError.invalidArgument("use_lu_lambdas is a DPMSolverMultistepScheduler option")
         }
         timesteps = t.map { Double(Int64($0)) }
         sigmas = (s + [sigmaLast]).map { Float($0) }
