@@ -1,7 +1,9 @@
 import ArgumentParser
 import CLIOptions
 import Foundation
-import Pipeline
+import PipelineTensor
+import PipelineDiT
+import PipelineDiffusion
 
 /// `dit-worker bench sample`: a sampler's cost per image with random weights.
 struct BenchSample: ParsableCommand {

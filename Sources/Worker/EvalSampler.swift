@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
-import Pipeline
+import PipelineTensor
+import PipelineFiles
+import PipelineDiT
+import PipelineDiffusion
 
 /// `dit-worker eval sampler`: diffusers' schedulers driven as `DiTPipeline` drives them, for
 /// the fixture format of ../shared/fixtures/samplers.

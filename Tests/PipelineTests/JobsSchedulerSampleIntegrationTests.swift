@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineFiles
 
 /// Sample jobs with diffusers schedulers through real processes: 1 and 3 workers give the same
 /// bytes as the single-process `dit-worker sample`, and the recipe records the sampler's full

@@ -1,5 +1,8 @@
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineFiles
+@testable import PipelineDiT
+@testable import PipelineDiffusion
 
 /// ../shared/fixtures/samplers/tiny: diffusers' DPM-Solver++ (2M, 2M Karras, 3M), UniPC, Euler,
 /// Heun and DDIM driven as `DiTPipeline` drives them, with the model dit/tiny, at 10 and 20

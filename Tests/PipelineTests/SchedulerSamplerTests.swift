@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineDiffusion
 
 /// Records every model call: its timestep and whether it was a guided (CFG) call.
 final class CallRecorder: NoisePredictionModel {

@@ -1,5 +1,6 @@
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineDiffusion
 
 /// The diffusers schedulers' schedule rules and reference quirks, against values NumPy itself
 /// computed (hard-coded below with the expression that made them), for configurations the

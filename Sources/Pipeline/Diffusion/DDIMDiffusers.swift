@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// diffusers' `DDIMScheduler` (eta 0, as `DiTPipeline` calls `step`), on diffusers' float32
 /// `alphas_cumprod`; distinct from ADM's DDIM (`--sampler ddim`, float64 respaced chain).

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// diffusers' `DPMSolverMultistepScheduler` with `algorithm_type="dpmsolver++"` (Lu et al.,
 /// DPM-Solver++), orders 1 to 3, midpoint or heun second-order form, as `set_timesteps` and

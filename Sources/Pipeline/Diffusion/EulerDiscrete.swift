@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// diffusers' `EulerDiscreteScheduler` (Karras et al. 2022, Algorithm 2 without churn): the
 /// model sees x / sqrt(sigma² + 1) at a float32, usually fractional, timestep.

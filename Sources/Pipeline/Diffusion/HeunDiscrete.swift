@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// diffusers' `HeunDiscreteScheduler` (Karras et al. 2022, Algorithm 1 without churn): an
 /// Euler step, then a second model call at its end point averages the two slopes. The last

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// A reverse process that turns the noise of some global sample indices into latents:
 /// ADM's DDPM/DDIM (`DiffusionSampler`) or a diffusers scheduler (`SchedulerSampler`).

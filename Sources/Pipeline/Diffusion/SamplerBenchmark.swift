@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// The cost of a sampler per image: model evaluations (a guided step counts the conditional and
 /// the null-label evaluation: 2), seconds and images per hour, measured by sampling `images`

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// `--sampler NAME [--scheduler-config FILE]` resolved: ADM's `ddpm` / `ddim`, or a diffusers
 /// scheduler preset (`SchedulerPreset`) with its configuration.

@@ -1,4 +1,6 @@
 import Foundation
+import PipelineTensor
+import PipelineFiles
 
 /// `dit-worker eval sampler`: the diffusers schedulers driven as `DiTPipeline` drives them,
 /// on the fixture format of `../shared/fixtures/samplers`: `z_T`, `y`, `cfg_scale` and, in the

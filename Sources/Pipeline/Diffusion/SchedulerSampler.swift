@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// Drives a diffusers scheduler as diffusers' `DiTPipeline` does (the loop the
 /// `samplers/tiny` fixture records): x = z_T · init_noise_sigma; per timestep t,

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// A diffusers scheduler after `set_timesteps(steps)`: the timestep of every model call, the
 /// initial noise scale, `scale_model_input`, and a fresh stepping state per batch.

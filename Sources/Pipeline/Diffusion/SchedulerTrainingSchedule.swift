@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// A diffusers scheduler's training schedule as its constructor builds it: betas, alphas
 /// and `alphas_cumprod` are float32 torch tensors (unlike ADM's float64 numpy arrays).

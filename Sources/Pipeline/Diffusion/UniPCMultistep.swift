@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// diffusers' `UniPCMultistepScheduler` (Zhao et al., UniPC): the UniP predictor and the UniC
 /// corrector (applied at the start of each step with the new model output), B(h) `bh1` or
