@@ -47,19 +47,23 @@ rows=(
     "ddim 50 1 -"
     "ddpm 250 1 -"
 )
+# Sets sampler, steps, cfg, interval, the sample flags (args) and the row's folder d.
+parse_row() {
+    read -r sampler steps cfg interval <<< "$1"
+    local name="${sampler}_${steps}_cfg${cfg}"
+    args=(--sampler "$sampler" --steps "$steps" --cfg-scale "$cfg")
+    if [ "$interval" != "-" ]; then name="${name}_t${interval/,/-}"; args+=(--cfg-interval "$interval"); fi
+    d="$out/$name"
+}
 table="$out/table.md"
 echo "| sampler | steps | cfg | guidance interval | model calls / image | s / image | FID ($n vs $n) |" > "$table"
 echo "| --- | --- | --- | --- | --- | --- | --- |" >> "$table"
 for row in "${rows[@]}"; do
-    read -r sampler steps cfg interval <<< "$row"
-    name="${sampler}_${steps}_cfg${cfg}"
-    extra=()
-    if [ "$interval" != "-" ]; then name="${name}_t${interval/,/-}"; extra=(--cfg-interval "$interval"); fi
-    d="$out/$name"
+    parse_row "$row"
     if [ ! -f "$d/fid.txt" ]; then
         rm -rf "$d"
         "$bin/dit-worker" sample --dit "$dit" --vae identity --num-samples "$n" --seed 0 --labels balanced \
-            --sampler "$sampler" --steps "$steps" --cfg-scale "$cfg" "${extra[@]}" --batch 50 --threads 2 \
+            "${args[@]}" --batch 50 --threads 2 \
             --out "$d" 2> /dev/null | tee "$d.log"
         "$bin/dit-worker" fidstats --inception "$inception" --images "$d" --out "$d.npz" --threads 2 > /dev/null
         "$bin/dit-coordinator" fid "$out/reference.npz" "$d.npz" > "$d/fid.txt"
@@ -68,15 +72,11 @@ done
 
 # Timing pass: T images per row, back to back.
 for row in "${rows[@]}"; do
-    read -r sampler steps cfg interval <<< "$row"
-    name="${sampler}_${steps}_cfg${cfg}"
-    extra=()
-    if [ "$interval" != "-" ]; then name="${name}_t${interval/,/-}"; extra=(--cfg-interval "$interval"); fi
-    d="$out/$name"
+    parse_row "$row"
     if [ ! -f "$d.time.log" ]; then
         rm -rf "$out/timing"
         "$bin/dit-worker" sample --dit "$dit" --vae identity --num-samples "$timing" --seed 0 --labels balanced \
-            --sampler "$sampler" --steps "$steps" --cfg-scale "$cfg" "${extra[@]}" --batch 50 --threads 2 \
+            "${args[@]}" --batch 50 --threads 2 \
             --out "$out/timing" 2> /dev/null > "$d.time.tmp"
         mv "$d.time.tmp" "$d.time.log"
     fi

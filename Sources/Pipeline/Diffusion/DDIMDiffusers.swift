@@ -17,8 +17,6 @@ struct DDIMDiffusers: DiffusersScheduler {
     let steps: Int
 
     var callTimesteps: [Double] { timesteps }
-    var initNoiseSigma: Float { 1 }
-    func inputDivisor(call i: Int) -> Float? { nil }
 
     init(config c: SchedulerConfig, steps n: Int) throws {
         try c.validate()

@@ -19,8 +19,6 @@ struct DPMSolverMultistep: DiffusersScheduler {
     let sigmas: [Float]
 
     var callTimesteps: [Double] { timesteps }
-    var initNoiseSigma: Float { 1 }
-    func inputDivisor(call i: Int) -> Float? { nil }
 
     init(config c: SchedulerConfig, steps n: Int) throws {
         try c.validate()

@@ -34,13 +34,9 @@ struct EulerDiscrete: DiffusersScheduler {
         } else {
             s = SchedulerSpacing.interpolated(t, schedule)
         }
-        switch c.sigmas {
-        case .karras, .exponential:
-            let lo = c.sigmaMin ?? s[s.count - 1], hi = c.sigmaMax ?? s[0]
-            s = c.sigmas == .karras ? SchedulerNumPy.karras(sigmaMin: lo, sigmaMax: hi, n)
-                : SchedulerNumPy.exponential(sigmaMin: lo, sigmaMax: hi, n)
-            t = s.map { SchedulerNumPy.sigmaToT($0, logSigmas: logSigmas) }
-        case .interpolated: break
+        if let r = SchedulerSpacing.respaced(c, lo: c.sigmaMin ?? s[s.count - 1], hi: c.sigmaMax ?? s[0], steps: n,
+                                             logSigmas: logSigmas) {
+            (s, t) = r
         }
         let sigmaLast = c.finalSigmas == .sigmaMin ? SchedulerSpacing.sigmaMinLast(schedule) : 0
         timesteps = t.map { Double(Float($0)) }

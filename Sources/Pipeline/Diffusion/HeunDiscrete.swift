@@ -24,15 +24,8 @@ struct HeunDiscrete: DiffusersScheduler {
         var t = SchedulerSpacing.discrete(c, steps: n)
         var s = SchedulerSpacing.interpolated(t, schedule)
         let logSigmas = schedule.logSigmas
-        switch c.sigmas {
-        case .karras, .exponential:
-            // Heun's config has no sigma_min / sigma_max: the interpolated ends.
-            let lo = s[s.count - 1], hi = s[0]
-            s = c.sigmas == .karras ? SchedulerNumPy.karras(sigmaMin: lo, sigmaMax: hi, n)
-                : SchedulerNumPy.exponential(sigmaMin: lo, sigmaMax: hi, n)
-            t = s.map { SchedulerNumPy.sigmaToT($0, logSigmas: logSigmas) }
-        case .interpolated: break
-        }
+        // Heun's config has no sigma_min / sigma_max: the interpolated ends.
+        if let r = SchedulerSpacing.respaced(c, lo: s[s.count - 1], hi: s[0], steps: n, logSigmas: logSigmas) { (s, t) = r }
         let f = (s + [0]).map { Float($0) }
         sigmas = [f[0]] + f[1..<(f.count - 1)].flatMap { [$0, $0] } + [f[f.count - 1]]
         let t32 = t.map { Double(Float($0)) }

@@ -44,3 +44,42 @@ extension NoisePredictionModel {
         }
     }
 }
+
+extension SamplerSettings {
+    /// The checks every sampler makes before a batch: one label per sample, labels in range
+    /// (the null class included when the model has one), guidance only with a null class.
+    func checkInputs(model: NoisePredictionModel, indices: [Int], labels: [Int]) throws {
+        guard labels.count == indices.count else {
+            throw DiffusionError.invalidArgument("\(labels.count) labels for \(indices.count) samples")
+        }
+        try model.checkLabels(labels, indices: indices)
+        guard cfgScale == 1 || model.supportsGuidance else {
+            throw DiffusionError.invalidArgument(
+                "the model has no null class (class_dropout_prob = 0): classifier-free guidance needs --cfg-scale 1")
+        }
+    }
+
+    /// One step's model output for every row of `x` at timestep `t`, called per `batching`:
+    /// the conditional output, or with `guided` the conditional rows of `forward_with_cfg` on
+    /// (x, x) with (labels, null) (`guideAllChannels` picks DiT's 3-channel quirk or all).
+    func modelOutput(_ model: NoisePredictionModel, x: Tensor, labels: [Int], t: Float, guided: Bool) throws -> Tensor {
+        let n = x.shape[0]
+        return try batching.run(rows: n) { rows in
+            let xr = rows.count == n ? x : x.slice(rows)
+            let yr = Array(labels[rows])
+            let m = rows.count
+            guard guided else { return try model.forward(xr, t: [Float](repeating: t, count: m), y: yr) }
+            // DiT sample.py: z = cat([z, z]), y = cat([y, null]); the reference chain also
+            // carries the second half, but forward_with_cfg reads only the first, so the first
+            // half's result is the same without it.
+            let full = try model.forwardWithCFG(
+                Tensor.concat([xr, xr]), t: [Float](repeating: t, count: 2 * m),
+                y: yr + [Int](repeating: model.numClasses, count: m), scale: cfgScale, guideAllChannels: guideAllChannels)
+            guard full.rank == 4, full.shape[0] == 2 * m else {
+                throw DiffusionError.shapeMismatch(what: "forward_with_cfg output", expected: [2 * m] + Array(x.shape.dropFirst()),
+                                                   found: full.shape)
+            }
+            return full.slice(0..<m)
+        }
+    }
+}

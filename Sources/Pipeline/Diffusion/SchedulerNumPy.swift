@@ -105,6 +105,19 @@ enum SchedulerSpacing {
         return timesteps.map { SchedulerNumPy.interp($0, fp) }
     }
 
+    /// Karras or exponential sigmas between `lo` and `hi` and their (unrounded) timesteps by
+    /// `_sigma_to_t`; nil for interpolated sigmas.
+    static func respaced(_ c: SchedulerConfig, lo: Double, hi: Double, steps n: Int,
+                         logSigmas: [Float]) -> (sigmas: [Double], timesteps: [Double])? {
+        let s: [Double]
+        switch c.sigmas {
+        case .interpolated: return nil
+        case .karras: s = SchedulerNumPy.karras(sigmaMin: lo, sigmaMax: hi, n)
+        case .exponential: s = SchedulerNumPy.exponential(sigmaMin: lo, sigmaMax: hi, n)
+        }
+        return (s, s.map { SchedulerNumPy.sigmaToT($0, logSigmas: logSigmas) })
+    }
+
     /// `sigma_last` for `final_sigmas_type="sigma_min"`: sqrt((1 - alphā_0) / alphā_0) in float32.
     static func sigmaMinLast(_ schedule: SchedulerTrainingSchedule) -> Double {
         Double(schedule.sigmas[0])

@@ -27,17 +27,10 @@ public struct SchedulerSampler: LatentSampler {
 
     public func sample(model: NoisePredictionModel, indices: [Int], labels: [Int], noise: NoiseSource,
                        onStep: ((Int) -> Void)? = nil) throws -> Tensor {
-        guard labels.count == indices.count else {
-            throw DiffusionError.invalidArgument("\(labels.count) labels for \(indices.count) samples")
-        }
-        try model.checkLabels(labels, indices: indices)
+        try settings.checkInputs(model: model, indices: indices, labels: labels)
         let n = indices.count, c = model.inChannels
         let sampleShape = [c, model.inputSize, model.inputSize]
         guard n > 0 else { return Tensor(zeros: [0] + sampleShape) }
-        guard settings.cfgScale == 1 || model.supportsGuidance else {
-            throw DiffusionError.invalidArgument(
-                "the model has no null class (class_dropout_prob = 0): classifier-free guidance needs --cfg-scale 1")
-        }
         let sigma0 = scheduler.initNoiseSigma
         var x = SchedulerMath.map(try noise.normal(indices: indices, sampleShape: sampleShape, purpose: .initialLatent)) {
             $0 * sigma0
@@ -45,18 +38,7 @@ public struct SchedulerSampler: LatentSampler {
         let state = scheduler.makeState()
         for (i, t) in scheduler.callTimesteps.enumerated() {
             let xin = scheduler.inputDivisor(call: i).map { d in SchedulerMath.map(x) { $0 / d } } ?? x
-            let guided = settings.guides(at: t)
-            let tm = Float(t)
-            let output = try settings.batching.run(rows: n) { rows in
-                let xr = rows.count == n ? xin : xin.slice(rows)
-                let yr = Array(labels[rows])
-                let m = rows.count
-                guard guided else { return try model.forward(xr, t: [Float](repeating: tm, count: m), y: yr) }
-                let full = try model.forwardWithCFG(
-                    Tensor.concat([xr, xr]), t: [Float](repeating: tm, count: 2 * m),
-                    y: yr + [Int](repeating: model.numClasses, count: m), scale: settings.cfgScale, guideAllChannels: true)
-                return full.slice(0..<m)
-            }
+            let output = try settings.modelOutput(model, x: xin, labels: labels, t: Float(t), guided: settings.guides(at: t))
             x = try state.step(eps: try Self.firstChannels(output, c), call: i, sample: x)
             onStep?(i)
         }

@@ -19,6 +19,12 @@ public protocol DiffusersScheduler {
     func makeState() -> SchedulerState
 }
 
+extension DiffusersScheduler {
+    /// The multistep schedulers and DDIM: z_T unscaled, no `scale_model_input`.
+    public var initNoiseSigma: Float { 1 }
+    public func inputDivisor(call i: Int) -> Float? { nil }
+}
+
 /// The per-batch state of a scheduler's `step`.
 public protocol SchedulerState: AnyObject {
     /// `step(eps, t, sample).prev_sample` for model call `call`.

@@ -16,8 +16,6 @@ struct UniPCMultistep: DiffusersScheduler {
     let sigmas: [Float]
 
     var callTimesteps: [Double] { timesteps }
-    var initNoiseSigma: Float { 1 }
-    func inputDivisor(call i: Int) -> Float? { nil }
 
     init(config c: SchedulerConfig, steps n: Int) throws {
         try c.validate()
@@ -28,16 +26,13 @@ struct UniPCMultistep: DiffusersScheduler {
         let logSigmas = schedule.logSigmas
         var s: [Double]
         var sigmaLast: Double
-        switch c.sigmas {
-        case .karras, .exponential:
-            let lo = c.sigmaMin ?? Double(train[0]), hi = c.sigmaMax ?? Double(train[T - 1])
-            s = c.sigmas == .karras ? SchedulerNumPy.karras(sigmaMin: lo, sigmaMax: hi, n)
-                : SchedulerNumPy.exponential(sigmaMin: lo, sigmaMax: hi, n)
-            t = s.map { SchedulerNumPy.sigmaToT($0, logSigmas: logSigmas) }
-            if c.sigmas == .karras { t = t.map(SchedulerNumPy.round) }
+        if let r = SchedulerSpacing.respaced(c, lo: c.sigmaMin ?? Double(train[0]), hi: c.sigmaMax ?? Double(train[T - 1]),
+                                             steps: n, logSigmas: logSigmas) {
+            s = r.sigmas
+            t = c.sigmas == .karras ? r.timesteps.map(SchedulerNumPy.round) : r.timesteps
             // Quirk: here sigma_min means the last spaced sigma, not the training sigma at t = 0.
             sigmaLast = c.finalSigmas == .sigmaMin ? s[s.count - 1] : 0
-        case .interpolated:
+        } else {
             s = SchedulerSpacing.interpolated(t, schedule)
             sigmaLast = c.finalSigmas == .sigmaMin ? SchedulerSpacing.sigmaMinLast(schedule) : 0
         }
