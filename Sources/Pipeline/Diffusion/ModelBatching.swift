@@ -51,7 +51,7 @@ extension ModelBatching {
             // One thread per forward on this call path only (`Threads.with`, bound in each
             // worker), and single-threaded BLAS: other shards running beside this one keep theirs.
             BLAS.withThreads(1) {
-                DispatchQueue.concurrentPerform(iterations: w) { k in
+                concurrentPerform(w) { k in
                     Threads.with(1) {
                         for r in stride(from: k, to: n, by: w) {
                             do { results.set(r, try forward(r..<(r + 1))) } catch {

@@ -169,7 +169,7 @@ final class NoiseExecutor: ShardExecutor {
         let w = max(1, min(workers, n))
         // One thread per item on the workers' own call paths (`Threads.with`), single-threaded
         // BLAS: shards running beside this one keep their thread counts.
-        BLAS.withThreads(1) { DispatchQueue.concurrentPerform(iterations: w) { k in Threads.with(1) {
+        BLAS.withThreads(1) { concurrentPerform(w) { k in Threads.with(1) {
             for r in stride(from: k, to: n, by: w) {
                 do {
                     try control.checkpoint()

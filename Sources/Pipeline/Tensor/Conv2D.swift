@@ -2,7 +2,7 @@ import Foundation
 
 /// Geometry of a 2-D convolution (`nn.Conv2d`, groups = 1, dilation = 1),
 /// with per-side padding so that asymmetric pads (the VAE's (0,1,0,1)) need no copy.
-public struct Conv2DGeometry: Equatable {
+public struct Conv2DGeometry: Equatable, Sendable {
     public var kernelH: Int, kernelW: Int
     public var strideH: Int, strideW: Int
     public var padTop: Int, padBottom: Int, padLeft: Int, padRight: Int

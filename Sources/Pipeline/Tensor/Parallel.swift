@@ -41,9 +41,27 @@ public func parallelFor(_ n: Int, grain: Int = 4096, _ body: (Int, Int) -> Void)
         return
     }
     let chunk = (n + threads - 1) / threads
-    DispatchQueue.concurrentPerform(iterations: threads) { i in
+    concurrentPerform(threads) { i in
         let s = i * chunk
         let e = min(n, s + chunk)
         if s < e { body(s, e) }
     }
+}
+
+/// `DispatchQueue.concurrentPerform` for kernels: `body(i)` for every i in `0..<iterations`,
+/// on the dispatch pool, returning when all are done. The body may capture buffers and other
+/// non-Sendable values: the caller's contract is that iterations touch disjoint data.
+public func concurrentPerform(_ iterations: Int, _ body: (Int) -> Void) {
+    withoutActuallyEscaping(body) { body in
+        let work = IterationBody(body)
+        DispatchQueue.concurrentPerform(iterations: iterations) { work.body($0) }
+    }
+}
+
+/// `concurrentPerform`'s body handed to the worker threads. `@unchecked Sendable` is safe
+/// because `DispatchQueue.concurrentPerform` returns only after every iteration has run (the
+/// body never outlives the call), and iterations touch disjoint data (the callers' contract).
+private struct IterationBody: @unchecked Sendable {
+    let body: (Int) -> Void
+    init(_ body: @escaping (Int) -> Void) { self.body = body }
 }

@@ -202,7 +202,7 @@ public enum Winograd {
         BLAS.withThreads(1) {
             if perThread {
                 let v = Tensor(uninitialized: [threads, vSize]), m = Tensor(uninitialized: [threads, mSize])
-                DispatchQueue.concurrentPerform(iterations: threads) { t in
+                concurrentPerform(threads) { t in
                     var c = t
                     while c < count {
                         run(c, v: v.data + t * vSize, m: m.data + t * mSize, parallel: false)
