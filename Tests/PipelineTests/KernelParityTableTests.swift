@@ -90,9 +90,10 @@ final class KernelParityTableTests: XCTestCase {
         BLAS.withThreads(1) {
             BLAS.sgemmSplit(transB: true, m: m, n: n, k: k, a: a, lda: k, b: b, ldb: k, beta: 0, c: &c, ldc: n)
         }
-        let sample = sampledRows.map { s in (0..<s).map { $0 * (m / s) } } ?? Array(0..<m)
+        let sample: [Int] = sampledRows.map { (s: Int) -> [Int] in (0..<s).map { $0 * (m / s) } } ?? Array(0..<m)
         let want = refLinear(a, b, m: m, n: n, k: k, rows: sample)
-        let idx = sample.flatMap { i in (0..<n).map { i * n + $0 } }
+        var idx: [Int] = []
+        for i in sample { for j in 0..<n { idx.append(i * n + j) } }
         c.withUnsafeBufferPointer { record("matmul " + label, "\(m)x\(n)x\(k)", got: $0.baseAddress!, want: want, at: idx, bound: 1e-5) }
     }
 
@@ -106,10 +107,11 @@ final class KernelParityTableTests: XCTestCase {
         let y = winograd
             ? Winograd.conv3x3(xt, weight: wtt, bias: bt, padTop: pad, padBottom: pad, padLeft: pad, padRight: pad)
             : Convolution.conv2d(xt, weight: wtt, bias: bt, geometry: Conv2DGeometry(kernel: (k, k), stride: (stride, stride), padding: (pad, pad)))
-        let channels = sampledChannels.map { s in (0..<s).map { $0 * (cout / s) } } ?? Array(0..<cout)
+        let channels: [Int] = sampledChannels.map { (s: Int) -> [Int] in (0..<s).map { $0 * (cout / s) } } ?? Array(0..<cout)
         let (want, oh, ow) = refConv(x, n: n, cin: cin, h: h, w: w, weight: wt, bias: bias, cout: cout, kh: k, kw: k,
                                      stride: stride, padH: pad, padW: pad, channels: channels)
-        let idx = (0..<n).flatMap { b in channels.flatMap { o in (0..<(oh * ow)).map { ((b * cout + o) * oh * ow) + $0 } } }
+        var idx: [Int] = []
+        for b in 0..<n { for o in channels { for i in 0..<(oh * ow) { idx.append((b * cout + o) * oh * ow + i) } } }
         record(label, "\(n)x\(cin)x\(h)x\(w) -> \(cout), \(k)x\(k)/\(stride)", got: y.data, want: want, at: idx, bound: bound)
     }
 
@@ -130,10 +132,11 @@ final class KernelParityTableTests: XCTestCase {
         ConvolutionOptions(fastAlgorithms: fast).run {
             conv.apply(xCN, n: n, h: h, w: w, relu: false, out: out.data, ldOut: n * oh * ow)
         }
-        let channels = sampledChannels.map { s in (0..<s).map { $0 * (cout / s) } } ?? Array(0..<cout)
+        let channels: [Int] = sampledChannels.map { (s: Int) -> [Int] in (0..<s).map { $0 * (cout / s) } } ?? Array(0..<cout)
         let (want, _, _) = refConv(xNCHW, n: n, cin: cin, h: h, w: w, weight: wt, bias: bias, cout: cout, kh: kh, kw: kw,
                                    stride: stride, padH: padH, padW: padW, channels: channels)
-        let idx = (0..<n).flatMap { b in channels.flatMap { o in (0..<(oh * ow)).map { (o * n + b) * oh * ow + $0 } } }
+        var idx: [Int] = []
+        for b in 0..<n { for o in channels { for i in 0..<(oh * ow) { idx.append((o * n + b) * oh * ow + i) } } }
         record(label, "\(cin)x\(n)x\(h)x\(w) -> \(cout), \(kh)x\(kw)/\(stride)", got: out.data, want: want, at: idx, bound: bound)
     }
 
