@@ -103,7 +103,7 @@ final class JobsLedgerTests: XCTestCase {
         if case .stale = try ledger.complete(try run(g1), workerId: "w1") {} else { XCTFail("late result accepted") }
         XCTAssertEqual(try ledger.complete(try run(g2), workerId: "w2"), .accepted)
         let tries = try ledger.attempts(jobId: job, shardIndex: 0)
-        XCTAssertEqual(tries.map(\.outcome), ["expired", "done"])
+        XCTAssertEqual(tries.map(\.outcome), [.expired, .done])
         XCTAssertEqual(tries.map(\.worker), ["w1", "w2"])
     }
 

@@ -88,15 +88,16 @@ extension CoordinatorService {
                     if let id = core.workerId(of: peer) { awaited[id] = nil }
                     _ = try core.handle(.gone(peer, reason: "disconnected"))
                 }
-            case .ready(let h):
-                _ = try core.handle(.hello(peer, workerId: h.workerId, host: h.hostname, pid: Int(h.pid), threads: h.threads))
+            case .ready:
+                if let input = input(peer: peer, message: message) { _ = core.handleContained(input) }
                 try dismiss(peer)
             case .result, .failed:
+                // Recorded if it verifies (its files are hashed here, on the way out).
+                let offLoop = core.offLoop
+                core.offLoop = nil
+                defer { core.offLoop = offLoop }
                 if let input = Self.input(peer: peer, message: message) {
-                    try core.prepare(input)
-                    _ = core.takeReportAcks()
-                    _ = try core.ledger.batch { try core.handle(input) }
-                    acknowledge(core.takeReportAcks())
+                    apply(1, "report(s)") { core.handleContained(input) }
                 }
                 try dismiss(peer)
             case .request:
