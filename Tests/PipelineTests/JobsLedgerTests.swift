@@ -200,6 +200,25 @@ final class JobsLedgerTests: XCTestCase {
         try ledger.read { db in XCTAssertTrue(try db.columns(in: "attempts").contains { $0.name == "metrics" }) }
     }
 
+    /// A ledger whose schema has a migration this build does not know was written by a newer
+    /// version: refused with a clear error, and left as it was.
+    func testLedgerOfANewerVersionIsRefused() throws {
+        let path = dir + "/newer.sqlite"
+        _ = try Ledger(path: path)
+        do {
+            let q = try DatabaseQueue(path: path)
+            try q.write { db in
+                try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99: from the future')")
+            }
+        }
+        XCTAssertThrowsError(try Ledger(path: path)) { e in
+            let text = "\(e)"
+            XCTAssertTrue(text.contains("written by a newer version") && text.contains("v99: from the future"), text)
+        }
+        let q = try DatabaseQueue(path: path)
+        XCTAssertEqual(try q.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") }.count, 4)
+    }
+
     func testBadSpecsAreClearErrors() {
         XCTAssertThrowsError(try SyntheticKind().plan(spec: Data("{".utf8))) { e in
             guard case JobError.badSpec(let kind, _) = e else { return XCTFail("\(e)") }

@@ -205,7 +205,10 @@ public final class CoordinatorEndpoint {
             }
             guard let frames else { return }
             n += 1
-            if let delivered = handle(frames, clientKey: userID, now: monotonicNow()) { inbox.append(delivered) }
+            let now = monotonicNow()
+            if let delivered = handle(frames, clientKey: userID, now: now) { inbox.append(delivered) }
+            // A flood of messages (each decoded here) must not hold back the heartbeats.
+            if now >= nextHeartbeat { sendHeartbeats(now: now) }
         }
     }
 
