@@ -14,11 +14,12 @@ final class JobsFuzzTests: ProcessTestCase {
         let ledgerPath = dir + "/ledger.sqlite"
         let spec = SyntheticSpec(outputDir: dir + "/out", items: 48, itemsPerShard: 3, seed: 14, bytesPerItem: 512,
                                  millisPerItem: 40)
-        let ledger = try Ledger(path: ledgerPath)
+        let served = try Ledger(path: ledgerPath)
         let data = try JobKinds.encode(spec)
-        _ = try ledger.createJob(kind: "synthetic", spec: data, plan: try SyntheticKind().plan(spec: data), maxAttempts: 20)
-        let c = try InProcessCoordinator(ledger: ledger, heartbeat: beat, liveness: liveness)
+        _ = try served.createJob(kind: "synthetic", spec: data, plan: try SyntheticKind().plan(spec: data), maxAttempts: 20)
+        let c = try InProcessCoordinator(ledger: served, heartbeat: beat, liveness: liveness)
         defer { XCTAssertNil(c.stop()) }
+        let ledger = try Ledger(path: ledgerPath)   // this thread's own connection
         let endpoint = c.endpoint.boundEndpoint
         try FileManager.default.createDirectory(atPath: spec.outputDir + "/synthetic", withIntermediateDirectories: true)
         XCTAssertEqual(mkfifo(spec.outputDir + "/synthetic/fifo", 0o644), 0)
@@ -68,7 +69,10 @@ final class JobsFuzzTests: ProcessTestCase {
                 var body = validBody
                 for _ in 0..<(1 + pick(8)) where !body.isEmpty { body[pick(body.count)] = UInt8(truncatingIfNeeded: rng.next()) }
                 try a.socket.send([[], v, [WireCommand.allCases[pick(8)].rawValue], body])
-            case 2: try a.ready(worker.workerId, session: "guess-\(pick(1000))")            // steal the real worker's id
+            case 2:
+                // Steal the real worker's id on a connection that is not (or no longer) a worker.
+                try a.send(.disconnect)
+                try a.ready(worker.workerId, session: "guess-\(pick(1000))")
             case 3: try a.ready("fuzz-\(pick(4))", session: "fuzz-session-\(pick(4))", connection: pick(3),
                                 holding: [LeaseRef(jobId: 1, shardId: Int64(pick(16)), attempt: 1)])
             case 4: try a.socket.send([[], v, [WireCommand.request.rawValue], Array(#"{"credits":\#([0, -5, 1 << 21][pick(3)])}"#.utf8)])
@@ -108,6 +112,7 @@ final class JobsFuzzTests: ProcessTestCase {
         unlink(spec.outputDir + "/synthetic/zero")
         XCTAssertEqual(try tree(spec.outputDir), try reference(spec))
         XCTAssertTrue(c.log.contains("refused READY from peer"))
+        print("fuzz: \(sent) messages; longest heartbeat gap \(String(format: "%.3f", gap)) s (window \(Double(liveness) * beat) s)")
     }
 }
 

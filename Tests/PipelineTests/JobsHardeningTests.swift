@@ -36,9 +36,10 @@ final class JobsHardeningTests: ProcessTestCase {
 
     func testCraftedResultsAreRejectedAndTheJobStillCompletes() throws {
         let ledgerPath = dir + "/ledger.sqlite"
-        let (ledger, spec) = try makeJob(ledgerPath)
-        let c = try InProcessCoordinator(ledger: ledger, heartbeat: beat, liveness: liveness)
+        let (served, spec) = try makeJob(ledgerPath)
+        let c = try InProcessCoordinator(ledger: served, heartbeat: beat, liveness: liveness)
         defer { XCTAssertNil(c.stop()) }
+        let ledger = try Ledger(path: ledgerPath)   // this thread's own connection
         let rogue = try RawWorker(c.endpoint.boundEndpoint, beat: beat)
         try rogue.ready("rogue", session: "rogue-session")
         let exec = SyntheticKind().makeExecutor()
@@ -92,6 +93,7 @@ final class JobsHardeningTests: ProcessTestCase {
             XCTAssertTrue(FileManager.default.createFile(atPath: p, contents: Data(count: size)))
             return ShardResult(a, outputs: [FileDigest(path: own(t), size: Int64(size), sha256: String(repeating: "0", count: 64))])
         }
+        try rogue.idle(1)
         XCTAssertLessThan(rogue.longestHeartbeatGap, Double(liveness) * beat, "heartbeats paused")
         XCTAssertGreaterThan(rogue.heartbeatTimes.count, 5)
         // Every rejection is a failed attempt with its reason, and the shards go back to pending.
@@ -111,15 +113,17 @@ final class JobsHardeningTests: ProcessTestCase {
     /// holds the write lock) fails alone, with a log line; the coordinator serves on.
     func testLedgerErrorsFailOneMessageAndServingGoesOn() throws {
         let ledgerPath = dir + "/ledger.sqlite"
-        let (ledger, spec) = try makeJob(ledgerPath, busyTimeout: 0.2)
-        let c = try InProcessCoordinator(ledger: ledger, heartbeat: beat, liveness: liveness)
+        let (served, spec) = try makeJob(ledgerPath, busyTimeout: 0.2)
+        let c = try InProcessCoordinator(ledger: served, heartbeat: beat, liveness: liveness)
         defer { XCTAssertNil(c.stop()) }
+        let ledger = try Ledger(path: ledgerPath)   // this thread's own connection
         let rogue = try RawWorker(c.endpoint.boundEndpoint, beat: beat)
         try rogue.ready("rogue", session: "s")
         let (a, t) = try rogue.lease()
         let outs = try SyntheticKind().makeExecutor().execute(t, control: ShardControl()).outputs
         // A full disk: the database may not grow, and this RESULT's metrics need new pages.
-        try ledger.db.writeWithoutTransaction { db in
+        // (on the coordinator's own connection: its DatabaseQueue serializes this with the loop)
+        try served.db.writeWithoutTransaction { db in
             let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
             try db.execute(sql: "PRAGMA max_page_count = \(pages)")
         }
@@ -128,7 +132,7 @@ final class JobsHardeningTests: ProcessTestCase {
         try waitFor("the failure to be logged", timeout: 10) { c.log.contains("full") }
         XCTAssertTrue(c.isServing)
         XCTAssertEqual(try ledger.shardCompletions(jobId: 1)[0].state, .leased, "nothing recorded")
-        try ledger.db.writeWithoutTransaction { try $0.execute(sql: "PRAGMA max_page_count = 1073741823") }
+        try served.db.writeWithoutTransaction { try $0.execute(sql: "PRAGMA max_page_count = 1073741823") }
 
         // Another process holds the write lock for 1.5 s: every transaction meanwhile is BUSY.
         let holder = try DatabaseQueue(path: ledgerPath)
@@ -156,11 +160,12 @@ final class JobsHardeningTests: ProcessTestCase {
     func testWorkerIdsAreBoundToTheirCredentialAndLostAssignsAreReleased() throws {
         let ledgerPath = dir + "/ledger.sqlite"
         let spec = SyntheticSpec(outputDir: dir + "/out", items: 6, itemsPerShard: 3, seed: 1, bytesPerItem: 64)
-        let ledger = try Ledger(path: ledgerPath)
+        let served = try Ledger(path: ledgerPath)
         let data = try JobKinds.encode(spec)
-        _ = try ledger.createJob(kind: "synthetic", spec: data, plan: try SyntheticKind().plan(spec: data), leaseSeconds: 600)
-        let c = try InProcessCoordinator(ledger: ledger, heartbeat: beat, liveness: liveness)
+        _ = try served.createJob(kind: "synthetic", spec: data, plan: try SyntheticKind().plan(spec: data), leaseSeconds: 600)
+        let c = try InProcessCoordinator(ledger: served, heartbeat: beat, liveness: liveness)
         defer { XCTAssertNil(c.stop()) }
+        let ledger = try Ledger(path: ledgerPath)   // this thread's own connection
         let victim = try RawWorker(c.endpoint.boundEndpoint, beat: beat)
         try victim.ready("victim", session: "victim-token")
         let (a, t) = try victim.lease()
@@ -244,6 +249,8 @@ final class JobsHardeningTests: ProcessTestCase {
             let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
             return !(stat.split(separator: ")").last?.trimmingCharacters(in: .whitespaces).hasPrefix("Z") ?? true)
         }
-        try waitFor("the orphaned workers to exit", timeout: 5) { !pids.contains(where: alive) }
+        let killed = Date()
+        try waitFor("the orphaned workers to exit", timeout: 10) { !pids.contains(where: alive) }
+        print("orphaned workers gone \(String(format: "%.2f", Date().timeIntervalSince(killed))) s after the SIGKILL")
     }
 }
