@@ -229,6 +229,40 @@ final class JobsHardeningTests: ProcessTestCase {
         XCTAssertEqual(try ledger.attempts(jobId: 1, shardIndex: 0).map(\.outcome), [.released])
     }
 
+    /// With an off-loop executor the core hashes a RESULT's files and runs the finalize step
+    /// on other threads: `handle` and `tick` return before either is done, and the verdict
+    /// (with its ACK) and the job's end arrive through `applyFinishedWork`.
+    func testHashingAndFinalizeRunOffTheLoop() throws {
+        let (ledger, spec) = try makeJob(dir + "/ledger.sqlite")
+        let core = CoordinatorCore<String>(ledger: ledger)
+        core.offLoop = OffLoopWork()
+        let exec = SyntheticKind().makeExecutor()
+        _ = try core.handle(.hello("p", workerId: "w", host: "h", pid: 1, threads: 1))
+        var queue = try core.handle(.request("p", credits: 6))
+        XCTAssertEqual(queue.count, 6)
+        _ = core.takeReportAcks()
+        while let (peer, g) = queue.popLast() {
+            let r = try exec.execute(g.task, control: ShardControl())
+            XCTAssertTrue(try core.handle(.result(peer, ShardCompletion(jobId: g.jobId, shardId: g.shardId, attempt: g.attempt,
+                                                                        outputs: r.outputs))).isEmpty)
+        }
+        XCTAssertTrue(core.takeReportAcks().isEmpty, "no verdict before the files are hashed")
+        func drain() throws {
+            let end = Date().addingTimeInterval(10)
+            while core.offLoop!.outstanding > 0 && Date() < end {
+                _ = try core.applyFinishedWork()
+                usleep(5_000)
+            }
+        }
+        try drain()
+        XCTAssertEqual(core.takeReportAcks().map(\.verdict), Array(repeating: .recorded, count: 6))
+        _ = try core.tick()
+        XCTAssertEqual(try ledger.jobState(1), .running, "finalize runs off the loop")
+        try drain()
+        XCTAssertEqual(try ledger.jobState(1), .done)
+        XCTAssertEqual(try tree(spec.outputDir), try reference(spec))
+    }
+
     /// SIGKILL of an embedded `run`: its workers exit within seconds (parent-death signal).
     func testWorkersOfAKilledEmbeddedRunExit() throws {
         let ledgerPath = dir + "/ledger.sqlite"
