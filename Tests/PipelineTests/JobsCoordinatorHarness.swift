@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineJobs
+@testable import PipelineMessaging
+import PipelineFiles
 
 /// A `CoordinatorService` serving a ledger on loopback on its own thread, as `serve` does.
 final class InProcessCoordinator: @unchecked Sendable {

@@ -1,6 +1,9 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineJobs
+@testable import PipelineMessaging
+import PipelineFiles
+import PipelineTensor
 
 /// Thousands of malformed and adversarial DITP messages (deterministic seed, loopback only,
 /// bounded in count and time) against a serving coordinator while a real worker runs a job:

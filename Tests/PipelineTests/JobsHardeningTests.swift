@@ -1,7 +1,9 @@
 import Foundation
 import GRDB
 import XCTest
-@testable import Pipeline
+@testable import PipelineJobs
+@testable import PipelineMessaging
+import PipelineFiles
 
 /// Crafted DITP messages against a serving coordinator on loopback (issue 14): each fault is
 /// a rejected message with the coordinator still serving, and a real worker then finishes

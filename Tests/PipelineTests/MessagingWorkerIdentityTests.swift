@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineMessaging
 
 /// The worker's side of DITP/1 revision 3: what its READY says about itself, and the
 /// bounded wait for a coordinator that is gone.

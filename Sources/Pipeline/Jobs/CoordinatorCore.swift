@@ -1,4 +1,6 @@
 import Foundation
+import PipelineFiles
+import PipelineMessaging
 
 /// What a worker told the coordinator, in the coordinator's terms (the messaging layer's
 /// messages map onto these one to one; see `CoordinatorService`).

@@ -1,4 +1,6 @@
 import Foundation
+import PipelineFiles
+import PipelineMessaging
 
 /// Ending jobs whose shards have all ended. A job's finalize step (merging statistics,
 /// writing the ADM sample batch, a manifest) reads and writes whole files, so with
@@ -22,7 +24,7 @@ extension CoordinatorCore {
             let shardOutputs = try ledger.outputs(jobId: job.jobId)
             let (kindName, spec, dir) = (job.kind, job.spec, job.outputDir)
             let work = { () -> Finalized in
-                let swept = OutputFileWriter.removeTemporaries(under: dir)
+                let swept = AtomicFileWriter.removeTemporaries(under: dir)
                 do {
                     let kind = try JobKinds.named(kindName)
                     return Finalized(swept: swept, outputs: .success(try kind.finalize(spec: spec, outputDir: dir, shardOutputs: shardOutputs)))

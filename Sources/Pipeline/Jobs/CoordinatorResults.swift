@@ -1,4 +1,6 @@
 import Foundation
+import PipelineFiles
+import PipelineMessaging
 
 /// How the coordinator takes a RESULT, cheapest check first, so nothing a worker sends can
 /// make the loop that sends heartbeats wait:

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineFiles
 
 /// Checks what a RESULT reports against the shared output folder, in two steps:
 /// - `checkNames`, cheap, on the coordinator's loop: the list must be exactly the files the

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineFiles
 
 // What each kind's shards write, derived from the job spec and the shard alone: the
 // executors name their files with these, and the coordinator accepts a RESULT only when it

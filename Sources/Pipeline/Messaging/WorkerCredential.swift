@@ -1,4 +1,5 @@
 import Foundation
+import PipelineFiles
 
 /// What a worker id is bound to on the coordinator (DITP/1 revision 3): the CURVE public key
 /// the connection was admitted with (where CURVE is on) and the worker process's session
