@@ -4,6 +4,18 @@ import XCTest
 @testable import PipelineMessaging
 import PipelineFiles
 
+extension Ledger {
+    /// A fresh ledger at `path` holding one synthetic job (job 1).
+    static func withSyntheticJob(_ path: String, _ spec: SyntheticSpec, maxAttempts: Int = 20, leaseSeconds: Double = 600,
+                                 busyTimeout: Double = 10) throws -> Ledger {
+        let ledger = try Ledger(path: path, busyTimeout: busyTimeout)
+        let data = try JobKinds.encode(spec)
+        _ = try ledger.createJob(kind: "synthetic", spec: data, plan: try SyntheticKind().plan(spec: data),
+                                 maxAttempts: maxAttempts, leaseSeconds: leaseSeconds)
+        return ledger
+    }
+}
+
 /// A `CoordinatorService` serving a ledger on loopback on its own thread, as `serve` does.
 final class InProcessCoordinator: @unchecked Sendable {
     let endpoint: CoordinatorEndpoint

@@ -17,10 +17,7 @@ final class JobsFuzzTests: ProcessTestCase {
         let ledgerPath = dir + "/ledger.sqlite"
         let spec = SyntheticSpec(outputDir: dir + "/out", items: 48, itemsPerShard: 3, seed: 14, bytesPerItem: 512,
                                  millisPerItem: 40)
-        let served = try Ledger(path: ledgerPath)
-        let data = try JobKinds.encode(spec)
-        _ = try served.createJob(kind: "synthetic", spec: data, plan: try SyntheticKind().plan(spec: data), maxAttempts: 20)
-        let c = try InProcessCoordinator(ledger: served, heartbeat: beat, liveness: liveness)
+        let c = try InProcessCoordinator(ledger: .withSyntheticJob(ledgerPath, spec), heartbeat: beat, liveness: liveness)
         defer { XCTAssertNil(c.stop()) }
         let ledger = try Ledger(path: ledgerPath)   // this thread's own connection
         let endpoint = c.endpoint.boundEndpoint

@@ -15,12 +15,9 @@ final class JobsHardeningTests: ProcessTestCase {
     let liveness = 5
 
     /// A synthetic job of 6 shards (3 items each) in a fresh ledger.
-    func makeJob(_ ledgerPath: String, maxAttempts: Int = 20, busyTimeout: Double = 10) throws -> (Ledger, SyntheticSpec) {
+    func makeJob(_ ledgerPath: String, busyTimeout: Double = 10) throws -> (Ledger, SyntheticSpec) {
         let spec = SyntheticSpec(outputDir: dir + "/out", items: 18, itemsPerShard: 3, seed: 7, bytesPerItem: 256)
-        let ledger = try Ledger(path: ledgerPath, busyTimeout: busyTimeout)
-        let data = try JobKinds.encode(spec)
-        _ = try ledger.createJob(kind: "synthetic", spec: data, plan: try SyntheticKind().plan(spec: data), maxAttempts: maxAttempts)
-        return (ledger, spec)
+        return (try Ledger.withSyntheticJob(ledgerPath, spec, busyTimeout: busyTimeout), spec)
     }
 
     /// A real worker finishes the job: every shard done once, the files equal an undisturbed run's.
@@ -162,10 +159,7 @@ final class JobsHardeningTests: ProcessTestCase {
     func testWorkerIdsAreBoundToTheirCredentialAndLostAssignsAreReleased() throws {
         let ledgerPath = dir + "/ledger.sqlite"
         let spec = SyntheticSpec(outputDir: dir + "/out", items: 6, itemsPerShard: 3, seed: 1, bytesPerItem: 64)
-        let served = try Ledger(path: ledgerPath)
-        let data = try JobKinds.encode(spec)
-        _ = try served.createJob(kind: "synthetic", spec: data, plan: try SyntheticKind().plan(spec: data), leaseSeconds: 600)
-        let c = try InProcessCoordinator(ledger: served, heartbeat: beat, liveness: liveness)
+        let c = try InProcessCoordinator(ledger: .withSyntheticJob(ledgerPath, spec), heartbeat: beat, liveness: liveness)
         defer { XCTAssertNil(c.stop()) }
         let ledger = try Ledger(path: ledgerPath)   // this thread's own connection
         let victim = try RawWorker(c.endpoint.boundEndpoint, beat: beat)
