@@ -144,8 +144,11 @@ final class JobsHardeningTests: ProcessTestCase {
             }
         }
         held.wait()
+        let locked = Date()
         try rogue.send(.request(credits: 1))
-        try rogue.idle(1.6)
+        // The REQUEST could not be applied while the lock was held; it is applied once it is free.
+        guard case .assign? = try rogue.next(timeout: 10) else { return XCTFail("the deferred REQUEST was lost") }
+        XCTAssertGreaterThan(Date().timeIntervalSince(locked), 1.4)
         XCTAssertTrue(c.log.contains("database is locked"), "\(c.log.lines.suffix(5))")
         XCTAssertTrue(c.isServing)
         XCTAssertLessThan(rogue.longestHeartbeatGap, Double(liveness) * beat)

@@ -194,23 +194,26 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
         if !released.isEmpty { idle = false }
     }
 
-    /// Leases shards to workers with credit, one ledger transaction each.
+    /// Leases shards to workers with credit, one ledger transaction each. On a ledger error
+    /// the grants made so far are revoked (credits back) and the error rethrown.
     public func dispatch() throws -> [(Peer, LeaseGrant)] {
         var out: [(Peer, LeaseGrant)] = []
         if idle { return out }
-        for (peer, state) in peers where state.credits > 0 {
-            var credits = state.credits
-            while credits > 0 {
-                guard let grant = try ledger.leaseNext(workerId: state.workerId) else {
-                    idle = true
-                    peers[peer]?.credits = credits
-                    return out
+        do {
+            for peer in Array(peers.keys) {
+                while let state = peers[peer], state.credits > 0 {
+                    guard let grant = try ledger.leaseNext(workerId: state.workerId) else {
+                        idle = true
+                        return out
+                    }
+                    peers[peer]?.credits -= 1
+                    dispatched += 1
+                    out.append((peer, grant))
                 }
-                credits -= 1
-                dispatched += 1
-                out.append((peer, grant))
             }
-            peers[peer]?.credits = credits
+        } catch {
+            revoke(out)
+            throw error
         }
         return out
     }

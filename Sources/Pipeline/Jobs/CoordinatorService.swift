@@ -66,6 +66,11 @@ public final class CoordinatorService {
                 nextTick = now + tickInterval
             }
             if core.offLoop?.outstanding ?? 0 > 0 { applyFinishedWork() }
+            if !deferred.isEmpty {
+                let again = deferred
+                deferred = []
+                applyInputs(again)
+            }
             guard let first = try endpoint.receive(timeout: max(0, nextTick - Self.now())) else { continue }
             // Drain what else has arrived and apply it all in one ledger transaction (group
             // commit); the resulting ASSIGNs leave only after that commit.
@@ -84,26 +89,50 @@ public final class CoordinatorService {
                 }
                 next = inputs.count < maxBatch ? try endpoint.receive(timeout: 0) : nil
             }
-            apply(inputs.count, "message(s)") { inputs.flatMap { core.handleContained($0) } }
+            applyInputs(inputs)
+        }
+    }
+
+    /// Messages whose transaction could not even begin (SQLITE_BUSY past the busy timeout):
+    /// nothing of them was applied, so they are applied again, oldest first, on the next turn
+    /// (READY, REQUEST and DISCONNECT are never re-sent by a worker).
+    var deferred: [CoordinatorInput<PeerID>] = []
+    /// Most messages kept for another try.
+    public var maxDeferred = 10_000
+
+    func applyInputs(_ inputs: [CoordinatorInput<PeerID>]) {
+        guard !apply(inputs.count, "message(s)", { inputs.flatMap { core.handleContained($0) } }) else { return }
+        deferred += inputs
+        if deferred.count > maxDeferred {
+            log("\(deferred.count - maxDeferred) message(s) dropped: the ledger has refused every transaction for a while")
+            deferred.removeFirst(deferred.count - maxDeferred)
         }
     }
 
     /// Runs `body` (which hands inputs to the core) in one ledger transaction, then sends the
-    /// ACKs and ASSIGNs it decided. A transaction that fails to commit is logged, its grants'
-    /// credits go back and nothing is sent: every report in it comes again.
-    func apply(_ count: Int, _ what: String, _ body: () throws -> [(PeerID, LeaseGrant)]) {
+    /// ACKs and ASSIGNs it decided. A transaction that fails is logged and nothing is sent (a
+    /// worker re-sends its reports): one that failed to commit has its grants' credits given
+    /// back; one that could not begin returns false (nothing was applied, `body` never ran).
+    @discardableResult
+    func apply(_ count: Int, _ what: String, _ body: () throws -> [(PeerID, LeaseGrant)]) -> Bool {
         _ = core.takeReportAcks()
         var grants: [(PeerID, LeaseGrant)] = []
+        var began = false
         do {
-            try core.ledger.batch { grants = try body() }
+            try core.ledger.batch {
+                began = true
+                grants = try body()
+            }
         } catch {
             _ = core.takeReportAcks()
             core.revoke(grants)
-            logLimited("a ledger transaction of \(count) \(what) failed and was rolled back (reports come again; the coordinator serves on): \(error)")
-            return
+            logLimited("a ledger transaction of \(count) \(what) failed and was rolled back (the coordinator serves on"
+                       + (began ? "; reports come again" : "; tried again") + "): \(error)")
+            return began
         }
         acknowledge(core.takeReportAcks())
         deliver(grants)
+        return true
     }
 
     /// Verdicts and finalize steps finished off the loop, applied like messages.
