@@ -75,7 +75,10 @@ extension CoordinatorService {
         while true {
             let now = Self.now()
             awaited = awaited.filter { $0.value > now }
-            if awaited.isEmpty || now >= hardStop || shouldStop() { break }
+            // A RESULT being verified off the loop is waited for too (its shard is recorded).
+            let verifying = core.offLoop?.outstanding ?? 0
+            if (awaited.isEmpty && verifying == 0) || now >= hardStop || shouldStop() { break }
+            if verifying > 0 { applyFinishedWork() }
             for peer in endpoint.expiredPeers() {
                 _ = try core.handle(.gone(peer, reason: "silent for \(endpoint.liveness) heartbeats"))
             }
@@ -93,10 +96,7 @@ extension CoordinatorService {
                 if let input = input(peer: peer, message: message) { _ = core.handleContained(input) }
                 try dismiss(peer)
             case .result, .failed:
-                // Recorded if it verifies (its files are hashed here, on the way out).
-                let offLoop = core.offLoop
-                core.offLoop = nil
-                defer { core.offLoop = offLoop }
+                // Recorded as usual (files hashed off the loop; the wait above includes that work).
                 if let input = Self.input(peer: peer, message: message) {
                     apply(1, "report(s)") { core.handleContained(input) }
                 }
