@@ -15,7 +15,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+        // No ZIPFoundation: the one zip reader/writer (Weights/ZipDirectory.swift,
+        // Imaging/ZipReader.swift, Imaging/ZipWriter.swift) works over zlib, serves .pt
+        // members in place from a mapping and streams .npz with zip64 (see ZipDirectory).
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         // Tests only: the deploy recipes' YAML (Kubernetes, compose) must parse.
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
@@ -37,7 +39,6 @@ let package = Package(
             name: "Pipeline",
             dependencies: [
                 "COpenBLAS", "CZMQ", "CImageCodecs", "CZLibSystem", "COpenSSLCrypto",
-                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "Sources/Pipeline",
