@@ -193,6 +193,25 @@ final class FileReaderHardeningTests: TempDirTestCase {
         try DiTConfig(preset: .s2, inputSize: 256).validate(file: "s2-2048")
     }
 
+    func testVAEConfigSizesAreBounded() throws {
+        for (json, key) in [(#"{"block_out_channels": [1073741824]}"#, "block_out_channels"),
+                            (#"{"layers_per_block": 100000000}"#, "layers_per_block"),
+                            (#"{"latent_channels": 1099511627776}"#, "latent_channels")] {
+            let p = try write(Array(json.utf8), "vae-\(key).json")
+            assertError(try AutoencoderKLConfig.load(path: p), [p, key])
+        }
+    }
+
+    func testIntegerConversionOfFileValuesNeverTraps() throws {
+        // Labels and counts come from files: extreme or NaN values convert, they do not trap.
+        let ints = NPYArray(int64: [.max, .min, 1 << 53 + 1], shape: [3])
+        XCTAssertEqual(ints.int64s(), [.max, .min, 1 << 53 + 1])
+        let floats = NPYArray(float64: [.nan, .infinity, -.infinity, 1e300, -2.7], shape: [5])
+        XCTAssertEqual(floats.int64s(), [0, .max, .min, .max, -2])
+        let raw = [Float.nan, 3e38]
+        XCTAssertEqual(raw.withUnsafeBytes { DTypeConvert.toInt64($0.baseAddress!, dtype: .f32, count: 2) }, [0, .max])
+    }
+
     func testNonRegularFilesAreRefusedWithoutBlocking() throws {
         let fifo = dir + "/fifo"
         XCTAssertEqual(mkfifo(fifo, 0o600), 0)

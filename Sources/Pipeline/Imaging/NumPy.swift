@@ -97,7 +97,18 @@ public struct NPYArray {
         }
     }
 
-    public func int64s() -> [Int64] { doubles().map { Int64($0) } }
+    /// As int64: integer types exactly, floats truncated (saturating, NaN as 0: file data never traps).
+    public func int64s() -> [Int64] {
+        data.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress else { return [] }
+            switch dtype {
+            case .int64: return DTypeConvert.toInt64(base, dtype: .i64, count: count)
+            case .int32: return DTypeConvert.toInt64(base, dtype: .i32, count: count)
+            case .uint8, .bool: return DTypeConvert.toInt64(base, dtype: .u8, count: count)
+            case .float64, .float32, .float16: return doubles().map(DTypeConvert.saturatingInt64)
+            }
+        }
+    }
 
     public var bytes: [UInt8] { [UInt8](data) }
 }
