@@ -1,6 +1,9 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineFiles
+@testable import PipelineWeights
+@testable import PipelineImaging
 
 /// Mutates small valid .npy, .npz (stored, deflated, zip64), .safetensors, .pt,
 /// PNG and JPEG files (bit flips, truncations, size fields overwritten with

@@ -1,6 +1,10 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineFiles
+@testable import PipelineWeights
+@testable import PipelineDiT
+@testable import PipelineVAE
 
 /// One crafted file per reader fault of issue 14 (each crashed or allocated
 /// without bound before): each must now be a clear error naming the file, the
