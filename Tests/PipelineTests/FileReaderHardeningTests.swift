@@ -12,13 +12,6 @@ import XCTest
 final class FileReaderHardeningTests: TempDirTestCase {
     override class var tempPrefix: String { "reader-harden" }
 
-    func assertError(_ expr: @autoclosure () throws -> Any, _ parts: [String],
-                     file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertThrowsError(try expr(), file: file, line: line) { e in
-            for p in parts { XCTAssertTrue("\(e)".contains(p), "'\(e)' lacks '\(p)'", file: file, line: line) }
-        }
-    }
-
     func bytes(_ path: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) }
 
     /// A .npy file: the header NumPy would write for `shape`, then `data` bytes.
@@ -35,7 +28,7 @@ final class FileReaderHardeningTests: TempDirTestCase {
         ]
         for (i, (dtype, shape)) in cases.enumerated() {
             let p = try write(npy(dtype, shape), "big\(i).npy")
-            assertError(try NPY.read(p), [p, "shape"])
+            assertErrorMentions(try NPY.read(p), [p, "shape"])
             for compressed in [false, true] {
                 // The same bytes as an npz member, stored and deflated.
                 let z = dir + "/big\(i)-\(compressed).npz"
@@ -44,13 +37,13 @@ final class FileReaderHardeningTests: TempDirTestCase {
                 try npy(dtype, shape).withUnsafeBytes { try w.append($0) }
                 try w.end()
                 try w.finish()
-                assertError(try NPZFile(path: z).array("arr_0"), [z, "arr_0.npy", "shape"])
-                assertError(try NPZFile(path: z).rows("arr_0", batch: 4), [z, "arr_0.npy", "shape"])
+                assertErrorMentions(try NPZFile(path: z).array("arr_0"), [z, "arr_0.npy", "shape"])
+                assertErrorMentions(try NPZFile(path: z).rows("arr_0", batch: 4), [z, "arr_0.npy", "shape"])
             }
         }
         // The writer refuses such a shape too, before writing anything.
         let w = try NPZWriter(path: dir + "/w.npz")
-        assertError(try w.beginArray("a", dtype: .float64, shape: [1 << 62]), ["a.npy", "shape"])
+        assertErrorMentions(try w.beginArray("a", dtype: .float64, shape: [1 << 62]), ["a.npy", "shape"])
     }
 
     func testHeaderLengthsOfZeroOneAndHuge() throws {
@@ -65,12 +58,12 @@ final class FileReaderHardeningTests: TempDirTestCase {
         for (i, pre) in preambles.enumerated() {
             let file = NPY.magic + pre + dict + [0, 0, 0, 0]
             let p = try write(file, "h\(i).npy")
-            assertError(try NPY.read(p), [p])
+            assertErrorMentions(try NPY.read(p), [p])
             let z = try write(ZipBuilder.build([("x.npy", file)]), "h\(i).npz")
-            assertError(try NPZFile(path: z).array("x"), [z, "x.npy"])
+            assertErrorMentions(try NPZFile(path: z).array("x"), [z, "x.npy"])
         }
         let p = try write(NPY.magic + [1, 0, 0, 0], "h0only.npy")
-        assertError(try NPY.read(p), [p, "header length 0"])
+        assertErrorMentions(try NPY.read(p), [p, "header length 0"])
     }
 
     func testZip64SizesOfTwoToThe63() throws {
@@ -88,9 +81,9 @@ final class FileReaderHardeningTests: TempDirTestCase {
                 var b = valid
                 ZipPatch.put(&b, values + 8 * k, v, bytes: 8)
                 let p = try write(b, "z64-\(k)-\(v).npz")
-                assertError(try NPZFile(path: p).array("a"), [p, "a.npy"])
+                assertErrorMentions(try NPZFile(path: p).array("a"), [p, "a.npy"])
                 // The same directory read through the mapping path (.pt) is as strict.
-                assertError(try b.withUnsafeBytes { try ZipDirectory(file: p, base: $0.baseAddress!, size: b.count) }, [p])
+                assertErrorMentions(try b.withUnsafeBytes { try ZipDirectory(file: p, base: $0.baseAddress!, size: b.count) }, [p])
             }
             _ = field
         }
@@ -102,7 +95,7 @@ final class FileReaderHardeningTests: TempDirTestCase {
             var b = valid
             ZipPatch.put(&b, record + field, 1 << 63, bytes: 8)
             let p = try write(b, "z64-rec-\(field).npz")
-            assertError(try NPZFile(path: p), [p, "central directory"])
+            assertErrorMentions(try NPZFile(path: p), [p, "central directory"])
         }
     }
 
@@ -118,14 +111,14 @@ final class FileReaderHardeningTests: TempDirTestCase {
         var b = valid
         ZipPatch.put(&b, values, 1 << 44, bytes: 8)
         let p = try write(b, "bomb.npz")
-        assertError(try NPZFile(path: p), [p, "arr_0.npy", "uncompressed size 17592186044416"])
+        assertErrorMentions(try NPZFile(path: p), [p, "arr_0.npy", "uncompressed size 17592186044416"])
         // A claim within deflate's ratio but beyond the real data: the header and the
         // stream disagree, which is an error once read, never a bigger buffer than the claim.
         for claim: UInt64 in [UInt64(valid.count) * 20, 200] {
             var b2 = valid
             ZipPatch.put(&b2, values, claim, bytes: 8)
             let p2 = try write(b2, "claim\(claim).npz")
-            assertError(try NPZFile(path: p2).array("arr_0"), [p2, "arr_0.npy"])
+            assertErrorMentions(try NPZFile(path: p2).array("arr_0"), [p2, "arr_0.npy"])
         }
     }
 
@@ -143,13 +136,13 @@ final class FileReaderHardeningTests: TempDirTestCase {
         var b = valid
         ZipPatch.setMethod(&b, "archive/byteorder", method: 8, size: 4000)
         let p = try write(b, "deflated-byteorder.pt")
-        assertError(try TorchCheckpoint(path: p), [p, "archive/byteorder", "compressed"])
+        assertErrorMentions(try TorchCheckpoint(path: p), [p, "archive/byteorder", "compressed"])
         // Every other member the reader touches is checked the same way.
         for name in ["archive/data.pkl", "archive/data/0"] {
             var d = valid
             ZipPatch.setMethod(&d, name, method: 8, size: 4000)
             let q = try write(d, "deflated-\(name.split(separator: "/").last!).pt")
-            assertError(try TorchCheckpoint(path: q), [q, name, "compressed"])
+            assertErrorMentions(try TorchCheckpoint(path: q), [q, name, "compressed"])
         }
     }
 
@@ -166,7 +159,7 @@ final class FileReaderHardeningTests: TempDirTestCase {
         big.dict([("w", { $0.tensor(storage: "0", type: "DoubleStorage", numel: 1 << 61, shape: [1], stride: [1]) })])
         big.stop()
         let q = try write(ZipBuilder.checkpoint(pickle: big.bytes, storages: ["0": bytesOf([Double(1)])]), "huge-storage.pt")
-        assertError(try TorchCheckpoint(path: q), [q, "storage '0'"])
+        assertErrorMentions(try TorchCheckpoint(path: q), [q, "storage '0'"])
     }
 
     func testDiTSizesAreBoundedWithAnErrorNamingTheKey() throws {
@@ -185,13 +178,13 @@ final class FileReaderHardeningTests: TempDirTestCase {
             ("{\(diffusers), \"norm_eps\": 1e300}", "norm_eps"),
         ]
         for (json, part) in cases {
-            assertError(try DiTConfig.parse(json: Data(json.utf8), file: "c.json"), ["c.json", part])
+            assertErrorMentions(try DiTConfig.parse(json: Data(json.utf8), file: "c.json"), ["c.json", part])
         }
         // Configs built in code go through the same checks, and the table builder guards itself.
         var c = DiTConfig(preset: .s2, inputSize: 1 << 29)
         c.patchSize = 1
-        assertError(try DiT(randomWeights: c, seed: 1), ["input_size"])
-        assertError(try PositionEmbedding.sincos2D(embedDim: 1152, gridSize: 1 << 29), ["too large"])
+        assertErrorMentions(try DiT(randomWeights: c, seed: 1), ["input_size"])
+        assertErrorMentions(try PositionEmbedding.sincos2D(embedDim: 1152, gridSize: 1 << 29), ["too large"])
         // The largest sizes in use still pass.
         try DiTConfig(preset: .xl2, inputSize: 64).validate(file: "xl2-512")
         try DiTConfig(preset: .s2, inputSize: 256).validate(file: "s2-2048")
@@ -202,7 +195,7 @@ final class FileReaderHardeningTests: TempDirTestCase {
                             (#"{"layers_per_block": 100000000}"#, "layers_per_block"),
                             (#"{"latent_channels": 1099511627776}"#, "latent_channels")] {
             let p = try write(Array(json.utf8), "vae-\(key).json")
-            assertError(try AutoencoderKLConfig.load(path: p), [p, key])
+            assertErrorMentions(try AutoencoderKLConfig.load(path: p), [p, key])
         }
     }
 
@@ -219,9 +212,9 @@ final class FileReaderHardeningTests: TempDirTestCase {
     func testNonRegularFilesAreRefusedWithoutBlocking() throws {
         let fifo = dir + "/fifo"
         XCTAssertEqual(mkfifo(fifo, 0o600), 0)
-        assertError(try NPZFile(path: fifo), [fifo, "regular"])
-        assertError(try NPY.read(fifo), [fifo, "regular"])
-        assertError(try SafeTensorsFile(path: fifo), [fifo, "regular"])
-        assertError(try TorchCheckpoint(path: fifo), [fifo, "regular"])
+        assertErrorMentions(try NPZFile(path: fifo), [fifo, "regular"])
+        assertErrorMentions(try NPY.read(fifo), [fifo, "regular"])
+        assertErrorMentions(try SafeTensorsFile(path: fifo), [fifo, "regular"])
+        assertErrorMentions(try TorchCheckpoint(path: fifo), [fifo, "regular"])
     }
 }

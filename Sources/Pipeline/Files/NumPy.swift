@@ -14,6 +14,18 @@ public enum NPYDType: String, CaseIterable {
         }
     }
 
+    /// The same element type as the converters (`DTypeConvert`) name it; bool is read as bytes.
+    var elementType: DType {
+        switch self {
+        case .float32: return .f32
+        case .float64: return .f64
+        case .float16: return .f16
+        case .int64: return .i64
+        case .int32: return .i32
+        case .uint8, .bool: return .u8
+        }
+    }
+
     /// Accepts numpy's spellings of the same type ("<f4", "f4", "=f4" on little-endian, "u1", "<u1").
     init?(descr: String) {
         var d = descr
@@ -72,14 +84,7 @@ public struct NPYArray {
         let t = Tensor(uninitialized: shape)
         data.withUnsafeBytes { raw in
             guard let base = raw.baseAddress else { return }
-            switch dtype {
-            case .float32: DTypeConvert.toFloat32(base, dtype: .f32, count: count, into: t.data)
-            case .float64: DTypeConvert.toFloat32(base, dtype: .f64, count: count, into: t.data)
-            case .float16: DTypeConvert.toFloat32(base, dtype: .f16, count: count, into: t.data)
-            case .int64: DTypeConvert.toFloat32(base, dtype: .i64, count: count, into: t.data)
-            case .int32: DTypeConvert.toFloat32(base, dtype: .i32, count: count, into: t.data)
-            case .uint8, .bool: DTypeConvert.toFloat32(base, dtype: .u8, count: count, into: t.data)
-            }
+            DTypeConvert.toFloat32(base, dtype: dtype.elementType, count: count, into: t.data)
         }
         return t
     }
@@ -87,27 +92,16 @@ public struct NPYArray {
     public func doubles() -> [Double] {
         data.withUnsafeBytes { raw in
             guard let base = raw.baseAddress else { return [] }
-            switch dtype {
-            case .float64: return DTypeConvert.toDouble(base, dtype: .f64, count: count)
-            case .float32: return DTypeConvert.toDouble(base, dtype: .f32, count: count)
-            case .float16: return DTypeConvert.toDouble(base, dtype: .f16, count: count)
-            case .int64: return DTypeConvert.toDouble(base, dtype: .i64, count: count)
-            case .int32: return DTypeConvert.toDouble(base, dtype: .i32, count: count)
-            case .uint8, .bool: return DTypeConvert.toDouble(base, dtype: .u8, count: count)
-            }
+            return DTypeConvert.toDouble(base, dtype: dtype.elementType, count: count)
         }
     }
 
     /// As int64: integer types exactly, floats truncated (saturating, NaN as 0: file data never traps).
     public func int64s() -> [Int64] {
-        data.withUnsafeBytes { raw in
+        if dtype.elementType.isFloat { return doubles().map(DTypeConvert.saturatingInt64) }
+        return data.withUnsafeBytes { raw in
             guard let base = raw.baseAddress else { return [] }
-            switch dtype {
-            case .int64: return DTypeConvert.toInt64(base, dtype: .i64, count: count)
-            case .int32: return DTypeConvert.toInt64(base, dtype: .i32, count: count)
-            case .uint8, .bool: return DTypeConvert.toInt64(base, dtype: .u8, count: count)
-            case .float64, .float32, .float16: return doubles().map(DTypeConvert.saturatingInt64)
-            }
+            return DTypeConvert.toInt64(base, dtype: dtype.elementType, count: count)
         }
     }
 
