@@ -174,12 +174,11 @@ final class SampleExecutor: ShardExecutor {
             }
             t0 = Date()
         }
-        let shardName = String(format: "shard-%06d.npy", task.shardIndex)
         outputs.append(try OutputFileWriter.write(NPY.encode(NPYArray(int64: labels, shape: [labels.count])),
-                                                  to: root + "/labels/" + shardName, relativeTo: root))
+                                                  to: root + "/" + SampleLayout.labels(task.shardIndex), relativeTo: root))
         if s.vae == nil {
             outputs.append(try OutputFileWriter.write(NPY.encode(NPYArray(Tensor.concat(latents))),
-                                                      to: root + "/latents/" + shardName, relativeTo: root))
+                                                      to: root + "/" + SampleLayout.latents(task.shardIndex), relativeTo: root))
         }
         return ShardReport(outputs: outputs, metrics: ["model_seconds": modelSeconds, "load_seconds": loadSeconds])
     }
@@ -188,4 +187,7 @@ final class SampleExecutor: ShardExecutor {
 enum SampleLayout {
     /// As `dit-worker sample --vae` names them.
     static func png(_ index: Int) -> String { String(format: "%06d.png", index) }
+    /// A shard's class labels, and without a VAE its latents (.npy).
+    static func labels(_ shard: Int) -> String { "labels/" + JobKinds.shardName(shard) + ".npy" }
+    static func latents(_ shard: Int) -> String { "latents/" + JobKinds.shardName(shard) + ".npy" }
 }
