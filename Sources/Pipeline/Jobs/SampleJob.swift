@@ -125,21 +125,20 @@ public struct SampleKind: JobKind {
 
 /// Worker side: keeps the DiT and the VAE loaded across shards (keyed by their specs).
 final class SampleExecutor: ShardExecutor {
-    private var model: (key: String, dit: DiT)?
-    private var vae: (path: String, model: Autoencoder)?
+    private let dits = ModelCache<DiT>()
+    private let vaes = ModelCache<Autoencoder>()
 
-    var cachedModels: [String] { [model?.key, vae?.path].compactMap { $0 } }
+    var cachedModels: [String] { [dits.key, vaes.key].compactMap { $0 } }
 
     func execute(_ task: ShardTask, control: ShardControl) throws -> ShardReport {
         let s = try JobKinds.decode(SampleSpec.self, task.jobSpec, kind: "sample")
         let loadStart = Date()
         let key = "\(s.dit)|\(s.config ?? "")|\(s.numHeads ?? 0)|\(s.imageSize)"
-        if model?.key != key {
-            model = (key, try DiTModelSpec(parsing: s.dit).load(configFile: s.config, numHeads: s.numHeads, imageSize: s.imageSize))
+        let dit = try dits.model(key) {
+            try DiTModelSpec(parsing: s.dit).load(configFile: s.config, numHeads: s.numHeads, imageSize: s.imageSize)
         }
-        guard let dit = model?.dit else { throw JobError.ledger("no model") }
-        if let path = s.vae, vae?.path != path { vae = (path, try AutoencoderSpec.load(path)) }
-        if s.vae != nil, let v = vae?.model, v.latentChannels != dit.inChannels {
+        let vae = try s.vae.map { path in try vaes.model(path) { try AutoencoderSpec.load(path) } }
+        if let v = vae, v.latentChannels != dit.inChannels {
             throw JobError.badSpec(kind: "sample", reason: "the VAE has \(v.latentChannels) latent channels, the DiT \(dit.inChannels)")
         }
         let loadSeconds = Date().timeIntervalSince(loadStart)
@@ -156,7 +155,7 @@ final class SampleExecutor: ShardExecutor {
         try engine.generate(indices: indices, batchSize: s.batch) { batch, y, x in
             try control.checkpoint()
             labels += y.map(Int64.init)
-            if let vae = self.vae?.model, s.vae != nil {
+            if let vae {
                 // One sample per decode, so a sample's pixels never depend on which samples share
                 // its shard or sampler batch (nor, see AutoencoderKL.threadInvariant, on threads).
                 let images = Tensor.concat(try (0..<batch.count).map { try vae.decode(x.slice($0..<($0 + 1))) })
@@ -174,12 +173,11 @@ final class SampleExecutor: ShardExecutor {
             }
             t0 = Date()
         }
-        let shardName = String(format: "shard-%06d.npy", task.shardIndex)
         outputs.append(try OutputFileWriter.write(NPY.encode(NPYArray(int64: labels, shape: [labels.count])),
-                                                  to: root + "/labels/" + shardName, relativeTo: root))
+                                                  to: root + "/" + SampleLayout.labels(task.shardIndex), relativeTo: root))
         if s.vae == nil {
             outputs.append(try OutputFileWriter.write(NPY.encode(NPYArray(Tensor.concat(latents))),
-                                                      to: root + "/latents/" + shardName, relativeTo: root))
+                                                      to: root + "/" + SampleLayout.latents(task.shardIndex), relativeTo: root))
         }
         return ShardReport(outputs: outputs, metrics: ["model_seconds": modelSeconds, "load_seconds": loadSeconds])
     }
@@ -188,4 +186,7 @@ final class SampleExecutor: ShardExecutor {
 enum SampleLayout {
     /// As `dit-worker sample --vae` names them.
     static func png(_ index: Int) -> String { String(format: "%06d.png", index) }
+    /// A shard's class labels, and without a VAE its latents (.npy).
+    static func labels(_ shard: Int) -> String { "labels/" + JobKinds.shardName(shard) + ".npy" }
+    static func latents(_ shard: Int) -> String { "latents/" + JobKinds.shardName(shard) + ".npy" }
 }
