@@ -14,10 +14,13 @@ import Foundation
 /// - 2: ACK (0x08, coordinator -> worker) for every RESULT/FAILED once the ledger has it;
 ///   a revision-2 worker keeps each report until acknowledged and re-sends it after a
 ///   reconnect. The coordinator sends ACK only to revision-2 workers.
+/// - 3: FAILED's optional `abandoned` (a shard given up on SIGTERM: released without using
+///   up an attempt); CONTROL (0x09) and CONTROL_REPLY (0x0A) for ledger commands sent to a
+///   running coordinator by `dit-coordinator submit|status|cancel|retry --coordinator`.
 public enum WireCodec {
     public static let version = "DITP/1"
     /// The newest revision this build speaks (see above).
-    public static let revision = 2
+    public static let revision = 3
     static let versionBytes = Array(version.utf8)
     /// Default cap on one message (and, through ZMQ_MAXMSGSIZE, on one frame).
     public static let defaultMaxMessageBytes = 16 << 20
@@ -51,6 +54,8 @@ public enum WireCodec {
             case .result(let r): return Array(try enc.encode(r))
             case .failed(let f): return Array(try enc.encode(f))
             case .ack(let k): return Array(try enc.encode(k))
+            case .control(let r): return Array(try enc.encode(r))
+            case .controlReply(let r): return Array(try enc.encode(r))
             case .heartbeat, .disconnect: return []
             }
         } catch {
@@ -97,6 +102,8 @@ public enum WireCodec {
         case .result: return .result(try decode(ShardResult.self))
         case .failed: return .failed(try decode(ShardFailure.self))
         case .ack: return .ack(try decode(Acknowledgement.self))
+        case .control: return .control(try decode(ControlRequest.self))
+        case .controlReply: return .controlReply(try decode(ControlReply.self))
         case .heartbeat, .disconnect:
             guard body.isEmpty else {
                 throw MessagingError.badBody(command: command.description, reason: "\(body.count)-byte body, expected none")

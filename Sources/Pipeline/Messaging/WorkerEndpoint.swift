@@ -118,8 +118,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
         if !graceful || stopMode == nil { stopMode = graceful ? .graceful : .abandon }
         if stopRequestedAt == nil { stopRequestedAt = monotonicNow() }
         for a in queued {
-            reports.add(.failed(ShardFailure(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt,
-                                             reason: "not started: worker stopping", retryable: true)))
+            reports.add(.failed(ShardFailure.stopping(a, reason: "not started: worker stopping")))
         }
         queued.removeAll()
         state.broadcast()
@@ -404,8 +403,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
     private func accept(_ a: Assignment) {
         state.lock()
         if stopMode != nil {
-            reports.add(.failed(ShardFailure(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt,
-                                             reason: "not started: worker stopping", retryable: true)))
+            reports.add(.failed(ShardFailure.stopping(a, reason: "not started: worker stopping")))
             state.unlock()
             wake.wake()
             return
@@ -435,8 +433,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
         guard let report else { return }
         for outcome in unsent { report(outcome) }
         for a in left {
-            report(.failed(ShardFailure(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt,
-                                        reason: "abandoned: worker stopping", retryable: true)))
+            report(.failed(ShardFailure.stopping(a, reason: "abandoned: worker stopping")))
         }
     }
 
