@@ -63,7 +63,7 @@ final class JobsIntegrationTests: ProcessTestCase {
         let serve = ["serve", "--ledger", ledger, "--bind", "tcp://127.0.0.1:\(port)"] + hb
         let coordinator = try start("dit-coordinator", serve)
         XCTAssertEqual(try runToEnd("dit-coordinator", ["submit", "synthetic"] + syntheticArgs(spec)
-                                    + ["--ledger", ledger, "--lease-seconds", "4"]).0, 0)
+                                    + ["--coordinator", "tcp://127.0.0.1:\(port)", "--lease-seconds", "4"]).0, 0)
         for _ in 0..<2 { try start("dit-worker", ["--connect", "tcp://127.0.0.1:\(port)"] + hb) }
         let l = try Ledger(path: ledger)
         try waitFor("some shards done", timeout: 15) { try l.shardCompletions(jobId: 1).filter { $0.state == .done }.count >= 3 }

@@ -104,8 +104,8 @@ final class SlurmRecipeTests: ProcessTestCase {
     func testRequeueMidJobResumesAndEndsDoneByteIdentical() throws {
         let lab = try startLab()
         let port = try freePort()
-        // 8 shards of one sampler batch each (3 samples, 1000 DDPM steps): caught mid-batch.
-        let flags = try sampleFlags(samples: 24, steps: 1000, sampler: "ddpm", perShard: 3) + ["--max-attempts", "1"]
+        // 8 shards of one sampler batch each (3 samples, 500 DDPM steps): caught mid-batch.
+        let flags = try sampleFlags(samples: 24, steps: 500, sampler: "ddpm", perShard: 3) + ["--max-attempts", "1"]
         let job = try submitRecipe(lab, ["sample"] + flags + ["--out", shared + "/out"], port: port)
         let ledgerPath = shared + "/ledger.sqlite"
         try lab.wait(for: "\(job)", ["RUNNING"], timeout: 60)
@@ -162,6 +162,9 @@ final class SlurmRecipeTests: ProcessTestCase {
         let spec = SyntheticSpec(outputDir: shared + "/out", items: 160, itemsPerShard: 4, seed: 4, bytesPerItem: 300,
                                  millisPerItem: 120)
         let control = ["--coordinator", endpoint, "--keys", keys, "--key-name", "worker"]
+        try waitFor("the coordinator to bind and record its endpoint", timeout: 20) {
+            LedgerLock.Holder.parse((try? String(contentsOfFile: ledger + ".lock", encoding: .utf8)) ?? "")?.endpoint != nil
+        }
         // The ledger is the coordinator's: opening it directly is refused, naming the way in.
         let (refused, why) = try runToEnd("dit-coordinator", ["submit", "synthetic"] + syntheticArgs(spec) + ["--ledger", ledger])
         XCTAssertNotEqual(refused, 0)
