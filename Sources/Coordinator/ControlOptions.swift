@@ -18,7 +18,7 @@ struct ControlOptions: ParsableArguments {
     func perform(_ request: ControlRequest, ledger: LedgerOptions) throws {
         let reply: ControlReply
         if let coordinator {
-            let curve = try keys.map { try KeyStore.loadClientKeys(directory: $0, name: keyName) }
+            let curve = try keys.map { try KeyStore.loadControlKeys(directory: $0, name: keyName) }
             reply = try ControlClient.send(request, to: coordinator, curve: curve, timeout: timeout)
         } else {
             let path = absolute(ledger.ledger)

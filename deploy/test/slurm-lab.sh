@@ -103,12 +103,17 @@ munge -n -S "$dir/munge/munge.socket" | unmunge -S "$dir/munge/munge.socket" >/d
 # The node as slurmd sees it (CPUs, sockets, cores, threads, memory), reachable on loopback.
 node_line=$(slurmd -C 2>/dev/null | head -n 1) || true
 case $node_line in (NodeName=*) ;; (*) cannot "slurmd -C failed";; esac
-node=$(sed -E 's/^NodeName=([^ ]+).*/\1/' <<<"$node_line")
+host=$(sed -E 's/^NodeName=([^ ]+).*/\1/' <<<"$node_line")
+# Jobs reach the node by its name (the recipes connect workers to tcp://NODE:PORT): the host
+# name when it resolves, else localhost (SLURM_LAB_NODE overrides).
+node=${SLURM_LAB_NODE:-$host}
+getent hosts "$node" >/dev/null 2>&1 || node=localhost
+node_line="NodeName=$node ${node_line#NodeName="$host" }"
 : >"$dir/etc/plugstack.conf"
 cat >"$conf" <<EOF
 # Written by deploy/test/slurm-lab.sh for the private cluster in $dir.
 ClusterName=ditlab
-SlurmctldHost=$node(127.0.0.1)
+SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=$(free_port)
 SlurmdPort=$(free_port)
 SlurmUser=$user
@@ -148,7 +153,7 @@ for _ in $(seq 150); do scontrol ping 2>/dev/null | grep -q UP && break; sleep 0
 scontrol ping 2>/dev/null | grep -q UP \
     || cannot "slurmctld did not come up: $(tail -n 5 "$dir/log/slurmctld.log" "$dir/log/slurmctld.out" 2>/dev/null)"
 
-DIT_SLURM_LAB=$dir slurmd -D -f "$conf" </dev/null >>"$dir/log/slurmd.out" 2>&1 &
+DIT_SLURM_LAB=$dir slurmd -D -N "$node" -f "$conf" </dev/null >>"$dir/log/slurmd.out" 2>&1 &
 pids+=($!); names+=(slurmd)
 state=""
 for _ in $(seq 150); do
