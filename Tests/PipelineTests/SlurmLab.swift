@@ -77,18 +77,7 @@ final class SlurmLab {
     /// Runs a Slurm client command (sbatch, scontrol, squeue, scancel) to its end.
     @discardableResult
     func run(_ command: String, _ args: [String], cwd: String? = nil, env: [String: String] = [:]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = [command] + args
-        p.environment = environment(env)
-        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        try ProcessCapture.run("/usr/bin/env", [command] + args, cwd: cwd, environment: environment(env))
     }
 
     /// `sbatch ARGS` in `cwd`; returns the job id.

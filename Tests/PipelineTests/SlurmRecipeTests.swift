@@ -131,10 +131,12 @@ final class SlurmRecipeTests: ProcessTestCase {
         XCTAssertTrue(released.allSatisfy { $0.reason?.contains("abandoned") ?? false }, "\(released)")
         XCTAssertFalse(try l.shardCompletions(jobId: 1).contains { $0.state == .failed }, "preemption used up no attempt")
 
-        // A requeued job waits (BeginTime) before it may start again; let it start now.
-        XCTAssertEqual(try lab.run("scontrol", ["update", "JobId=\(job)", "StartTime=now"]).status, 0)
+        // A requeued job waits for its old credential to expire (the lab's cred_expire, 10 s) and
+        // then starts again by itself.
         XCTAssertEqual(try lab.wait(for: "\(job)", ["COMPLETED", "FAILED", "CANCELLED"], timeout: 240), "COMPLETED", jobLog(job))
+        // One log for both runs (--open-mode=append): the first one's SIGTERM path, the second one's resume.
         XCTAssertTrue(jobLog(job).contains("same job already in the ledger: 1"), jobLog(job))
+        XCTAssertTrue(jobLog(job).contains("stopping (SIGTERM)"), jobLog(job))
         try assertExactlyOnce(ledgerPath)
         for i in doneBefore {
             let attempts = try l.attempts(jobId: 1, shardIndex: i)

@@ -120,7 +120,9 @@ SlurmUser=$user
 SlurmdUser=$user
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$dir/munge/munge.socket
+# cred_expire: a job credential's lifetime, also how long a requeued job waits before it may
+# start again (Slurm's default is 120 s).
+AuthInfo=socket=$dir/munge/munge.socket,cred_expire=10
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/spool
 SlurmctldPidFile=$dir/run/slurmctld.pid
@@ -133,6 +135,8 @@ TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SchedulerType=sched/backfill
+# Look at pending jobs every 2 s (default 60 s and 30 s): a requeued job starts soon after its wait.
+SchedulerParameters=sched_interval=2,bf_interval=2
 MpiDefault=none
 SwitchType=switch/none
 JobAcctGatherType=jobacct_gather/none
