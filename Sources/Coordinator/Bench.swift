@@ -1,7 +1,7 @@
 import ArgumentParser
 import CLIOptions
 import Foundation
-import Pipeline
+import PipelineJobs
 
 struct CoordinatorBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import CLIOptions
-import Pipeline
+import PipelineTensor
+import PipelineInception
+import PipelineMetrics
 
 
 struct FIDCommand: ParsableCommand {

@@ -2,7 +2,9 @@ import ArgumentParser
 import Dispatch
 import CLIOptions
 import Foundation
-import Pipeline
+import PipelineTensor
+import PipelineJobs
+import PipelineMessaging
 
 /// Stops a loop on SIGINT/SIGTERM (checked between ticks).
 final class StopFlag: @unchecked Sendable {

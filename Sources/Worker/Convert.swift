@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Pipeline
+import PipelineWeights
 
 /// `dit-worker convert IN OUT.safetensors [--pick ema|model] [--upcast-f32]`
 struct Convert: ParsableCommand {

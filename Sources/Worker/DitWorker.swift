@@ -1,5 +1,4 @@
 import ArgumentParser
-import Pipeline
 
 /// `dit-worker`: the per-machine engine. Every subcommand is a thin shell over
 /// library code in `Pipeline`.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import Pipeline
+import PipelineTensor
+import PipelineTraining
 
 extension TrainingOptions.LRSchedule: ExpressibleByArgument {}
 

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineMessaging
 
 /// CURVE keys on disk and the ZAP allow-list, on loopback.
 final class MessagingCurveTests: XCTestCase {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineMessaging
+@testable import PipelineTensor
 
 /// Coordinator and worker endpoints on loopback with short heartbeats (0.1 s, liveness 3).
 final class MessagingEndpointTests: XCTestCase {

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineMessaging
 
 /// DITP/1 revision 2: reports kept until acknowledged, and dismissals that are heard.
 final class MessagingReliabilityTests: XCTestCase {

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineMessaging
 
 /// Collects an endpoint's log lines for assertions.
 final class LogCapture: @unchecked Sendable {

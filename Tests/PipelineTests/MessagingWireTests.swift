@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineMessaging
+@testable import PipelineTensor
 
 final class MessagingWireTests: XCTestCase {
     func testEveryMessageRoundTrips() throws {

@@ -1,4 +1,6 @@
 import Foundation
+import PipelineFiles
+import PipelineMessaging
 
 /// What a worker told the coordinator, in the coordinator's terms (the messaging layer's
 /// messages map onto these one to one; see `CoordinatorService`).
@@ -248,7 +250,7 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
     public func settleJobs() throws {
         for job in try ledger.settledJobs() {
             if job.failedShards.isEmpty {
-                let swept = OutputFileWriter.removeTemporaries(under: job.outputDir)
+                let swept = AtomicFileWriter.removeTemporaries(under: job.outputDir)
                 if swept > 0 { log("job \(job.jobId): removed \(swept) temporary file(s) left by killed workers") }
                 do {
                     let kind = try JobKinds.named(job.kind)

@@ -1,4 +1,6 @@
 import Foundation
+import PipelineFiles
+import PipelineMessaging
 
 /// The coordinator loop: DITP/1 messages from `CoordinatorEndpoint` into `CoordinatorCore`,
 /// assignments and report ACKs back out (after the ledger commit that decided them), and

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineMessaging
 
 /// Local `dit-worker --connect` processes for the embedded one-machine mode; a worker that
 /// dies is restarted (a bounded number of times).

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import PipelineFiles
 
 /// What `dit-coordinator status` shows, read from the ledger in one snapshot.
 public struct JobStatusReport {
