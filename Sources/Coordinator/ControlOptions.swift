@@ -1,7 +1,8 @@
 import ArgumentParser
 import CLIOptions
 import Foundation
-import Pipeline
+import PipelineJobs
+import PipelineMessaging
 
 /// How `submit`, `status`, `cancel` and `retry` reach the ledger: through the running
 /// coordinator (`--coordinator`, a CONTROL message), or, when none runs, by opening the

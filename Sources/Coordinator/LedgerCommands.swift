@@ -2,6 +2,7 @@ import ArgumentParser
 import CLIOptions
 import Foundation
 import PipelineJobs
+import PipelineMessaging
 
 /// `submit KIND ...`: plans a job into the ledger and prints its id (a serving coordinator picks it up).
 struct Submit: ParsableCommand {

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineJobs
 
 /// One coordinator per ledger (LEDGER.lock), and the ledger commands of other processes
 /// through the running coordinator (CONTROL), with CURVE like a worker.

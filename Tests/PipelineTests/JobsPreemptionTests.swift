@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineDiffusion
+@testable import PipelineJobs
+@testable import PipelineMessaging
 
 /// Preemption does not use up attempts: a shard a worker abandons on SIGTERM is released
 /// without counting toward max attempts (as Slurm does not count a preempted job's requeues);

@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineFiles
+@testable import PipelineImaging
+@testable import PipelineJobs
 
 /// The Slurm recipes on a real Slurm: a private single-node cluster (SlurmLab:
 /// slurmctld + slurmd + munged, ProctrackType=proctrack/linuxproc, select/cons_tres) runs

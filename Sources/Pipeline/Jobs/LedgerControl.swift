@@ -1,4 +1,5 @@
 import Foundation
+import PipelineMessaging
 
 /// The ledger commands (`submit`, `status`, `cancel`, `retry`) on an open ledger: the one code
 /// path both for a running coordinator answering CONTROL and for the command line when no
