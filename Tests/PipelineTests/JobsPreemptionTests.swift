@@ -34,7 +34,7 @@ final class JobsPreemptionTests: XCTestCase {
             // The worker then leaves (DISCONNECT): nothing held, nothing counted.
             _ = try core.handle(.gone("p\(k)", reason: "disconnected"))
         }
-        XCTAssertEqual(try ledger.attempts(jobId: job, shardIndex: 0).map(\.outcome), Array(repeating: "released", count: 5))
+        XCTAssertEqual(try ledger.attempts(jobId: job, shardIndex: 0).map(\.outcome), Array(repeating: AttemptOutcome.released, count: 5))
         // A re-sent abandoned report is a duplicate, not a second release.
         _ = try core.handle(.hello("q", workerId: "wq", host: "h", pid: 9, threads: 1))
         _ = try core.handle(.abandoned("q", jobId: job, shardId: 1, attempt: 5, reason: "again"))
@@ -60,7 +60,7 @@ final class JobsPreemptionTests: XCTestCase {
         XCTAssertEqual(second.attempt, 2)
         _ = try core.handle(.gone("a", reason: "silent for 3 heartbeats"))   // the worker crashed on it
         XCTAssertEqual(try ledger.shardCompletions(jobId: job).map(\.state), [.failed], "a crash counts")
-        XCTAssertEqual(try ledger.attempts(jobId: job, shardIndex: 0).map(\.outcome), ["released", "released"])
+        XCTAssertEqual(try ledger.attempts(jobId: job, shardIndex: 0).map(\.outcome), [.released, .released])
     }
 
     /// The wire: a worker's stop-time FAILED carries `abandoned`, and the coordinator maps it so.

@@ -128,7 +128,7 @@ final class SlurmRecipeTests: ProcessTestCase {
         let firstRun = jobLog(job)
         XCTAssertTrue(firstRun.contains("stopping (SIGTERM)"), firstRun)
         XCTAssertTrue(firstRun.contains("drained: no connected worker holds a lease"), firstRun)
-        let released = try (0..<8).flatMap { try l.attempts(jobId: 1, shardIndex: $0) }.filter { $0.outcome == "released" }
+        let released = try (0..<8).flatMap { try l.attempts(jobId: 1, shardIndex: $0) }.filter { $0.outcome == .released }
         XCTAssertFalse(released.isEmpty, "the running shards were abandoned and reported")
         XCTAssertTrue(released.allSatisfy { $0.reason?.contains("abandoned") ?? false }, "\(released)")
         XCTAssertFalse(try l.shardCompletions(jobId: 1).contains { $0.state == .failed }, "preemption used up no attempt")
@@ -142,8 +142,8 @@ final class SlurmRecipeTests: ProcessTestCase {
         try assertExactlyOnce(ledgerPath)
         for i in doneBefore {
             let attempts = try l.attempts(jobId: 1, shardIndex: i)
-            XCTAssertEqual(attempts.filter { $0.outcome == "done" }.count, 1, "shard \(i) not redone: \(attempts)")
-            XCTAssertEqual(attempts.last?.outcome, "done", "shard \(i) not leased again after it was done")
+            XCTAssertEqual(attempts.filter { $0.outcome == .done }.count, 1, "shard \(i) not redone: \(attempts)")
+            XCTAssertEqual(attempts.last?.outcome, .done, "shard \(i) not leased again after it was done")
         }
         XCTAssertEqual(try tree(shared + "/out"), try embeddedReference("sample", flags, name: "requeue"))
     }
@@ -194,7 +194,7 @@ final class SlurmRecipeTests: ProcessTestCase {
         try assertExactlyOnce(ledger)
         XCTAssertEqual(try tree(spec.outputDir), try reference(spec))
         let attempts = try (0..<40).flatMap { try l.attempts(jobId: 1, shardIndex: $0) }
-        XCTAssertFalse(attempts.contains { $0.outcome == "failed" }, "\(attempts.filter { $0.outcome != "done" })")
+        XCTAssertFalse(attempts.contains { $0.outcome == .failed }, "\(attempts.filter { $0.outcome != .done })")
 
         let (st, status) = try runToEnd("dit-coordinator", ["status"] + control)
         XCTAssertEqual(st, 0, status)

@@ -1,7 +1,7 @@
 import CZMQ
 import Foundation
 
-/// The client side of CONTROL (DITP/1 revision 3): one ledger command sent to a running
+/// The client side of CONTROL (DITP/1 revision 4): one ledger command sent to a running
 /// coordinator, one CONTROL_REPLY back. A DEALER like a worker's, with the same CURVE keys
 /// (any key on the coordinator's allow-list) when the endpoint is not loopback.
 public enum ControlClient {

@@ -1,6 +1,6 @@
 import Foundation
 
-// DITP/1 revision 3: CONTROL and CONTROL_REPLY, so `dit-coordinator submit|status|cancel|retry`
+// DITP/1 revision 4: CONTROL and CONTROL_REPLY, so `dit-coordinator submit|status|cancel|retry`
 // on any host reach the ledger through the one coordinator that holds it, instead of opening
 // the SQLite file (which must stay on one host: see LedgerLock). A control client is a
 // DEALER like a worker, admitted the same way (CURVE with the allow-list when the coordinator
