@@ -152,13 +152,16 @@ final class SampleExecutor: ShardExecutor {
         var modelSeconds = 0.0
         let indices = Array(task.itemStart..<task.itemEnd)
         var t0 = Date()
-        try engine.generate(indices: indices, batchSize: s.batch) { batch, y, x in
+        try engine.generate(indices: indices, batchSize: s.batch, checkpoint: control.checkpoint) { batch, y, x in
             try control.checkpoint()
             labels += y.map(Int64.init)
             if let vae {
                 // One sample per decode, so a sample's pixels never depend on which samples share
                 // its shard or sampler batch (nor, see AutoencoderKL.threadInvariant, on threads).
-                let images = Tensor.concat(try (0..<batch.count).map { try vae.decode(x.slice($0..<($0 + 1))) })
+                let images = Tensor.concat(try (0..<batch.count).map {
+                    try control.checkpoint()
+                    return try vae.decode(x.slice($0..<($0 + 1)))
+                })
                 modelSeconds += Date().timeIntervalSince(t0)
                 let h = images.shape[2], w = images.shape[3]
                 let pixels = SampleQuantizer.uint8NHWC(images)      // the reference's clamp(127.5 x + 128, 0, 255)
