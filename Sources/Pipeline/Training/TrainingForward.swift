@@ -11,7 +11,7 @@ final class BlockActivations {
     let attn: Tensor   // (M, D) heads concatenated
     let o: Tensor      // (M, D) attn.proj output (with bias)
     let xhat2: Tensor, rstd2: Tensor, h2: Tensor
-    let u: Tensor      // (M, hidden) fc1 output before GELU
+    let geluDerivative: Tensor  // (M, hidden) GELU'(fc1 output)
     let g: Tensor      // (M, hidden) GELU(u)
     let f: Tensor      // (M, D) fc2 output (with bias)
 
@@ -23,7 +23,7 @@ final class BlockActivations {
         probs = Tensor(uninitialized: [n * heads, t, t])
         attn = Tensor(uninitialized: [m, d]); o = Tensor(uninitialized: [m, d])
         xhat2 = Tensor(uninitialized: [m, d]); rstd2 = Tensor(uninitialized: [m]); h2 = Tensor(uninitialized: [m, d])
-        u = Tensor(uninitialized: [m, hidden]); g = Tensor(uninitialized: [m, hidden])
+        geluDerivative = Tensor(uninitialized: [m, hidden]); g = Tensor(uninitialized: [m, hidden])
         f = Tensor(uninitialized: [m, d])
     }
 }
@@ -129,7 +129,7 @@ extension TrainableDiT {
         TrainingKernels.modulate(a.xhat2.data, out: a.h2.data, rows: m, width: d, tokensPerItem: tk,
                                  shift: mod + 3 * d, scale: mod + 4 * d, modStride: md)
         b.fc1.forward(a.h2.data, rows: m, into: a.g.data)
-        TrainingKernels.geluTanh(a.g.data, pre: a.u.data, count: a.g.count)
+        TrainingKernels.geluTanh(a.g.data, derivative: a.geluDerivative.data, count: a.g.count)
         b.fc2.forward(a.g.data, rows: m, into: a.f.data)
         TrainingKernels.gatedResidual(x, a.f.data, gate: mod + 5 * d, modStride: md, rows: m, width: d, tokensPerItem: tk)
     }
@@ -176,17 +176,21 @@ enum Patchify {
 }
 
 /// Multi-head attention over packed q|k|v rows, keeping the softmax probabilities.
+/// The (item, head) pairs are independent: they run across `Threads.count` threads, each pair's
+/// GEMMs single-threaded (call inside `BLAS.withThreads(1)`).
 enum TrainingAttention {
     static func forward(qkv: UnsafePointer<Float>, probs: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
                         batch: Int, tokens t: Int, dim d: Int, heads: Int) {
         let hd = d / heads, ld = 3 * d
         let scale = 1 / Float(hd).squareRoot()
-        for pair in 0..<(batch * heads) {
+        parallelFor(batch * heads, grain: 1) { first, end in
+        for pair in first..<end {
             let item = pair / heads, h = pair % heads
             let q = qkv + item * t * ld + h * hd, p = probs + pair * t * t
             BLAS.sgemm(transB: true, m: t, n: t, k: hd, alpha: scale, a: q, lda: ld, b: q + d, ldb: ld, beta: 0, c: p, ldc: t)
             for r in 0..<t { VectorMath.softmaxRow(p + r * t, width: t) }
             BLAS.sgemm(m: t, n: hd, k: t, a: p, lda: t, b: q + 2 * d, ldb: ld, beta: 0, c: out + item * t * d + h * hd, ldc: d)
+        }
         }
     }
 
@@ -195,9 +199,10 @@ enum TrainingAttention {
                          dqkv: UnsafeMutablePointer<Float>, batch: Int, tokens t: Int, dim d: Int, heads: Int) {
         let hd = d / heads, ld = 3 * d
         let scale = 1 / Float(hd).squareRoot()
+        parallelFor(batch * heads, grain: 1) { first, end in
         let dp = UnsafeMutablePointer<Float>.allocate(capacity: t * t)
         defer { dp.deallocate() }
-        for pair in 0..<(batch * heads) {
+        for pair in first..<end {
             let item = pair / heads, h = pair % heads
             let q = qkv + item * t * ld + h * hd, k = q + d, v = q + 2 * d
             let dq = dqkv + item * t * ld + h * hd, dk = dq + d, dv = dq + 2 * d
@@ -215,6 +220,7 @@ enum TrainingAttention {
             // dQ = dS·K; dK = dSᵀ·Q.
             BLAS.sgemm(m: t, n: hd, k: t, a: dp, lda: t, b: k, ldb: ld, beta: 0, c: dq, ldc: ld)
             BLAS.sgemm(transA: true, m: t, n: hd, k: t, a: dp, lda: t, b: q, ldb: ld, beta: 0, c: dk, ldc: ld)
+        }
         }
     }
 }
