@@ -26,7 +26,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+        // No ZIPFoundation: the one zip reader/writer (Files/ZipDirectory.swift, ZipReader.swift,
+        // ZipWriter.swift) works over zlib, serves .pt members in place from a mapping and
+        // streams .npz with zip64 (see ZipDirectory).
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         // Tests only: the deploy recipes' YAML (Kubernetes, compose) must parse.
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
@@ -51,8 +53,7 @@ let package = Package(
                 swiftSettings: kernelSettings),
         // File formats and I/O: atomic files, mappings, SHA-256, zip, NumPy, safetensors.
         .target(name: "PipelineFiles",
-                dependencies: ["PipelineTensor", "CZLibSystem", "COpenSSLCrypto",
-                               .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+                dependencies: ["PipelineTensor", "CZLibSystem", "COpenSSLCrypto"],
                 path: "Sources/Pipeline/Files", swiftSettings: librarySettings),
         .target(name: "PipelineWeights", dependencies: ["PipelineTensor", "PipelineFiles"],
                 path: "Sources/Pipeline/Weights", swiftSettings: librarySettings),

@@ -126,7 +126,7 @@ final class EncodeExecutor: ShardExecutor {
             }
         }
         var outputs: [FileDigest] = []
-        let shardName = String(format: "shards/shard-%06d.safetensors", task.shardIndex)
+        let shardName = EncodeManifest.shardPath(task.shardIndex)
         var w = SafeTensorsWriter()
         if !good.isEmpty {
             w.add("mean", Tensor.concat(mean))
@@ -152,10 +152,10 @@ final class EncodeExecutor: ShardExecutor {
             let shape = [1] + Array(lat.shape.dropFirst())
             for (r, g) in good.enumerated() {
                 let one = Tensor(shape: shape, values: Array(UnsafeBufferPointer(start: lat.data + r * per, count: per)))
-                outputs.append(try OutputFileWriter.write(NPY.encode(NPYArray(one)), to: root + "/features/\(g.index).npy",
+                outputs.append(try OutputFileWriter.write(NPY.encode(NPYArray(one)), to: root + "/" + EncodeLayout.features(g.index),
                                                           relativeTo: root))
                 outputs.append(try OutputFileWriter.write(NPY.encode(NPYArray(int64: [Int64(g.label)], shape: [1])),
-                                                          to: root + "/labels/\(g.index).npy", relativeTo: root))
+                                                          to: root + "/" + EncodeLayout.labels(g.index), relativeTo: root))
             }
         }
         return ShardReport(outputs: outputs, itemErrors: errors)

@@ -32,7 +32,7 @@ public struct FIDStatsSpec: Codable, Equatable {
     /// `STATS.npz` → `STATS.shards/shard-NNNNNN.npz` (relative to the output folder).
     func shardFile(_ index: Int) -> String {
         let stem = statsName.hasSuffix(".npz") ? String(statsName.dropLast(4)) : statsName
-        return stem + ".shards/" + String(format: "shard-%06d.npz", index)
+        return stem + ".shards/" + JobKinds.shardName(index) + ".npz"
     }
 
     var job: FIDStatsJob { FIDStatsJob(weights: inception, mode: mode, batch: batch, embedImages: embedImages) }

@@ -144,7 +144,7 @@ final class NoiseExecutor: ShardExecutor {
         if s.flip { w.add("flip", int64: flips.map(Int64.init)) }
         w.metadata["x0"] = s.x0.rawValue
         let root = task.outputDir
-        let out = try OutputFileWriter.write(try w.encoded(), to: root + "/" + String(format: "shards/shard-%06d.safetensors", task.shardIndex),
+        let out = try OutputFileWriter.write(try w.encoded(), to: root + "/" + EncodeManifest.shardPath(task.shardIndex),
                                              relativeTo: root)
         return ShardReport(outputs: [out], itemErrors: errors, metrics: ["model_seconds": modelSeconds, "load_seconds": loadSeconds])
     }
