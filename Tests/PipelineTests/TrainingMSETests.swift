@@ -58,21 +58,10 @@ final class TrainingMSETests: XCTestCase {
             let result = try model.lossAndGradients(x0: x0, t: t, noise: noise, y: y, diffusion: diffusion)
             XCTAssertNil(result.vb, "no vb term without learned sigma")
             XCTAssertEqual(Double(result.loss), try loss(), accuracy: 1e-5)
-            var checked = 0
-            for p in model.parameters {
-                guard let g = p.grad else { XCTAssertEqual(p.name, "pos_embed"); continue }
-                let picks = p.name.hasPrefix("y_embedder") ? [2 * hidden + 1, 3 * hidden + 2] : [0, p.value.count / 2, p.value.count - 1]
-                for i in picks {
-                    let keep = p.value.data[i], h: Float = 1e-2
-                    p.value.data[i] = keep + h; let up = try loss()
-                    p.value.data[i] = keep - h; let down = try loss()
-                    p.value.data[i] = keep
-                    let fd = (up - down) / (2 * Double(h))
-                    XCTAssertEqual(Double(g.data[i]), fd, accuracy: 2e-3 * max(abs(fd), 0.05), "patch \(patch): \(p.name)[\(i)]")
-                    checked += 1
-                }
+            let checked = try checkParameterGradients(model, labelRows: [2 * hidden + 1, 3 * hidden + 2], loss: loss) { fd in
+                2e-3 * max(abs(fd), 0.05)
             }
-            XCTAssertGreaterThan(checked, 60)
+            XCTAssertGreaterThan(checked, 60, "patch \(patch)")
         }
     }
 
