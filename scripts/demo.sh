@@ -2,7 +2,8 @@
 # The main job on the embedded default: the project's own small pixel-space DiT
 # (models/shapes-dit, trained here on the built-in shapes data set) sampled through the
 # distributed pipeline on this machine (a coordinator, two local workers, a SQLite
-# ledger), a sample sheet, and the FID of the samples against the procedural data set.
+# ledger), a sample sheet, the FID of the samples against the procedural data set, and
+# their class-conditional accuracy under the shipped shape classifier.
 #
 #   scripts/demo.sh [OUT [N]]     OUT default out/demo, N samples (default 200)
 #
@@ -35,5 +36,10 @@ mkdir -p "$out"
 "$bin/dit-worker" fidstats --inception "$inception" --samples "$out/samples" --out "$out/samples.npz" --threads 2
 "$bin/dit-coordinator" fid "$out/reference.npz" "$out/samples.npz" | tee "$out/fid.txt"
 
+# 4. Class-conditional accuracy: the share of samples that the shipped shape classifier
+#    (models/shapes-classifier) assigns to their conditioning label (labels.npy).
+"$bin/dit-worker" eval classify --classifier models/shapes-classifier/classifier.safetensors \
+    --samples "$out/samples" --threads 2 | tee "$out/accuracy.txt"
+
 echo "samples: $out/samples/NNNNNN.png, ADM batch $out/samples/samples_${n}x32x32x3.npz (+ recipe .json)"
-echo "sheet:   $out/grid.png;  FID ($n vs $n, Inception $inception): $out/fid.txt"
+echo "sheet:   $out/grid.png;  FID ($n vs $n, Inception $inception): $out/fid.txt;  class-conditional accuracy: $out/accuracy.txt"

@@ -7,7 +7,7 @@ struct DitWorker: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dit-worker",
         abstract: "DiT / VAE / Inception worker: evaluation, benchmarks, single-process jobs.",
-        subcommands: [Connect.self, Eval.self, Bench.self, Convert.self, Dataset.self, FIDStats.self, Grid.self, Sample.self, Noise.self, Train.self],
+        subcommands: [Connect.self, Eval.self, Bench.self, Convert.self, Dataset.self, FIDStats.self, Grid.self, Sample.self, Noise.self, Train.self, TrainClassifier.self],
         defaultSubcommand: Connect.self
     )
 }
@@ -16,7 +16,7 @@ struct DitWorker: ParsableCommand {
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run one engine on IN.safetensors and write OUT.safetensors.",
-        subcommands: [EvalDiT.self, EvalCrop.self, EvalVAE.self, EvalInception.self, EvalDiffusion.self, EvalSampler.self, EvalTrain.self]
+        subcommands: [EvalDiT.self, EvalCrop.self, EvalVAE.self, EvalInception.self, EvalDiffusion.self, EvalSampler.self, EvalTrain.self, EvalClassify.self]
     )
 }
 

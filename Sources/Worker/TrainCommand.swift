@@ -20,6 +20,8 @@ struct Train: ParsableCommand {
     @Option(help: "custom: depth.") var depth: Int = 4
     @Option(help: "custom: attention heads.") var heads: Int = 4
     @Option(help: "Label classes of the model (default: the folder's).") var numClasses: Int?
+    @Flag(inversion: .prefixedNo, help: "Learned-range variances (loss mse + vb, 2C output channels); --no-learn-sigma: fixed variances (FIXED_LARGE), loss mse only, as create_diffusion(learn_sigma=False).")
+    var learnSigma = true
     @Option(help: "Label dropout probability (class_dropout_prob).") var classDropoutProb: Double = 0.1
     @Option(help: "Total optimisation steps.") var steps: Int
     @Option(help: "Images per step.") var batch: Int = 32
@@ -35,6 +37,8 @@ struct Train: ParsableCommand {
     @Option(help: "Log every K steps.") var logEvery: Int = 50
     @Option(help: "Output folder.") var out: String
     @Flag(help: "Continue from the newest checkpoint in --out.") var resume = false
+    @Option(help: "Start a fresh run from these weights (e.g. an earlier run's ema.safetensors, same configuration) instead of the random initialisation.")
+    var initWeights: String?
     @Option(help: "Threads for BLAS and elementwise work.") var threads: Int?
 
     func run() throws {
@@ -50,10 +54,11 @@ struct Train: ParsableCommand {
         }
         o.model = model; o.patchSize = patchSize; o.hiddenSize = hiddenSize
         o.depth = depth; o.numHeads = heads; o.numClasses = numClasses ?? images.numClasses
+        o.learnSigma = learnSigma
         o.classDropoutProb = classDropoutProb; o.data = data; o.steps = steps; o.batch = batch; o.lr = lr
         o.warmupSteps = warmupSteps; o.lrSchedule = lrSchedule; o.minLR = minLr
         o.weightDecay = weightDecay; o.emaDecay = emaDecay; o.gradClip = gradClip; o.seed = seed
-        o.checkpointEvery = checkpointEvery; o.logEvery = logEvery
+        o.checkpointEvery = checkpointEvery; o.logEvery = logEvery; o.initWeights = initWeights
         let trainer = try Trainer(options: o, data: images, out: out, resume: resume)
         print("training \(images.count) \(images is TrainingLatents ? "latents" : "images"), \(images.numClasses) classes, from step \(trainer.step) to \(steps)")
         fflush(stdout)

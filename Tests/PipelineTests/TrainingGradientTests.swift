@@ -64,21 +64,8 @@ final class DiTBackwardGradientTests: XCTestCase {
         model.zeroGradients()
         let (_, acts) = try model.trainingForward(x, t: t, y: y)
         model.backward(weights, acts: acts)
-        var checked = 0
-        for p in model.parameters {
-            guard let g = p.grad else { XCTAssertEqual(p.name, "pos_embed"); continue }
-            // A few elements of every tensor, including rows of the label table that are used.
-            let picks = p.name.hasPrefix("y_embedder") ? [8 + 1, 24 + 5] : [0, p.value.count / 2, p.value.count - 1]
-            for i in picks {
-                let keep = p.value.data[i], h: Float = 1e-2
-                p.value.data[i] = keep + h; let up = try loss()
-                p.value.data[i] = keep - h; let down = try loss()
-                p.value.data[i] = keep
-                let fd = (up - down) / (2 * Double(h))
-                XCTAssertEqual(Double(g.data[i]), fd, accuracy: 5e-3 * max(1, abs(fd)), "\(p.name)[\(i)]")
-                checked += 1
-            }
-        }
+        // A few elements of every tensor, including rows of the label table that are used.
+        let checked = try checkParameterGradients(model, labelRows: [8 + 1, 24 + 5], loss: loss) { fd in 5e-3 * max(1, abs(fd)) }
         XCTAssertGreaterThan(checked, 60)
         // Unused label rows get no gradient.
         for j in 0..<8 { XCTAssertEqual(model.labelTableGrad.data[j], 0, "row 0 is not in the batch") }
@@ -101,4 +88,25 @@ final class TrainingForwardConsistencyTests: XCTestCase {
         let c = try model.inferenceModel().forward(x, t: t, y: y)
         assertClose(c, b, tol: 1e-5, "round trip through the state dict")
     }
+}
+
+/// Compares three elements of every trained tensor of `model` (the `labelRows` elements of the
+/// label table) with central differences (h = 1e-2) of `loss`; returns how many were checked.
+func checkParameterGradients(_ model: TrainableDiT, labelRows: [Int], loss: () throws -> Double,
+                             tolerance: (Double) -> Double, file: StaticString = #filePath, line: UInt = #line) throws -> Int {
+    var checked = 0
+    for p in model.parameters {
+        guard let g = p.grad else { XCTAssertEqual(p.name, "pos_embed", file: file, line: line); continue }
+        let picks = p.name.hasPrefix("y_embedder") ? labelRows : [0, p.value.count / 2, p.value.count - 1]
+        for i in picks {
+            let keep = p.value.data[i], h: Float = 1e-2
+            p.value.data[i] = keep + h; let up = try loss()
+            p.value.data[i] = keep - h; let down = try loss()
+            p.value.data[i] = keep
+            let fd = (up - down) / (2 * Double(h))
+            XCTAssertEqual(Double(g.data[i]), fd, accuracy: tolerance(fd), "\(p.name)[\(i)]", file: file, line: line)
+            checked += 1
+        }
+    }
+    return checked
 }

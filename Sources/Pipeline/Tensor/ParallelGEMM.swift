@@ -5,13 +5,14 @@ extension BLAS {
     /// fewer rows than threads have work for, by columns), each part a single-threaded BLAS
     /// call. Call it inside `BLAS.withThreads(1)`: the work is then shared by the same
     /// threads that run the elementwise passes, with no BLAS pool spinning beside them.
-    public static func sgemmSplit(transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+    /// With `transA`, A is stored (k × m) and row block [r0, r1) of C reads its columns [r0, r1).
+    public static func sgemmSplit(transA: Bool = false, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                                   a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                                   beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         let threads = Threads.count
         let work: Double = Double(m) * Double(n) * Double(k)
         if threads <= 1 || work < 2_097_152 {
-            sgemm(transA: false, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                   b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
@@ -21,7 +22,7 @@ extension BLAS {
             concurrentPerform(threads) { i in
                 let r0 = i * chunk, r1 = min(m, r0 + chunk)
                 guard r0 < r1 else { return }
-                sgemm(transA: false, transB: transB, m: r1 - r0, n: n, k: k, alpha: alpha, a: a + r0 * lda, lda: lda,
+                sgemm(transA: transA, transB: transB, m: r1 - r0, n: n, k: k, alpha: alpha, a: transA ? a + r0 : a + r0 * lda, lda: lda,
                       b: b, ldb: ldb, beta: beta, c: c + r0 * ldc, ldc: ldc)
             }
         } else {
@@ -30,7 +31,7 @@ extension BLAS {
                 let c0 = i * chunk, c1 = min(n, c0 + chunk)
                 guard c0 < c1 else { return }
                 let bPart = transB ? b + c0 * ldb : b + c0
-                sgemm(transA: false, transB: transB, m: m, n: c1 - c0, k: k, alpha: alpha, a: a, lda: lda,
+                sgemm(transA: transA, transB: transB, m: m, n: c1 - c0, k: k, alpha: alpha, a: a, lda: lda,
                       b: bPart, ldb: ldb, beta: beta, c: c + c0, ldc: ldc)
             }
         }

@@ -4,7 +4,8 @@ import PipelineDiT
 
 /// ADM's `GaussianDiffusion.training_losses` as DiT trains with it (`create_diffusion(timestep_respacing="")`:
 /// epsilon prediction, learned-range variance, `LossType.MSE`), with its gradient with respect to the
-/// model output.
+/// model output. With `learn_sigma=False` (FIXED_LARGE variances) the loss is the MSE alone
+/// (`mseLossAndGradient`); the rest of this comment is about the learned-range loss.
 ///
 ///     loss = mean_flat((noise − eps)²) + vb,   vb = KL(q(x_{t−1}|x_t,x_0) ‖ p(x_{t−1}|x_t))  (t > 0)
 ///                                                 = −log p(x_0|x_1) discretised (t = 0), in bits/dim
@@ -105,6 +106,34 @@ public struct ADMTrainingLoss {
             loss[i] = mse[i] + vb[i]
         }
         return (loss, mse, vb, grad)
+    }
+
+    /// The loss `create_diffusion(learn_sigma=False)` trains with (FIXED_LARGE variances,
+    /// `LossType.MSE`): `training_losses` has no vb term then, and `loss = mse = mean_flat((noise − eps)²)`.
+    /// `output` is (N, C, H, W), the eps prediction only. Returns the per-sample MSE and
+    /// d(mean over the batch of mse)/d(output).
+    public func mseLossAndGradient(output: Tensor, t: [Int], noise: Tensor) throws -> (mse: [Float], dOutput: Tensor) {
+        let n = noise.shape[0], per = noise.count / max(n, 1)
+        guard output.shape == noise.shape else {
+            throw DiTError.badInput("the MSE-only loss (learn_sigma=False) needs an output of the noise's shape \(noise.shape), got \(output.shape)")
+        }
+        for (i, tv) in t.enumerated() where tv < 0 || tv >= numTimesteps {
+            throw DiTError.badInput("timestep \(tv) at index \(i) is outside 0..<\(numTimesteps)")
+        }
+        let grad = Tensor(uninitialized: output.shape)
+        var mse = [Float](repeating: 0, count: n)
+        let inv = 1 / Double(per), scale = Float(2 * inv / Double(n))
+        for i in 0..<n {
+            let e = output.data + i * per, z = noise.data + i * per, g = grad.data + i * per
+            var sq = 0.0
+            for j in 0..<per {
+                let diff = e[j] - z[j]
+                sq += Double(diff) * Double(diff)
+                g[j] = scale * diff
+            }
+            mse[i] = Float(sq * inv)
+        }
+        return (mse, grad)
     }
 
     /// −`discretized_gaussian_log_likelihood` of one value (data in [−1, 1], 8-bit bins) and its

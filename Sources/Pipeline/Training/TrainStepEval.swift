@@ -8,6 +8,7 @@ import PipelineDiT
 /// Reads `x0`, `t`, `noise`, `y` from the inputs (and `lr`, `weight_decay`, `betas`, `eps` from
 /// their metadata; PyTorch's AdamW defaults where absent), computes the batch-mean ADM loss
 /// (labels used as given: no dropout), its gradients and one AdamW step, and writes `loss`,
+/// `mse` (and `vb` for a learned-sigma model; a `learn_sigma=False` model's loss is the MSE alone),
 /// `grad.<param>` for every trainable parameter and `after.<param>` for every state-dict tensor.
 public enum TrainStepEval {
     @discardableResult
@@ -37,7 +38,7 @@ public enum TrainStepEval {
         var writer = SafeTensorsWriter(metadata: ["lr": String(opt.lr), "weight_decay": String(opt.weightDecay)])
         writer.add("loss", Tensor(shape: [1], values: [result.loss]))
         writer.add("mse", Tensor(shape: [result.mse.count], values: result.mse))
-        writer.add("vb", Tensor(shape: [result.vb.count], values: result.vb))
+        if let vb = result.vb { writer.add("vb", Tensor(shape: [vb.count], values: vb)) }
         for p in model.parameters { if let g = p.grad { writer.add("grad." + p.name, g.copy()) } }
         try opt.update(model)
         model.stateDict(into: &writer, prefix: "after.")

@@ -25,27 +25,34 @@ struct TrainLinear {
         self.init(weight: l.weight.copy().reshaped(shape ?? l.weight.shape), bias: l.bias.copy())
     }
 
+    // The GEMMs are split across `Threads.count` threads, each part a single-threaded BLAS call
+    // (`BLAS.sgemmSplit`): the training step runs inside `BLAS.withThreads(1)`, so the same
+    // threads run the GEMMs, the attention heads and the elementwise passes.
+
     /// out[rows × out] = x·Wᵀ + b.
     func forward(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
         DiTKernels.broadcastRows(out, rows: rows, width: outFeatures, bias: bias.data)
-        BLAS.sgemm(transB: true, m: rows, n: outFeatures, k: inFeatures, a: x, lda: inFeatures,
-                   b: weight.data, ldb: inFeatures, beta: 1, c: out, ldc: outFeatures)
+        BLAS.sgemmSplit(transB: true, m: rows, n: outFeatures, k: inFeatures, a: x, lda: inFeatures,
+                        b: weight.data, ldb: inFeatures, beta: 1, c: out, ldc: outFeatures)
     }
 
     /// Accumulates dW += dyᵀ·x and db += Σ_rows dy; writes dx = dy·W when `dx` is given
     /// (`accumulate`: dx += dy·W).
     func backward(_ x: UnsafePointer<Float>, dy: UnsafePointer<Float>, rows: Int,
                   dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false) {
-        BLAS.sgemm(transA: true, m: outFeatures, n: inFeatures, k: rows, a: dy, lda: outFeatures,
-                   b: x, ldb: inFeatures, beta: 1, c: gradWeight.data, ldc: inFeatures)
-        let gb = gradBias.data
-        for r in 0..<rows {
-            let row = dy + r * outFeatures
-            for j in 0..<outFeatures { gb[j] += row[j] }
+        BLAS.sgemmSplit(transA: true, transB: false, m: outFeatures, n: inFeatures, k: rows, a: dy, lda: outFeatures,
+                        b: x, ldb: inFeatures, beta: 1, c: gradWeight.data, ldc: inFeatures)
+        // Σ_rows dy by column blocks (each thread its own columns, rows in order).
+        let gb = gradBias.data, width = outFeatures
+        parallelFor(width, grain: max(8, width / max(Threads.count, 1))) { s, e in
+            for r in 0..<rows {
+                let row = dy + r * width
+                for j in s..<e { gb[j] += row[j] }
+            }
         }
         if let dx {
-            BLAS.sgemm(m: rows, n: inFeatures, k: outFeatures, a: dy, lda: outFeatures,
-                       b: weight.data, ldb: inFeatures, beta: accumulate ? 1 : 0, c: dx, ldc: inFeatures)
+            BLAS.sgemmSplit(transB: false, m: rows, n: inFeatures, k: outFeatures, a: dy, lda: outFeatures,
+                            b: weight.data, ldb: inFeatures, beta: accumulate ? 1 : 0, c: dx, ldc: inFeatures)
         }
     }
 }

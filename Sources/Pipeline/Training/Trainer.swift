@@ -46,8 +46,17 @@ public final class Trainer {
         self.data = data
         diffusion = .linear(steps: options.diffusionSteps)
         noise = PhiloxNoise(seed: options.seed)
-        model = try TrainableDiT(initializing: config, seed: options.seed)
-        ema = try TrainableDiT(initializing: config, seed: options.seed)
+        if let path = options.initWeights {
+            let start = try DiT.load(path: path)
+            guard start.config == config else {
+                throw DiTConfigError.invalid(file: path, reason: "the initial weights are a \(start.config); the run trains a \(config)")
+            }
+            model = try TrainableDiT(start)
+            ema = try TrainableDiT(start)
+        } else {
+            model = try TrainableDiT(initializing: config, seed: options.seed)
+            ema = try TrainableDiT(initializing: config, seed: options.seed)
+        }
         Trainer.copy(from: model, to: ema)  // train.py: update_ema(ema, model, decay=0)
         optimizer = AdamW(model: model, lr: Float(options.lr), weightDecay: Float(options.weightDecay))
         try FileManager.default.createDirectory(atPath: out + "/checkpoints", withIntermediateDirectories: true)

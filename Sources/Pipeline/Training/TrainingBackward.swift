@@ -54,8 +54,8 @@ extension TrainableDiT {
         TrainingKernels.gatedResidualBackward(dx: dx, y: a.f.data, gate: mod + 5 * d, dy: s.dD.data, dgate: dMod + 5 * d,
                                               modStride: md, rows: m, width: d, tokensPerItem: tk)
         b.fc2.backward(a.g.data, dy: s.dD.data, rows: m, dx: s.dHidden.data)
-        let dg = s.dHidden.data, u = a.u.data
-        for i in 0..<(m * hid) { dg[i] *= TrainingKernels.geluTanhDerivative(u[i]) }
+        let dg = s.dHidden.data
+        TrainingKernels.multiply(dg, by: a.geluDerivative.data, count: m * hid)
         b.fc1.backward(a.h2.data, dy: dg, rows: m, dx: s.dD.data)
         TrainingKernels.modulateBackward(dh: s.dD.data, xhat: a.xhat2.data, dxhat: s.dXhat.data, rows: m, width: d, tokensPerItem: tk,
                                          scale: mod + 4 * d, dshift: dMod + 3 * d, dscale: dMod + 4 * d, modStride: md)

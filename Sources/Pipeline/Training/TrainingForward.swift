@@ -11,7 +11,7 @@ final class BlockActivations {
     let attn: Tensor   // (M, D) heads concatenated
     let o: Tensor      // (M, D) attn.proj output (with bias)
     let xhat2: Tensor, rstd2: Tensor, h2: Tensor
-    let u: Tensor      // (M, hidden) fc1 output before GELU
+    let geluDerivative: Tensor  // (M, hidden) GELU'(fc1 output)
     let g: Tensor      // (M, hidden) GELU(u)
     let f: Tensor      // (M, D) fc2 output (with bias)
 
@@ -23,7 +23,7 @@ final class BlockActivations {
         probs = Tensor(uninitialized: [n * heads, t, t])
         attn = Tensor(uninitialized: [m, d]); o = Tensor(uninitialized: [m, d])
         xhat2 = Tensor(uninitialized: [m, d]); rstd2 = Tensor(uninitialized: [m]); h2 = Tensor(uninitialized: [m, d])
-        u = Tensor(uninitialized: [m, hidden]); g = Tensor(uninitialized: [m, hidden])
+        geluDerivative = Tensor(uninitialized: [m, hidden]); g = Tensor(uninitialized: [m, hidden])
         f = Tensor(uninitialized: [m, d])
     }
 }
@@ -129,7 +129,7 @@ extension TrainableDiT {
         TrainingKernels.modulate(a.xhat2.data, out: a.h2.data, rows: m, width: d, tokensPerItem: tk,
                                  shift: mod + 3 * d, scale: mod + 4 * d, modStride: md)
         b.fc1.forward(a.h2.data, rows: m, into: a.g.data)
-        TrainingKernels.geluTanh(a.g.data, pre: a.u.data, count: a.g.count)
+        TrainingKernels.geluTanh(a.g.data, derivative: a.geluDerivative.data, count: a.g.count)
         b.fc2.forward(a.g.data, rows: m, into: a.f.data)
         TrainingKernels.gatedResidual(x, a.f.data, gate: mod + 5 * d, modStride: md, rows: m, width: d, tokensPerItem: tk)
     }

@@ -35,6 +35,9 @@ public struct TrainingOptions: Codable, Equatable {
     public var checkpointEvery: Int = 500
     public var logEvery: Int = 50
     public var diffusionSteps: Int = 1000
+    /// Weights (any file `DiT.load` reads, of this configuration) that a fresh run starts from
+    /// instead of the random initialisation, e.g. an earlier run's EMA; nil: random.
+    public var initWeights: String? = nil
 
     public init() {}
 
@@ -73,6 +76,7 @@ public struct TrainingOptions: Codable, Equatable {
         emaDecay = try v(.emaDecay, d.emaDecay); gradClip = try c.decodeIfPresent(Double.self, forKey: .gradClip)
         seed = try v(.seed, d.seed); checkpointEvery = try v(.checkpointEvery, d.checkpointEvery)
         logEvery = try v(.logEvery, d.logEvery); diffusionSteps = try v(.diffusionSteps, d.diffusionSteps)
+        initWeights = try c.decodeIfPresent(String.self, forKey: .initWeights)
     }
 
     /// The model configuration these options describe.
