@@ -2,6 +2,7 @@ import ArgumentParser
 import CLIOptions
 import Foundation
 import PipelineJobs
+import PipelineMessaging
 
 /// `submit KIND ...`: plans a job into the ledger and prints its id (a serving coordinator picks it up).
 struct Submit: ParsableCommand {
@@ -15,16 +16,14 @@ struct SubmitKind<K: KindOptions>: ParsableCommand {
     static var configuration: CommandConfiguration { CommandConfiguration(commandName: K.kindName, abstract: K.abstract) }
     @OptionGroup var kind: K
     @OptionGroup var ledger: LedgerOptions
+    @OptionGroup var control: ControlOptions
     @OptionGroup var sharding: ShardingOptions
     @Flag(help: "Add a new job even if the same spec is already in the ledger.") var fresh = false
 
     func run() throws {
-        let l = try ledger.open()
-        let (job, resumed) = try JobSubmission.submit(ledger: l, kind: K.kindName, spec: try kind.spec(),
-                                                      maxAttempts: sharding.maxAttempts,
-                                                      leaseSeconds: sharding.leaseSeconds, resume: !fresh)
-        if resumed { FileHandle.standardError.write(Data("same job already in the ledger: \(job)\n".utf8)) }
-        print(job)
+        try control.perform(ControlRequest(operation: .submit, kind: K.kindName, spec: String(decoding: try kind.spec(), as: UTF8.self),
+                                           maxAttempts: sharding.maxAttempts, leaseSeconds: sharding.leaseSeconds, fresh: fresh),
+                            ledger: ledger)
     }
 }
 
@@ -32,9 +31,10 @@ struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Progress, shards, rates, ETA, workers and item errors.")
     @Argument(help: "Job id (all jobs if omitted).") var job: Int64?
     @OptionGroup var ledger: LedgerOptions
+    @OptionGroup var control: ControlOptions
     @Option(help: "Item errors listed per job.") var maxItemErrors: Int = 20
     func run() throws {
-        print(try JobStatusReport.load(ledger: try ledger.open(), jobId: job, maxItemErrors: maxItemErrors).render())
+        try control.perform(ControlRequest(operation: .status, jobId: job, maxItemErrors: maxItemErrors), ledger: ledger)
     }
 }
 
@@ -42,15 +42,14 @@ struct Cancel: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Cancel a job (late results are ignored).")
     @Argument var job: Int64
     @OptionGroup var ledger: LedgerOptions
-    func run() throws { try ledger.open().cancel(job); print("job \(job) cancelled") }
+    @OptionGroup var control: ControlOptions
+    func run() throws { try control.perform(ControlRequest(operation: .cancel, jobId: job), ledger: ledger) }
 }
 
 struct Retry: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Re-open a job's failed shards (or resume a cancelled job).")
     @Argument var job: Int64
     @OptionGroup var ledger: LedgerOptions
-    func run() throws {
-        let n = try ledger.open().retry(job)
-        print("job \(job): \(n) failed shard(s) back to pending")
-    }
+    @OptionGroup var control: ControlOptions
+    func run() throws { try control.perform(ControlRequest(operation: .retry, jobId: job), ledger: ledger) }
 }

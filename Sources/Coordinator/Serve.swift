@@ -39,16 +39,28 @@ struct Serve: ParsableCommand {
     @Option(help: "Missed heartbeats before a worker counts as dead.") var liveness: Int = 3
     @Flag(help: "Exit once no job in the ledger is running, dismissing the connected workers (batch allocations: Slurm). Submit first.")
     var exitWhenDone = false
+    @Option(help: "On SIGTERM/SIGINT, keep serving up to this many seconds while connected workers still hold leases, so the reports of workers stopped with it (preemption) reach the ledger.")
+    var drainSeconds: Double = 0
 
     func run() throws {
+        let lock = try LedgerLock(ledger: absolute(ledger.ledger), role: "serve")
+        defer { lock.release() }
         let l = try ledger.open()
-        let curve = try keys.map { try KeyStore.loadServerKeys(directory: $0) }
+        var curve = try keys.map { try KeyStore.loadServerKeys(directory: $0) }
+        // Whoever holds coordinator.key may send CONTROL with it (`--keys DIR --key-name coordinator`),
+        // e.g. inside the coordinator's own pod, which has no worker key.
+        if let own = curve?.publicKey { curve?.allowedClientKeys.insert(own) }
         let endpoint = try CoordinatorEndpoint(bind: bind, curve: curve, heartbeatInterval: heartbeat, liveness: liveness)
         defer { endpoint.close() }
+        try lock.record(endpoint: LedgerLock.advertised(endpoint.boundEndpoint))
         logLine("coordinator on \(endpoint.boundEndpoint), ledger \(l.path)")
         let stop = StopFlag()
         let service = CoordinatorService(ledger: l, endpoint: endpoint, log: logLine)
         try service.run { try stop.isSet || (exitWhenDone && !l.hasRunningJobs()) }
+        if stop.isSet && drainSeconds > 0 {
+            let drained = try service.drain(seconds: drainSeconds)
+            logLine(drained ? "drained: no connected worker holds a lease" : "drain time of \(drainSeconds) s over")
+        }
         if exitWhenDone && !stop.isSet {
             logLine("no job left running: dismissing \(endpoint.connectedPeers.count) worker(s)")
             logLine("workers dismissed: \(try service.dismissWorkers { stop.isSet })")
@@ -88,11 +100,14 @@ struct RunKind<K: KindOptions>: ParsableCommand {
     @OptionGroup var sharding: ShardingOptions
 
     func run() throws {
+        let lock = try LedgerLock(ledger: absolute(ledger.ledger), role: "run")
+        defer { lock.release() }
         let l = try ledger.open()
         let stop = StopFlag()
-        let opts = EmbeddedRun.Options(workers: embedded.workers, threadsPerWorker: embedded.threads,
+        var opts = EmbeddedRun.Options(workers: embedded.workers, threadsPerWorker: embedded.threads,
                                        credits: embedded.credits, workerExecutable: embedded.workerBinary ?? siblingWorker(),
                                        maxAttempts: sharding.maxAttempts, leaseSeconds: sharding.leaseSeconds)
+        opts.onBound = { try? lock.record(endpoint: $0) }
         let (job, state) = try EmbeddedRun.run(ledger: l, kind: K.kindName, spec: try kind.spec(), options: opts,
                                                shouldStop: { stop.isSet }, log: logLine)
         print(try JobStatusReport.load(ledger: l, jobId: job).render())

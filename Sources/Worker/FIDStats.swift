@@ -2,6 +2,7 @@ import ArgumentParser
 import CLIOptions
 import Foundation
 import PipelineTensor
+import PipelineInception
 import PipelineMetrics
 
 struct FIDStats: ParsableCommand {
@@ -16,8 +17,9 @@ struct FIDStats: ParsableCommand {
 
     func run() throws {
         Threads.set(threads)
-        PlanarConv.useFastAlgorithms = !noFastConv
-        let r = try stats.job().run(source: stats.source(), out: stats.out) { done, total in
+        let job = try stats.job()
+        let model = try job.weights.load(options: InceptionOptions(fastConvolutions: !noFastConv))
+        let r = try job.run(source: stats.source(), out: stats.out, model: model) { done, total in
             FileHandle.standardError.write(Data("\r\(done)/\(total) images".utf8))
         }
         FileHandle.standardError.write(Data("\n".utf8))

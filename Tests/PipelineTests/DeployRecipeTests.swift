@@ -114,17 +114,7 @@ final class DeployRecipeTests: ProcessTestCase {
     }
 
     private func runTool(_ path: String, _ args: [String]) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        p.currentDirectoryURL = URL(fileURLWithPath: Self.root)
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        try ProcessCapture.run(path, args, cwd: Self.root)
     }
 
     private var shellScripts: [String] {

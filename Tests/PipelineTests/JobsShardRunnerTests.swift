@@ -56,7 +56,7 @@ final class JobsShardRunnerTests: XCTestCase {
         runner.abandonRunning()
         wait(for: [done], timeout: 5)
         let outcome = box.outcome
-        guard case let .failed(reason, true) = outcome else { return XCTFail("\(String(describing: outcome))") }
+        guard case let .abandoned(reason) = outcome else { return XCTFail("\(String(describing: outcome))") }
         XCTAssertTrue(reason.contains("abandoned"), reason)
         let left = (try? FileManager.default.contentsOfDirectory(atPath: dir + "/synthetic")) ?? []
         XCTAssertEqual(left, [], "no partial or temporary file remains")

@@ -194,8 +194,7 @@ final class MessagingEndpointTests: XCTestCase {
         let t0 = Date()
         w.stop(graceful: false)
         let failed = try MessagingFixtures.receive(c, timeout: 5) { _ in true }
-        XCTAssertEqual(failed?.message, .failed(ShardFailure(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt,
-                                                            reason: "abandoned: worker stopping", retryable: true)))
+        XCTAssertEqual(failed?.message, .failed(.stopping(a, reason: "abandoned: worker stopping")))
         XCTAssertEqual(try MessagingFixtures.receive(c, timeout: 5) { _ in true }?.message, .disconnect)
         XCTAssertTrue(runner.join(timeout: 2))
         XCTAssertLessThan(Date().timeIntervalSince(t0), 2)
@@ -226,8 +225,7 @@ final class MessagingEndpointTests: XCTestCase {
             seen.append(got.message)
         }
         XCTAssertTrue(seen.contains(.result(MessagingFixtures.result(for: a))), "\(seen)")
-        XCTAssertTrue(seen.contains(.failed(ShardFailure(jobId: b.jobId, shardId: b.shardId, attempt: b.attempt,
-                                                         reason: "not started: worker stopping", retryable: true))), "\(seen)")
+        XCTAssertTrue(seen.contains(.failed(.stopping(b, reason: "not started: worker stopping"))), "\(seen)")
         XCTAssertEqual(seen.last, .disconnect, "\(log.lines)")
         XCTAssertTrue(runner.join(timeout: 5))
     }
@@ -276,8 +274,7 @@ final class MessagingStopTests: XCTestCase {
         // ... until the second signal abandons it.
         kill(getpid(), SIGUSR2)
         let failed = try MessagingFixtures.receive(c, timeout: 5) { !$0.isRequest }
-        XCTAssertEqual(failed?.message, .failed(ShardFailure(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt,
-                                                            reason: "abandoned: worker stopping", retryable: true)))
+        XCTAssertEqual(failed?.message, .failed(.stopping(a, reason: "abandoned: worker stopping")))
         XCTAssertEqual(try MessagingFixtures.receive(c, timeout: 5) { _ in true }?.message, .disconnect)
         XCTAssertTrue(runner.join(timeout: 5))
         XCTAssertEqual(signals.count, 2)

@@ -15,6 +15,13 @@ final class MessagingWireTests: XCTestCase {
             .failed(ShardFailure(jobId: 3, shardId: 7, attempt: 2, reason: "disk full: out/7.png", retryable: true)),
             .disconnect,
             .ack(Acknowledgement(jobId: 3, shardId: 7, attempt: 2, verdict: .duplicate)),
+            .failed(.stopping(a, reason: "abandoned: worker stopping")),
+            .control(ControlRequest(requestId: "r1", operation: .submit, kind: "synthetic", spec: #"{"items":4}"#,
+                                    maxAttempts: 2, leaseSeconds: 30, fresh: true)),
+            .control(ControlRequest(requestId: "r2", operation: .status, jobId: 3, maxItemErrors: 5)),
+            .controlReply(ControlReply(requestId: "r1", output: "1", notice: "same job already in the ledger: 1", jobId: 1,
+                                       resumed: true)),
+            .controlReply(ControlReply(requestId: "r2", error: "no job 3 in the ledger")),
         ]
         XCTAssertEqual(Set(all.map(\.command)), Set(WireCommand.allCases))
         for m in all {

@@ -67,9 +67,10 @@ public struct DiffusionSampler {
     public var numSteps: Int { diffusion.numTimesteps }
 
     /// Samples `indices` with class `labels` (one each). `onStep` is called after
-    /// each of the `numSteps` steps.
+    /// each of the `numSteps` steps; an error it throws ends the sampling there (a worker's
+    /// stop request, seen between two steps' model calls rather than after the whole batch).
     public func sample(model: NoisePredictionModel, indices: [Int], labels: [Int], noise: NoiseSource,
-                       onStep: ((Int) -> Void)? = nil) throws -> Tensor {
+                       onStep: ((Int) throws -> Void)? = nil) throws -> Tensor {
         try settings.checkInputs(model: model, indices: indices, labels: labels)
         let n = indices.count
         guard n > 0 else { return Tensor(zeros: [0, model.inChannels, model.inputSize, model.inputSize]) }
@@ -92,7 +93,7 @@ public struct DiffusionSampler {
                 x = try diffusion.ddimSample(modelOutput: output, x: x, t: tb, noise: eps, eta: settings.eta,
                                              clipDenoised: settings.clipDenoised)
             }
-            onStep?(s)
+            try onStep?(s)
         }
         return x
     }

@@ -14,9 +14,10 @@ public protocol LatentSampler {
     var modelTimesteps: [Double] { get }
     /// Refuses a model the sampler cannot drive.
     func check(model: NoisePredictionModel) throws
-    /// Samples `indices` with class `labels` (one each); `onStep` after each step.
+    /// Samples `indices` with class `labels` (one each); `onStep` after each step (an error it
+    /// throws, e.g. a worker told to stop, ends the sampling there).
     func sample(model: NoisePredictionModel, indices: [Int], labels: [Int], noise: NoiseSource,
-                onStep: ((Int) -> Void)?) throws -> Tensor
+                onStep: ((Int) throws -> Void)?) throws -> Tensor
 }
 
 extension LatentSampler {

@@ -80,8 +80,11 @@ public final class SampleEngine {
     }
 
     /// Samples `indices` in batches of `batchSize`; `onBatch` receives each
-    /// batch's indices, labels and latents `[n, C, H, W]` as it completes.
+    /// batch's indices, labels and latents `[n, C, H, W]` as it completes. `checkpoint` runs
+    /// after every sampler step (between the model calls of two steps): an error it throws
+    /// (a worker told to stop) ends the run there, also in the middle of a long batch.
     public func generate(indices: [Int], batchSize: Int, progress: ((SampleProgress) -> Void)? = nil,
+                         checkpoint: (() throws -> Void)? = nil,
                          onBatch: ([Int], [Int], Tensor) throws -> Void) throws {
         guard batchSize > 0 else { throw DiffusionError.invalidArgument("batch size must be positive, got \(batchSize)") }
         let start = Date()
@@ -96,6 +99,7 @@ public final class SampleEngine {
                 stepsDone += 1
                 progress?(SampleProgress(stepsDone: stepsDone, stepsTotal: stepsTotal, samplesDone: samplesDone,
                                          samplesTotal: indices.count, elapsed: Date().timeIntervalSince(start)))
+                try checkpoint?()
             }
             samplesDone += batch.count
             progress?(SampleProgress(stepsDone: stepsDone, stepsTotal: stepsTotal, samplesDone: samplesDone,

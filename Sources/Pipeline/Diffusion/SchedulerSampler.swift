@@ -26,7 +26,7 @@ public struct SchedulerSampler: LatentSampler {
     public func check(model: NoisePredictionModel) throws {}
 
     public func sample(model: NoisePredictionModel, indices: [Int], labels: [Int], noise: NoiseSource,
-                       onStep: ((Int) -> Void)? = nil) throws -> Tensor {
+                       onStep: ((Int) throws -> Void)? = nil) throws -> Tensor {
         try settings.checkInputs(model: model, indices: indices, labels: labels)
         let n = indices.count, c = model.inChannels
         let sampleShape = [c, model.inputSize, model.inputSize]
@@ -40,7 +40,7 @@ public struct SchedulerSampler: LatentSampler {
             let xin = scheduler.inputDivisor(call: i).map { d in SchedulerMath.map(x) { $0 / d } } ?? x
             let output = try settings.modelOutput(model, x: xin, labels: labels, t: Float(t), guided: settings.guides(at: t))
             x = try state.step(eps: try Self.firstChannels(output, c), call: i, sample: x)
-            onStep?(i)
+            try onStep?(i)
         }
         return x
     }

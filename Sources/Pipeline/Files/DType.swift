@@ -1,7 +1,7 @@
 import Foundation
 
 /// Element types found in checkpoints.
-public enum DType: String, CaseIterable {
+public enum DType: String, CaseIterable, Sendable {
     case f32 = "F32", f16 = "F16", bf16 = "BF16", f64 = "F64"
     case i64 = "I64", i32 = "I32", i16 = "I16", i8 = "I8", u8 = "U8", bool = "BOOL"
 

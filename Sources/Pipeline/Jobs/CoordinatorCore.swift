@@ -12,6 +12,10 @@ public enum CoordinatorInput<Peer: Hashable> {
     case request(Peer, credits: Int)
     case result(Peer, ShardCompletion)
     case failed(Peer, jobId: Int64, shardId: Int64, attempt: Int, reason: String, retryable: Bool)
+    /// The worker gave the shard up because it was told to stop (SIGTERM: preemption, requeue,
+    /// scale-down): the lease goes back without using up an attempt, as Slurm does not count
+    /// a preempted job's requeues against it.
+    case abandoned(Peer, jobId: Int64, shardId: Int64, attempt: Int, reason: String)
     /// The worker said DISCONNECT, or the messaging layer declared it dead.
     case gone(Peer, reason: String)
     /// The coordinator dismissed the worker (its leases go back without using an attempt).
@@ -125,26 +129,11 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
             }
             return try dispatch()
         case let .failed(peer, job, shard, attempt, reason, retryable):
-            let worker = peers[peer]?.workerId ?? peer.description
-            var verdict = AckVerdict.recorded
-            switch try ledger.fail(jobId: job, shardId: shard, attempt: attempt, workerId: worker, reason: reason,
-                                   retryable: retryable) {
-            case .stale(let why):
-                if try ledger.attemptOutcome(jobId: job, shardId: shard, attempt: attempt) == .failed {
-                    verdict = .duplicate
-                    duplicates += 1
-                    log("FAILED for job \(job) shard \(shard) attempt \(attempt) from \(worker) again: already recorded")
-                } else {
-                    verdict = .stale
-                    ignored += 1
-                    log("ignored FAILED: \(why)")
-                }
-            case .shardFailed: log("job \(job) shard \(shard) failed for good: \(reason)")
-            default: log("job \(job) shard \(shard) attempt \(attempt) failed on \(worker) (will retry): \(reason)")
-            }
-            reportAcks.append(ReportAck(peer: peer, jobId: job, shardId: shard, attempt: attempt, verdict: verdict))
-            idle = false
-            return try dispatch()
+            return try recordFailure(peer, job: job, shard: shard, attempt: attempt, reason: reason, retryable: retryable,
+                                     abandoned: false)
+        case let .abandoned(peer, job, shard, attempt, reason):
+            return try recordFailure(peer, job: job, shard: shard, attempt: attempt, reason: reason, retryable: true,
+                                     abandoned: true)
         case .gone(let peer, _), .dismissed(let peer):
             guard let w = peers.removeValue(forKey: peer) else { return [] }
             if peerOfWorker[w.workerId] == peer { peerOfWorker[w.workerId] = nil }
@@ -155,6 +144,33 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
             if !released.isEmpty { idle = false }
             return try dispatch()
         }
+    }
+
+    /// A FAILED (or an abandoned shard): recorded against the current lease, its ACK queued.
+    private func recordFailure(_ peer: Peer, job: Int64, shard: Int64, attempt: Int, reason: String, retryable: Bool,
+                               abandoned: Bool) throws -> [(Peer, LeaseGrant)] {
+        let worker = peers[peer]?.workerId ?? peer.description
+        var verdict = AckVerdict.recorded
+        switch try ledger.fail(jobId: job, shardId: shard, attempt: attempt, workerId: worker, reason: reason,
+                               retryable: retryable, abandoned: abandoned) {
+        case .stale(let why):
+            if try ledger.attemptOutcome(jobId: job, shardId: shard, attempt: attempt) == (abandoned ? .released : .failed) {
+                verdict = .duplicate
+                duplicates += 1
+                log("FAILED for job \(job) shard \(shard) attempt \(attempt) from \(worker) again: already recorded")
+            } else {
+                verdict = .stale
+                ignored += 1
+                log("ignored FAILED: \(why)")
+            }
+        case .shardFailed: log("job \(job) shard \(shard) failed for good: \(reason)")
+        default:
+            log("job \(job) shard \(shard) attempt \(attempt) \(abandoned ? "abandoned" : "failed") on \(worker)"
+                + " (\(abandoned ? "released; no attempt used up" : "will retry")): \(reason)")
+        }
+        reportAcks.append(ReportAck(peer: peer, jobId: job, shardId: shard, attempt: attempt, verdict: verdict))
+        idle = false
+        return try dispatch()
     }
 
     /// `handle` with the input's ledger writes isolated (a savepoint inside a `batch`): when
@@ -265,6 +281,8 @@ extension CoordinatorInput: CustomStringConvertible where Peer: CustomStringConv
         case let .request(peer, credits): return "REQUEST(\(credits)) from peer \(peer)"
         case let .result(peer, c): return "RESULT for job \(c.jobId) shard \(c.shardId) attempt \(c.attempt) from peer \(peer)"
         case let .failed(peer, job, shard, attempt, _, _): return "FAILED for job \(job) shard \(shard) attempt \(attempt) from peer \(peer)"
+        case let .abandoned(peer, job, shard, attempt, _):
+            return "FAILED (abandoned) for job \(job) shard \(shard) attempt \(attempt) from peer \(peer)"
         case let .gone(peer, reason): return "loss of peer \(peer) (\(reason))"
         case let .dismissed(peer): return "dismissal of peer \(peer)"
         }

@@ -77,7 +77,9 @@ public final class CoordinatorService {
             var inputs: [CoordinatorInput<PeerID>] = []
             var next: (peer: PeerID, message: WireMessage)? = first
             while let (peer, message) = next {
-                if let input = input(peer: peer, message: message) {
+                if case .control(let request) = message {
+                    answer(request, from: peer)   // LedgerControl.swift
+                } else if let input = input(peer: peer, message: message) {
                     inputs.append(input)
                     switch input {
                     case .hello(_, let id, _, _, _, _, _): lostWorkers[id] = nil
@@ -231,11 +233,13 @@ public final class CoordinatorService {
                 outputs: r.outputs.map { FileDigest(path: $0.path, size: $0.size, sha256: $0.sha256) },
                 itemErrors: r.itemErrors.map { ItemFailure(item: $0.item, path: $0.path, reason: $0.reason) },
                 elapsed: r.metrics["elapsed"] ?? 0, metrics: r.metrics))
+        case .failed(let f) where f.abandoned == true:
+            return .abandoned(peer, jobId: f.jobId, shardId: f.shardId, attempt: f.attempt, reason: f.reason)
         case .failed(let f):
             return .failed(peer, jobId: f.jobId, shardId: f.shardId, attempt: f.attempt, reason: f.reason, retryable: f.retryable)
         case .disconnect:
             return .gone(peer, reason: "disconnected")
-        case .assign, .heartbeat, .ack:
+        case .assign, .heartbeat, .ack, .control, .controlReply:
             return nil
         }
     }
@@ -262,6 +266,8 @@ extension WorkOutcome {
         case let .failed(reason, retryable):
             self = .failed(ShardFailure(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt, reason: reason,
                                         retryable: retryable))
+        case let .abandoned(reason):
+            self = .failed(.stopping(a, reason: reason))
         }
     }
 }

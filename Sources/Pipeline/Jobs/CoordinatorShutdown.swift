@@ -103,7 +103,9 @@ extension CoordinatorService {
                 try dismiss(peer)
             case .request:
                 try dismiss(peer)
-            case .assign, .heartbeat, .ack:
+            case .control(let request):
+                answer(request, from: peer)
+            case .assign, .heartbeat, .ack, .controlReply:
                 break
             }
         }

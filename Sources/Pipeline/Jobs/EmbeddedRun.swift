@@ -72,6 +72,8 @@ public enum EmbeddedRun {
         public var maxAttempts: Int
         public var leaseSeconds: Double
         public var heartbeatInterval: Double
+        /// Called with the coordinator's loopback endpoint once bound (it answers CONTROL there).
+        public var onBound: ((String) -> Void)?
         public init(workers: Int, threadsPerWorker: Int = 1, credits: Int = 1, workerExecutable: String,
                     maxAttempts: Int = 3, leaseSeconds: Double = 600, heartbeatInterval: Double = 1) {
             self.workers = workers; self.threadsPerWorker = threadsPerWorker; self.credits = credits
@@ -99,6 +101,7 @@ public enum EmbeddedRun {
         }
         let endpoint = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: o.heartbeatInterval)
         defer { endpoint.close() }
+        o.onBound?(endpoint.boundEndpoint)
         let service = CoordinatorService(ledger: ledger, endpoint: endpoint, log: log)
         // Leases from an earlier run belong to workers that no longer exist.
         service.reconnectGrace = 0

@@ -318,15 +318,17 @@ public final class Ledger {
 
     /// A failed attempt (worker FAILED, or outputs that did not verify): back to pending, or
     /// failed with its reason once the attempts are used up (or at once if not retryable).
+    /// `abandoned`: the worker gave the shard up on SIGTERM (preemption): the attempt ends
+    /// `released` and does not count toward the job's max attempts.
     public func fail(jobId: Int64, shardId: Int64, attempt: Int, workerId: String, reason: String,
-                     retryable: Bool) throws -> ReportOutcome {
+                     retryable: Bool, abandoned: Bool = false) throws -> ReportOutcome {
         let now = clock()
         return try transaction { db -> ReportOutcome in
             guard let lease = try currentLease(db, job: jobId, shard: shardId, attempt: attempt), lease.worker == workerId else {
                 return .stale("no current lease for job \(jobId) shard \(shardId) attempt \(attempt) held by \(workerId)")
             }
-            let failed = try endAttempt(db, shard: shardId, attempt: attempt, outcome: .failed, reason: reason,
-                                        retryable: retryable, now: now)
+            let failed = try endAttempt(db, shard: shardId, attempt: attempt, outcome: abandoned ? .released : .failed,
+                                        reason: reason, retryable: retryable || abandoned, now: now, counts: !abandoned)
             return failed ? .shardFailed : .retrying
         }
     }

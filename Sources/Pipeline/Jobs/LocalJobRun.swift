@@ -48,7 +48,7 @@ public enum LocalJobRun {
             case let .done(report, _):
                 result.outputs += report.outputs
                 result.itemErrors += report.itemErrors
-            case let .failed(reason, _):
+            case let .failed(reason, _), let .abandoned(reason):
                 result.failedShards.append((i, reason))
             }
             progress(i + 1, plan.shards.count)

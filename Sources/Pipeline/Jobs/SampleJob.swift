@@ -125,21 +125,20 @@ public struct SampleKind: JobKind {
 
 /// Worker side: keeps the DiT and the VAE loaded across shards (keyed by their specs).
 final class SampleExecutor: ShardExecutor {
-    private var model: (key: String, dit: DiT)?
-    private var vae: (path: String, model: Autoencoder)?
+    private let dits = ModelCache<DiT>()
+    private let vaes = ModelCache<Autoencoder>()
 
-    var cachedModels: [String] { [model?.key, vae?.path].compactMap { $0 } }
+    var cachedModels: [String] { [dits.key, vaes.key].compactMap { $0 } }
 
     func execute(_ task: ShardTask, control: ShardControl) throws -> ShardReport {
         let s = try JobKinds.decode(SampleSpec.self, task.jobSpec, kind: "sample")
         let loadStart = Date()
         let key = "\(s.dit)|\(s.config ?? "")|\(s.numHeads ?? 0)|\(s.imageSize)"
-        if model?.key != key {
-            model = (key, try DiTModelSpec(parsing: s.dit).load(configFile: s.config, numHeads: s.numHeads, imageSize: s.imageSize))
+        let dit = try dits.model(key) {
+            try DiTModelSpec(parsing: s.dit).load(configFile: s.config, numHeads: s.numHeads, imageSize: s.imageSize)
         }
-        guard let dit = model?.dit else { throw JobError.ledger("no model") }
-        if let path = s.vae, vae?.path != path { vae = (path, try AutoencoderSpec.load(path)) }
-        if s.vae != nil, let v = vae?.model, v.latentChannels != dit.inChannels {
+        let vae = try s.vae.map { path in try vaes.model(path) { try AutoencoderSpec.load(path) } }
+        if let v = vae, v.latentChannels != dit.inChannels {
             throw JobError.badSpec(kind: "sample", reason: "the VAE has \(v.latentChannels) latent channels, the DiT \(dit.inChannels)")
         }
         let loadSeconds = Date().timeIntervalSince(loadStart)
@@ -153,13 +152,16 @@ final class SampleExecutor: ShardExecutor {
         var modelSeconds = 0.0
         let indices = Array(task.itemStart..<task.itemEnd)
         var t0 = Date()
-        try engine.generate(indices: indices, batchSize: s.batch) { batch, y, x in
+        try engine.generate(indices: indices, batchSize: s.batch, checkpoint: control.checkpoint) { batch, y, x in
             try control.checkpoint()
             labels += y.map(Int64.init)
-            if let vae = self.vae?.model, s.vae != nil {
+            if let vae {
                 // One sample per decode, so a sample's pixels never depend on which samples share
                 // its shard or sampler batch (nor, see AutoencoderKL.threadInvariant, on threads).
-                let images = Tensor.concat(try (0..<batch.count).map { try vae.decode(x.slice($0..<($0 + 1))) })
+                let images = Tensor.concat(try (0..<batch.count).map {
+                    try control.checkpoint()
+                    return try vae.decode(x.slice($0..<($0 + 1)))
+                })
                 modelSeconds += Date().timeIntervalSince(t0)
                 let h = images.shape[2], w = images.shape[3]
                 let pixels = SampleQuantizer.uint8NHWC(images)      // the reference's clamp(127.5 x + 128, 0, 255)

@@ -6,6 +6,8 @@ public final class ShardRunner {
     public enum Outcome: Equatable {
         case done(ShardReport, elapsed: Double)
         case failed(reason: String, retryable: Bool)
+        /// Stopped on request (`abandonRunning`: SIGTERM) before it finished: not the shard's fault.
+        case abandoned(reason: String)
     }
 
     public let threads: Int
@@ -41,6 +43,8 @@ public final class ShardRunner {
             let executor = try self.executor(task.kind)
             let report = try executor.execute(task, control: control)
             return .done(report, elapsed: Date().timeIntervalSince(start))
+        } catch JobError.cancelled where control.shouldStop {
+            return .abandoned(reason: JobError.cancelled.description)
         } catch let e as JobError {
             switch e {
             case .badSpec, .unknownKind, .badInput: return .failed(reason: e.description, retryable: false)

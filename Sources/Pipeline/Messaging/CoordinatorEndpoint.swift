@@ -225,6 +225,12 @@ public final class CoordinatorEndpoint {
             dropLog.log(logger, .warning, "dropped a message from peer \(peer)\(describe(peer)): \(error)")
             return nil
         }
+        if case .control(let request) = message {
+            // A control client (submit/status/cancel/retry --coordinator): admitted like a worker
+            // (ZAP, when CURVE is on), but it is not one: no READY, no heartbeats, one reply.
+            logger.log(.info, "CONTROL \(request.operation.rawValue) from peer \(peer)\(clientKey.map { " with CURVE key \($0)" } ?? "")")
+            return (peer, message)
+        }
         guard message.command.sentByWorker else {
             dropLog.log(logger, .warning, "dropped \(message.command) from peer \(peer)\(describe(peer)): workers never send it")
             return nil
@@ -297,7 +303,7 @@ public final class CoordinatorEndpoint {
         peers[peer].map { " (worker \($0.hello.workerId))" } ?? ""
     }
 
-    /// Sends `message` (ASSIGN, HEARTBEAT or DISCONNECT) to one worker connection.
+    /// Sends `message` (ASSIGN, HEARTBEAT, DISCONNECT, ACK; CONTROL_REPLY to a control client) to one connection.
     /// Throws `.unreachable` when that connection is gone (the peer then also shows up,
     /// once, in `expiredPeers`) and `.wouldBlock` when its queue is full (nothing sent).
     public func send(_ message: WireMessage, to peer: PeerID) throws {

@@ -21,10 +21,13 @@ import Foundation
 ///   one from an older connection than the current is dropped as stale, and leases the
 ///   worker does not list are released at once (their ASSIGN went to a dead connection).
 ///   RESULT metrics must be finite: the coordinator drops non-finite ones (logged).
+/// - 4: FAILED's optional `abandoned` (a shard given up on SIGTERM: released without using
+///   up an attempt); CONTROL (0x09) and CONTROL_REPLY (0x0A) for ledger commands sent to a
+///   running coordinator by `dit-coordinator submit|status|cancel|retry --coordinator`.
 public enum WireCodec {
     public static let version = "DITP/1"
     /// The newest revision this build speaks (see above).
-    public static let revision = 3
+    public static let revision = 4
     static let versionBytes = Array(version.utf8)
     /// Default cap on one message (and, through ZMQ_MAXMSGSIZE, on one frame).
     public static let defaultMaxMessageBytes = 16 << 20
@@ -58,6 +61,8 @@ public enum WireCodec {
             case .result(let r): return Array(try enc.encode(r))
             case .failed(let f): return Array(try enc.encode(f))
             case .ack(let k): return Array(try enc.encode(k))
+            case .control(let r): return Array(try enc.encode(r))
+            case .controlReply(let r): return Array(try enc.encode(r))
             case .heartbeat, .disconnect: return []
             }
         } catch {
@@ -104,6 +109,8 @@ public enum WireCodec {
         case .result: return .result(try decode(ShardResult.self))
         case .failed: return .failed(try decode(ShardFailure.self))
         case .ack: return .ack(try decode(Acknowledgement.self))
+        case .control: return .control(try decode(ControlRequest.self))
+        case .controlReply: return .controlReply(try decode(ControlReply.self))
         case .heartbeat, .disconnect:
             guard body.isEmpty else {
                 throw MessagingError.badBody(command: command.description, reason: "\(body.count)-byte body, expected none")

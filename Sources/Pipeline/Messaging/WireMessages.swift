@@ -127,13 +127,23 @@ public struct ShardFailure: Codable, Equatable, Sendable {
     public var attempt: Int
     public var reason: String
     public var retryable: Bool
+    /// Revision 4: true when the worker gave the shard up because it was told to stop
+    /// (SIGTERM: preemption, requeue, scale-down), not because the shard went wrong; the
+    /// coordinator then releases it without using up an attempt. Absent (nil) before.
+    public var abandoned: Bool?
 
-    public init(jobId: Int64, shardId: Int64, attempt: Int, reason: String, retryable: Bool) {
+    public init(jobId: Int64, shardId: Int64, attempt: Int, reason: String, retryable: Bool, abandoned: Bool? = nil) {
         self.jobId = jobId
         self.shardId = shardId
         self.attempt = attempt
         self.reason = reason
         self.retryable = retryable
+        self.abandoned = abandoned
+    }
+
+    /// A shard given up because the worker is stopping (never started, or abandoned mid-way).
+    public static func stopping(_ a: Assignment, reason: String) -> ShardFailure {
+        ShardFailure(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt, reason: reason, retryable: true, abandoned: true)
     }
 }
 
@@ -184,6 +194,10 @@ public enum WireMessage: Equatable, Sendable {
     case disconnect
     /// coordinator -> worker (revision 2): a RESULT/FAILED is durably dealt with.
     case ack(Acknowledgement)
+    /// control client -> coordinator (revision 4): a ledger command (submit, status, cancel, retry).
+    case control(ControlRequest)
+    /// coordinator -> control client (revision 4): its answer.
+    case controlReply(ControlReply)
 
     public var command: WireCommand {
         switch self {
@@ -195,6 +209,8 @@ public enum WireMessage: Equatable, Sendable {
         case .failed: return .failed
         case .disconnect: return .disconnect
         case .ack: return .ack
+        case .control: return .control
+        case .controlReply: return .controlReply
         }
     }
 }
@@ -203,6 +219,7 @@ public enum WireMessage: Equatable, Sendable {
 public enum WireCommand: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     case ready = 0x01, request = 0x02, assign = 0x03, heartbeat = 0x04
     case result = 0x05, failed = 0x06, disconnect = 0x07, ack = 0x08
+    case control = 0x09, controlReply = 0x0A
 
     public var description: String {
         switch self {
@@ -214,13 +231,19 @@ public enum WireCommand: UInt8, CaseIterable, Sendable, CustomStringConvertible 
         case .failed: return "FAILED"
         case .disconnect: return "DISCONNECT"
         case .ack: return "ACK"
+        case .control: return "CONTROL"
+        case .controlReply: return "CONTROL_REPLY"
         }
     }
 
     /// Commands a worker may send to the coordinator.
-    public var sentByWorker: Bool { self != .assign && self != .ack }
-    /// Commands the coordinator may send to a worker.
-    public var sentByCoordinator: Bool { self == .assign || self == .heartbeat || self == .disconnect || self == .ack }
+    public var sentByWorker: Bool { self != .assign && self != .ack && self != .control && self != .controlReply }
+    /// Commands a control client (`submit --coordinator ...`) sends to the coordinator.
+    public var sentByControlClient: Bool { self == .control }
+    /// Commands the coordinator may send to a worker (or, CONTROL_REPLY, to a control client).
+    public var sentByCoordinator: Bool {
+        self == .assign || self == .heartbeat || self == .disconnect || self == .ack || self == .controlReply
+    }
 }
 
 /// ROUTER identity of one worker connection (a reconnecting worker gets a new one).

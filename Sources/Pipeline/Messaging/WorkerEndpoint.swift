@@ -128,8 +128,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
         if !graceful || stopMode == nil { stopMode = graceful ? .graceful : .abandon }
         if stopRequestedAt == nil { stopRequestedAt = monotonicNow() }
         for a in queued {
-            reports.add(.failed(ShardFailure(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt,
-                                             reason: "not started: worker stopping", retryable: true)))
+            reports.add(.failed(ShardFailure.stopping(a, reason: "not started: worker stopping")))
         }
         queued.removeAll()
         state.broadcast()
@@ -448,8 +447,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
     private func accept(_ a: Assignment) {
         state.lock()
         if stopMode != nil {
-            reports.add(.failed(ShardFailure(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt,
-                                             reason: "not started: worker stopping", retryable: true)))
+            reports.add(.failed(ShardFailure.stopping(a, reason: "not started: worker stopping")))
             state.unlock()
             wake.wake()
             return
@@ -479,8 +477,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
         guard let report else { return }
         for outcome in unsent { report(outcome) }
         for a in left {
-            report(.failed(ShardFailure(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt,
-                                        reason: "abandoned: worker stopping", retryable: true)))
+            report(.failed(ShardFailure.stopping(a, reason: "abandoned: worker stopping")))
         }
     }
 
