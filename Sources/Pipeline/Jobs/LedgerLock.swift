@@ -1,4 +1,5 @@
 import Foundation
+import PipelineFiles
 
 /// One process at a time opens a ledger: an exclusive `flock(2)` on `LEDGER.lock` beside it,
 /// held for as long as the holder runs (the kernel drops it when the process dies, however it
@@ -68,6 +69,12 @@ public final class LedgerLock {
     /// Takes the lock of `ledger` (never waits). `role`: what the holder is (serve, run, submit, ...).
     public init(ledger: String, role: String) throws {
         path = Self.lockPath(ledger: ledger)
+        // The ledger may be new, in a folder not made yet (the ledger itself would create it).
+        do {
+            try AtomicFileWriter.makeDirectory((ledger as NSString).deletingLastPathComponent)
+        } catch let e as FileError {
+            throw LockError.io(path: path, reason: e.reason)
+        }
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw LockError.io(path: path, reason: String(cString: strerror(errno))) }
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
