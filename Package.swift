@@ -19,6 +19,15 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         // Tests only: the deploy recipes' YAML (Kubernetes, compose) must parse.
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        // One logging path (swift-log) and loop counters (swift-metrics) in the library; the
+        // coordinator's HTTP status server (Hummingbird) and Prometheus exposition live in
+        // PipelineMonitoring only, so the core library does not pull in SwiftNIO.
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        // NIOCore only for the bound address of the status server's channel.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.65.0"),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
@@ -39,31 +48,54 @@ let package = Package(
                 "COpenBLAS", "CZMQ", "CImageCodecs", "CZLibSystem", "COpenSSLCrypto",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             path: "Sources/Pipeline",
+            exclude: ["Monitoring"],
             swiftSettings: fastMath
+        ),
+        // Watching the coordinator: read-only HTTP status page and JSON API (Hummingbird),
+        // Prometheus /metrics (swift-prometheus). Reads the ledger through its own connection.
+        .target(
+            name: "PipelineMonitoring",
+            dependencies: [
+                "Pipeline",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Sources/Pipeline/Monitoring"
         ),
         // Flag groups both executables take (single-process command and distributed job alike).
         .target(
             name: "CLIOptions",
-            dependencies: ["Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log")],
             path: "Sources/CLIOptions"
         ),
         .executableTarget(
             name: "Worker",
-            dependencies: ["Pipeline", "CLIOptions", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Pipeline", "CLIOptions", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log")],
             path: "Sources/Worker",
             swiftSettings: fastMath
         ),
         .executableTarget(
             name: "Coordinator",
-            dependencies: ["Pipeline", "CLIOptions", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Pipeline", "PipelineMonitoring", "CLIOptions",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log")],
             path: "Sources/Coordinator",
             swiftSettings: fastMath
         ),
         .testTarget(
             name: "PipelineTests",
-            dependencies: ["Pipeline", .product(name: "GRDB", package: "GRDB.swift"),
+            dependencies: ["Pipeline", "PipelineMonitoring", "CLIOptions", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "Logging", package: "swift-log"),
                            .product(name: "Yams", package: "Yams")],
             path: "Tests/PipelineTests",
             exclude: ["Resources"]

@@ -17,13 +17,15 @@ struct SubmitKind<K: KindOptions>: ParsableCommand {
     @OptionGroup var ledger: LedgerOptions
     @OptionGroup var sharding: ShardingOptions
     @Flag(help: "Add a new job even if the same spec is already in the ledger.") var fresh = false
+    @OptionGroup var logging: LogOptions
 
     func run() throws {
+        logging.bootstrap()
         let l = try ledger.open()
         let (job, resumed) = try JobSubmission.submit(ledger: l, kind: K.kindName, spec: try kind.spec(),
                                                       maxAttempts: sharding.maxAttempts,
                                                       leaseSeconds: sharding.leaseSeconds, resume: !fresh)
-        if resumed { FileHandle.standardError.write(Data("same job already in the ledger: \(job)\n".utf8)) }
+        if resumed { coordinatorLog.notice("same job already in the ledger: \(job)") }
         print(job)
     }
 }
@@ -33,8 +35,15 @@ struct Status: ParsableCommand {
     @Argument(help: "Job id (all jobs if omitted).") var job: Int64?
     @OptionGroup var ledger: LedgerOptions
     @Option(help: "Item errors listed per job.") var maxItemErrors: Int = 20
+    @Flag(help: "Print the JSON document the coordinator serves at /api/jobs (/api/jobs/ID with a job id).") var json = false
     func run() throws {
-        print(try JobStatusReport.load(ledger: try ledger.open(), jobId: job, maxItemErrors: maxItemErrors).render())
+        let report = try JobStatusReport.load(ledger: try ledger.open(), jobId: job, maxItemErrors: maxItemErrors)
+        if json {
+            FileHandle.standardOutput.write(try report.json())
+            print()
+        } else {
+            print(report.render())
+        }
     }
 }
 

@@ -2,7 +2,9 @@ import ArgumentParser
 import Dispatch
 import CLIOptions
 import Foundation
+import Logging
 import Pipeline
+import PipelineMonitoring
 
 /// Stops a loop on SIGINT/SIGTERM (checked between ticks).
 final class StopFlag: @unchecked Sendable {
@@ -22,10 +24,8 @@ final class StopFlag: @unchecked Sendable {
     }
 }
 
-func logLine(_ s: String) {
-    let stamp = ISO8601DateFormatter().string(from: Date())
-    FileHandle.standardError.write(Data("\(stamp) \(s)\n".utf8))
-}
+/// The coordinator executable's logger (swift-log; `--log-level`, `--log-format`).
+let coordinatorLog = Logger(label: "dit.coordinator")
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the coordinator: hand the ledger's shards to workers.")
@@ -37,23 +37,31 @@ struct Serve: ParsableCommand {
     @Option(help: "Missed heartbeats before a worker counts as dead.") var liveness: Int = 3
     @Flag(help: "Exit once no job in the ledger is running, dismissing the connected workers (batch allocations: Slurm). Submit first.")
     var exitWhenDone = false
+    @OptionGroup var web: HTTPOptions
+    @OptionGroup var logging: LogOptions
 
     func run() throws {
+        logging.bootstrap()
+        let metrics = web.bootstrapMetrics()
         let l = try ledger.open()
-        let curve = try keys.map { try KeyStore.loadServerKeys(directory: $0) }
-        let endpoint = try CoordinatorEndpoint(bind: bind, curve: curve, heartbeatInterval: heartbeat, liveness: liveness)
+        let curve = try keys.map { try KeyStore.loadServerKeys(directory: $0, logger: coordinatorLog) }
+        let endpoint = try CoordinatorEndpoint(bind: bind, curve: curve, heartbeatInterval: heartbeat, liveness: liveness,
+                                               logger: coordinatorLog)
         defer { endpoint.close() }
-        logLine("coordinator on \(endpoint.boundEndpoint), ledger \(l.path)")
+        coordinatorLog.notice("coordinator on \(endpoint.boundEndpoint), ledger \(l.path)")
+        let server = try web.start(ledgerPath: l.path, metrics: metrics, logger: coordinatorLog)
+        defer { server?.stop() }
         let stop = StopFlag()
-        let service = CoordinatorService(ledger: l, endpoint: endpoint, log: logLine)
+        let service = CoordinatorService(ledger: l, endpoint: endpoint, logger: coordinatorLog)
         try service.run { try stop.isSet || (exitWhenDone && !l.hasRunningJobs()) }
         if exitWhenDone && !stop.isSet {
-            logLine("no job left running: dismissing \(endpoint.connectedPeers.count) worker(s)")
-            logLine("workers dismissed: \(try service.dismissWorkers { stop.isSet })")
+            coordinatorLog.info("no job left running: dismissing \(endpoint.connectedPeers.count) worker(s)")
+            let dismissed = try service.dismissWorkers { stop.isSet }
+            coordinatorLog.info("workers dismissed: \(dismissed)")
         }
         // Otherwise (a signal) workers are not dismissed: they reconnect to the restarted
         // coordinator by themselves, and their leases stay in the ledger until then.
-        logLine("coordinator stopped (\(service.core.dispatched) shards dispatched)")
+        coordinatorLog.notice("coordinator stopped (\(service.core.dispatched) shards dispatched)")
     }
 }
 
@@ -84,15 +92,21 @@ struct RunKind<K: KindOptions>: ParsableCommand {
     @OptionGroup var embedded: EmbeddedOptions
     @OptionGroup var ledger: LedgerOptions
     @OptionGroup var sharding: ShardingOptions
+    @OptionGroup var web: HTTPOptions
+    @OptionGroup var logging: LogOptions
 
     func run() throws {
+        logging.bootstrap()
+        let metrics = web.bootstrapMetrics()
         let l = try ledger.open()
+        let server = try web.start(ledgerPath: l.path, metrics: metrics, logger: coordinatorLog)
+        defer { server?.stop() }
         let stop = StopFlag()
         let opts = EmbeddedRun.Options(workers: embedded.workers, threadsPerWorker: embedded.threads,
                                        credits: embedded.credits, workerExecutable: embedded.workerBinary ?? siblingWorker(),
                                        maxAttempts: sharding.maxAttempts, leaseSeconds: sharding.leaseSeconds)
         let (job, state) = try EmbeddedRun.run(ledger: l, kind: K.kindName, spec: try kind.spec(), options: opts,
-                                               shouldStop: { stop.isSet }, log: logLine)
+                                               shouldStop: { stop.isSet }, logger: coordinatorLog)
         print(try JobStatusReport.load(ledger: l, jobId: job).render())
         switch state {
         case .done:

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dispatch
+import CLIOptions
 import Foundation
 import Pipeline
 
@@ -15,7 +16,10 @@ struct Connect: ParsableCommand {
     @Option(help: "Heartbeat interval (s).") var heartbeat: Double = 1
     @Option(help: "Missed heartbeats before the coordinator counts as lost.") var liveness: Int = 3
 
+    @OptionGroup var logging: LogOptions
+
     func run() throws {
+        logging.bootstrap()
         Threads.set(threads)
         let service = try WorkerService(connect: connect, threads: threads, keysDirectory: keys, keyName: keyName,
                                         credits: credits, heartbeatInterval: heartbeat, liveness: liveness)

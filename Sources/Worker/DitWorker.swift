@@ -1,4 +1,5 @@
 import ArgumentParser
+import Logging
 import Pipeline
 
 /// `dit-worker`: the per-machine engine. Every subcommand is a thin shell over
@@ -28,3 +29,6 @@ struct Bench: ParsableCommand {
         subcommands: [BenchGEMM.self, BenchDiT.self, BenchVAE.self, BenchInception.self, BenchTrain.self]
     )
 }
+
+/// The worker executable's logger (swift-log; `--log-level`, `--log-format`).
+let workerLog = Logger(label: "dit.worker")

@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import Metrics
 
 /// What a worker told the coordinator, in the coordinator's terms (the messaging layer's
 /// messages map onto these one to one; see `CoordinatorService`).
@@ -32,7 +34,7 @@ public struct ReportAck<Peer: Hashable> {
 /// repeated or stale, leaves a `ReportAck` so the worker can forget it.
 public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
     public let ledger: Ledger
-    public var log: (String) -> Void
+    public var logger: Logger
     /// Verifies reported outputs against the shared output folder (size and SHA-256).
     public var verifyOutputs = true
 
@@ -51,10 +53,13 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
     private var reportAcks: [ReportAck<Peer>] = []
     /// Reports that arrived again after their attempt was recorded (nothing counted twice).
     public private(set) var duplicates = 0
+    private let dispatchCounters = PerKind(counter: .dispatches)
+    private let shardDurations = PerKind(timer: .shardDuration)
+    private let workersGauge = Gauge(label: LoopMetric.workersConnected.rawValue)
 
-    public init(ledger: Ledger, log: @escaping (String) -> Void = { _ in }) {
+    public init(ledger: Ledger, logger: Logger = .silent) {
         self.ledger = ledger
-        self.log = log
+        self.logger = logger
     }
 
     public var connectedWorkers: Int { peers.count }
@@ -77,10 +82,11 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
             // A (re)connecting worker starts with no credit; it asks with REQUEST.
             peers[peer] = PeerState(workerId: workerId, credits: 0)
             peerOfWorker[workerId] = peer
+            workersGauge.record(peers.count)
             try ledger.workerSeen(id: workerId, host: host, pid: pid, threads: threads)
             return []
         case let .request(peer, credits):
-            guard credits > 0, credits <= 1024 else { log("ignored REQUEST with \(credits) credits from \(peer)"); return [] }
+            guard credits > 0, credits <= 1024 else { logger.warning("ignored REQUEST with \(credits) credits from \(peer)"); return [] }
             let w = try known(peer)
             peers[peer]?.credits = min(w.credits + credits, 1024)
             return try dispatch()
@@ -97,14 +103,14 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
                 if try ledger.attemptOutcome(jobId: job, shardId: shard, attempt: attempt) == "failed" {
                     verdict = .duplicate
                     duplicates += 1
-                    log("FAILED for job \(job) shard \(shard) attempt \(attempt) from \(worker) again: already recorded")
+                    logger.info("FAILED for job \(job) shard \(shard) attempt \(attempt) from \(worker) again: already recorded")
                 } else {
                     verdict = .stale
                     ignored += 1
-                    log("ignored FAILED: \(why)")
+                    logger.warning("ignored FAILED: \(why)")
                 }
-            case .shardFailed: log("job \(job) shard \(shard) failed for good: \(reason)")
-            default: log("job \(job) shard \(shard) attempt \(attempt) failed on \(worker) (will retry): \(reason)")
+            case .shardFailed: logger.warning("job \(job) shard \(shard) failed for good: \(reason)")
+            default: logger.warning("job \(job) shard \(shard) attempt \(attempt) failed on \(worker) (will retry): \(reason)")
             }
             reportAcks.append(ReportAck(peer: peer, jobId: job, shardId: shard, attempt: attempt, verdict: verdict))
             idle = false
@@ -112,10 +118,11 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
         case .gone(let peer, _), .dismissed(let peer):
             guard let w = peers.removeValue(forKey: peer) else { return [] }
             if peerOfWorker[w.workerId] == peer { peerOfWorker[w.workerId] = nil }
+            workersGauge.record(peers.count)
             var reason = "dismissed", counts = false
             if case let .gone(_, why) = input { reason = why; counts = true }
             let released = try ledger.releaseWorker(w.workerId, reason: reason, countsAsAttempt: counts)
-            log("worker \(w.workerId) \(reason); \(released.count) lease(s) released")
+            logger.info("worker \(w.workerId) \(reason); \(released.count) lease(s) released")
             if !released.isEmpty { idle = false }
             return try dispatch()
         }
@@ -127,6 +134,7 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
         let w = PeerState(workerId: "peer-\(peer)", credits: 0)
         peers[peer] = w
         peerOfWorker[w.workerId] = peer
+        workersGauge.record(peers.count)
         try ledger.workerSeen(id: w.workerId, host: "?", pid: 0, threads: 1)
         return w
     }
@@ -161,13 +169,16 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
             outcome = try ledger.fail(jobId: c.jobId, shardId: c.shardId, attempt: c.attempt, workerId: worker,
                                       reason: problem, retryable: true)
             if case .stale = outcome {} else {
-                log("rejected RESULT for job \(c.jobId) shard \(c.shardId) from \(worker): \(problem)")
+                logger.warning("rejected RESULT for job \(c.jobId) shard \(c.shardId) from \(worker): \(problem)")
                 return .rejected
             }
         } else {
             outcome = try ledger.complete(c, workerId: worker)
             if outcome == .accepted {
                 accepted += 1
+                if let kind = try ledger.kind(jobId: c.jobId) {
+                    shardDurations[kind].recordNanoseconds(Int64((max(c.elapsed, 0) * 1e9).rounded()))
+                }
                 return .recorded
             }
         }
@@ -176,11 +187,11 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
         // no ACK for it), or a late one for a lease that has moved on.
         if try ledger.attemptOutcome(jobId: c.jobId, shardId: c.shardId, attempt: c.attempt) == "done" {
             duplicates += 1
-            log("RESULT for job \(c.jobId) shard \(c.shardId) attempt \(c.attempt) from \(worker) again: already recorded done")
+            logger.info("RESULT for job \(c.jobId) shard \(c.shardId) attempt \(c.attempt) from \(worker) again: already recorded done")
             return .duplicate
         }
         ignored += 1
-        log("ignored RESULT: \(why)")
+        logger.warning("ignored RESULT: \(why)")
         return .stale
     }
 
@@ -198,6 +209,7 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
                 }
                 credits -= 1
                 dispatched += 1
+                dispatchCounters[grant.task.kind].increment()
                 out.append((peer, grant))
             }
             peers[peer]?.credits = credits
@@ -208,8 +220,10 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
     /// Periodic work: expire leases, end settled jobs (finalize once). Returns new assignments.
     public func tick() throws -> [(Peer, LeaseGrant)] {
         for e in try ledger.expireLeases() {
-            log("lease of job \(e.jobId) shard \(e.shardId) attempt \(e.attempt) on \(e.workerId) expired"
-                + (e.shardFailed ? "; shard failed (max attempts)" : "; back to pending"))
+            logger.warning("""
+                lease of job \(e.jobId) shard \(e.shardId) attempt \(e.attempt) on \(e.workerId) expired\
+                \(e.shardFailed ? "; shard failed (max attempts)" : "; back to pending")
+                """)
         }
         try settleJobs()
         idle = false   // other processes (submit, retry) may have added work
@@ -222,7 +236,7 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
         let present = Set(peers.values.map(\.workerId))
         for worker in try ledger.leaseHolders().subtracting(present) {
             let released = try ledger.releaseWorker(worker, reason: "did not reconnect after the coordinator restarted")
-            log("worker \(worker) absent; \(released.count) lease(s) released")
+            logger.warning("worker \(worker) absent; \(released.count) lease(s) released")
             idle = false
         }
         return try dispatch()
@@ -233,22 +247,22 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
         for job in try ledger.settledJobs() {
             if job.failedShards.isEmpty {
                 let swept = OutputFileWriter.removeTemporaries(under: job.outputDir)
-                if swept > 0 { log("job \(job.jobId): removed \(swept) temporary file(s) left by killed workers") }
+                if swept > 0 { logger.info("job \(job.jobId): removed \(swept) temporary file(s) left by killed workers") }
                 do {
                     let kind = try JobKinds.named(job.kind)
                     let outs = try ledger.outputs(jobId: job.jobId)
                     let final = try kind.finalize(spec: job.spec, outputDir: job.outputDir, shardOutputs: outs)
                     try ledger.finishJob(job.jobId, state: .done, summary: JobSummary.done(ledger: ledger, jobId: job.jobId),
                                          finalOutputs: final)
-                    log("job \(job.jobId) done")
+                    logger.info("job \(job.jobId) done")
                 } catch {
                     try ledger.finishJob(job.jobId, state: .failed, summary: "finalize failed: \(error)")
-                    log("job \(job.jobId) failed at finalize: \(error)")
+                    logger.warning("job \(job.jobId) failed at finalize: \(error)")
                 }
             } else {
                 let summary = JobSummary.partial(job)
                 try ledger.finishJob(job.jobId, state: .partiallyFailed, summary: summary)
-                log("job \(job.jobId) partially failed: \(summary)")
+                logger.warning("job \(job.jobId) partially failed: \(summary)")
             }
         }
     }
