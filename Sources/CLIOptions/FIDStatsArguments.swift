@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
-import Pipeline
+import PipelineInception
+import PipelineMetrics
+import PipelineJobs
 
 /// The flags of `dit-worker fidstats` (single process), also taken by
 /// `dit-coordinator run fidstats` and `submit fidstats` (the distributed job).

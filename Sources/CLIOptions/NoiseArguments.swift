@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import Pipeline
+import PipelineDiffusion
+import PipelineJobs
 
 extension NoiseX0Source: ExpressibleByArgument {}
 

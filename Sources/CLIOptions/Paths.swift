@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Pipeline
+import PipelineInception
 
 /// A path as given, made absolute against the current folder (job specs are read by
 /// processes started elsewhere).

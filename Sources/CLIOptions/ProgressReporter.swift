@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Pipeline
+import PipelineJobs
 
 /// Progress of a long single-process command (`sample`, `fidstats`, `noise`, `train`, `convert`):
 /// on a terminal a bar redrawn in place with rate and ETA; otherwise (a log file, a batch

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
-import Pipeline
+import PipelineVAE
+import PipelineDiffusion
+import PipelineJobs
 
 /// The flags of `dit-worker sample` (single process), also taken by
 /// `dit-coordinator run sample` and `submit sample` (the distributed job).

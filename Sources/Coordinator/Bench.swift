@@ -1,7 +1,7 @@
 import ArgumentParser
 import CLIOptions
 import Foundation
-import Pipeline
+import PipelineJobs
 import PipelineMonitoring
 
 struct CoordinatorBenchCommand: ParsableCommand {

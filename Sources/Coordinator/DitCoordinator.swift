@@ -1,5 +1,4 @@
 import ArgumentParser
-import Pipeline
 
 /// `dit-coordinator`: owns the job ledger and hands shards to workers.
 @main

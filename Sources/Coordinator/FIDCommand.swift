@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import Logging
 import CLIOptions
-import Pipeline
+import PipelineTensor
+import PipelineInception
+import PipelineMetrics
 
 
 struct FIDCommand: ParsableCommand {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
-import Pipeline
+import PipelineJobs
 import PipelineMonitoring
 
 /// `--http ADDR:PORT` / `--http-token-file FILE`: the read-only status server (PipelineMonitoring).

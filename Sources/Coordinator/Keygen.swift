@@ -1,5 +1,5 @@
 import ArgumentParser
-import Pipeline
+import PipelineMessaging
 
 /// `dit-coordinator keygen --out DIR [--worker NAME ...]`: CURVE key pairs for
 /// the coordinator and its workers, and the coordinator's allow-list.

@@ -1,7 +1,7 @@
 import ArgumentParser
 import CLIOptions
 import Foundation
-import Pipeline
+import PipelineJobs
 
 /// The flags of one job kind, turned into its JSON spec. `submit KIND` and `run KIND` take
 /// the same flags.

@@ -1,7 +1,7 @@
 import ArgumentParser
 import CLIOptions
 import Foundation
-import Pipeline
+import PipelineJobs
 
 /// `submit KIND ...`: plans a job into the ledger and prints its id (a serving coordinator picks it up).
 struct Submit: ParsableCommand {

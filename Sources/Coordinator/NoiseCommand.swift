@@ -1,7 +1,6 @@
 import ArgumentParser
 import CLIOptions
 import Foundation
-import Pipeline
 
 /// Options whose job leaves a report for `run` to print once it is done.
 protocol ReportingKindOptions {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import CLIOptions
 import Foundation
-import Pipeline
+import PipelineJobs
 
 /// `dit-worker sample`'s flags, plus the sharding one.
 struct SampleOptions: KindOptions {

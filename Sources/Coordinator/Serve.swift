@@ -2,8 +2,10 @@ import ArgumentParser
 import Dispatch
 import CLIOptions
 import Foundation
+import PipelineTensor
+import PipelineJobs
+import PipelineMessaging
 import Logging
-import Pipeline
 import PipelineMonitoring
 
 /// Stops a loop on SIGINT/SIGTERM (checked between ticks).

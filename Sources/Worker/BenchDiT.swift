@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Pipeline
+import PipelineDiT
 
 /// `dit-worker bench dit`: DiT forward throughput with random weights.
 struct BenchDiT: ParsableCommand {

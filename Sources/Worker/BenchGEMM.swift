@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Pipeline
+import PipelineTensor
 
 struct BenchGEMM: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "gemm", abstract: "sgemm GFLOP/s for one shape.")

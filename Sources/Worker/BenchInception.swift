@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import Pipeline
+import PipelineTensor
+import PipelineInception
 
 struct BenchInception: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Pipeline
+import PipelineTraining
 
 /// `dit-worker bench train`: training steps per second on procedural shapes.
 struct BenchTrain: ParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import Pipeline
+import PipelineTensor
+import PipelineVAE
 
 struct BenchVAE: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,7 +2,8 @@ import ArgumentParser
 import Dispatch
 import CLIOptions
 import Foundation
-import Pipeline
+import PipelineTensor
+import PipelineJobs
 
 /// `dit-worker --connect tcp://HOST:PORT`: serve shards for a coordinator until dismissed.
 struct Connect: ParsableCommand {

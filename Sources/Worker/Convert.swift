@@ -1,7 +1,7 @@
 import ArgumentParser
 import CLIOptions
 import Foundation
-import Pipeline
+import PipelineWeights
 
 /// `dit-worker convert IN OUT.safetensors [--pick ema|model] [--upcast-f32]`
 struct Convert: ParsableCommand {

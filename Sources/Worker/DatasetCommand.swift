@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Pipeline
+import PipelineTraining
 
 /// `dit-worker dataset shapes`: the built-in procedural data set as PNGs.
 struct Dataset: ParsableCommand {

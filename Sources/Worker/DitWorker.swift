@@ -1,6 +1,5 @@
 import ArgumentParser
 import Logging
-import Pipeline
 
 /// `dit-worker`: the per-machine engine. Every subcommand is a thin shell over
 /// library code in `Pipeline`.

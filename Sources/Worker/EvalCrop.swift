@@ -1,5 +1,5 @@
 import ArgumentParser
-import Pipeline
+import PipelineImaging
 
 /// `dit-worker eval crop --size S --output OUT.safetensors IMAGE...`
 struct EvalCrop: ParsableCommand {

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
-import Pipeline
+import PipelineTensor
+import PipelineWeights
+import PipelineDiT
 
 /// `dit-worker eval dit`: forward (and forward_with_cfg) of a DiT on IN.safetensors.
 struct EvalDiT: ParsableCommand {

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
-import Pipeline
+import PipelineTensor
+import PipelineFiles
+import PipelineDiT
+import PipelineDiffusion
 
 /// `dit-worker eval diffusion`: the reference's q_sample, training_losses and
 /// samplers on a DiT, for the fixture format of ../shared/fixtures/diffusion.

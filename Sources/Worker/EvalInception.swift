@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
 import CLIOptions
-import Pipeline
+import PipelineTensor
+import PipelineInception
 
 
 struct EvalInception: ParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import Pipeline
+import PipelineTensor
+import PipelineTraining
 
 /// `dit-worker eval train`: one training step (loss, gradients, one AdamW update).
 struct EvalTrain: ParsableCommand {

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
-import Pipeline
+import PipelineTensor
+import PipelineFiles
+import PipelineWeights
+import PipelineVAE
 
 struct EvalVAE: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,7 +1,8 @@
 import ArgumentParser
 import CLIOptions
 import Foundation
-import Pipeline
+import PipelineTensor
+import PipelineMetrics
 
 struct FIDStats: ParsableCommand {
     static let configuration = CommandConfiguration(

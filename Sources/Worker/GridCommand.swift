@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Pipeline
+import PipelineImaging
 
 /// `dit-worker grid`: a sample sheet PNG from a folder of NNNNNN.png samples.
 struct Grid: ParsableCommand {

@@ -1,7 +1,8 @@
 import ArgumentParser
 import CLIOptions
 import Foundation
-import Pipeline
+import PipelineTensor
+import PipelineJobs
 
 /// `dit-worker noise`: the `noise` job in this process (the same files as
 /// `dit-coordinator run noise` writes).

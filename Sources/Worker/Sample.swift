@@ -1,7 +1,10 @@
 import ArgumentParser
 import CLIOptions
 import Foundation
-import Pipeline
+import PipelineTensor
+import PipelineVAE
+import PipelineDiffusion
+import PipelineJobs
 
 /// `dit-worker sample`: single-process class-conditional sampling. Sample i's
 /// latent depends only on (seed, i): any batch size gives the same bits.

@@ -1,7 +1,8 @@
 import ArgumentParser
 import CLIOptions
 import Foundation
-import Pipeline
+import PipelineTensor
+import PipelineTraining
 
 extension TrainingOptions.LRSchedule: ExpressibleByArgument {}
 

@@ -1,5 +1,7 @@
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineFiles
+@testable import PipelineDiT
 
 /// Presets, config.json parsing in both key sets, and inference from tensor shapes.
 final class DiTConfigTests: XCTestCase {

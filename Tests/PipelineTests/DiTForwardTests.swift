@@ -1,5 +1,7 @@
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineFiles
+@testable import PipelineDiT
 
 /// Parity of forward and forward_with_cfg with the PyTorch reference on the fixtures.
 final class DiTForwardTests: XCTestCase {

@@ -1,5 +1,6 @@
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineDiT
 
 /// The vectorised kernels against plain libm / naive formulas.
 final class DiTKernelTests: XCTestCase {

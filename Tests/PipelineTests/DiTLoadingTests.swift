@@ -1,5 +1,7 @@
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineFiles
+@testable import PipelineDiT
 
 /// Strict loading: a missing, extra or mis-shaped tensor, a truncated file or a file
 /// that is no checkpoint is a thrown error naming the file and the key.

@@ -1,5 +1,11 @@
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineFiles
+@testable import PipelineImaging
+@testable import PipelineDiT
+@testable import PipelineVAE
+@testable import PipelineDiffusion
+@testable import PipelineJobs
 
 /// ../shared/fixtures/diffusion/tiny with the model dit/tiny, within the README's
 /// tolerances (x_t and losses 1e-4, sampler outputs 1e-3).

@@ -1,5 +1,7 @@
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineFiles
+@testable import PipelineDiffusion
 
 final class DiffusionNoiseTests: XCTestCase {
     /// Random123's published known-answer vectors (tests/kat_vectors) for Philox4x32-10.

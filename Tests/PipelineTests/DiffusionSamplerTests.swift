@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineDiffusion
 
 /// A closed-form, row-independent stand-in for DiT. With `oracle`, its eps is the
 /// exact noise of x_t around a label-dependent target x0 (using the ORIGINAL

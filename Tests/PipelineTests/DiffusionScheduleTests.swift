@@ -1,5 +1,7 @@
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineFiles
+@testable import PipelineDiffusion
 
 final class DiffusionScheduleTests: XCTestCase {
     func testLinearBetasMatchNumpy() throws {

@@ -1,5 +1,10 @@
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineFiles
+@testable import PipelineImaging
+@testable import PipelineInception
+@testable import PipelineMetrics
+@testable import PipelineJobs
 
 /// fidstats and fid on ADM-style batches, end to end (few tiny images: each costs one 299 px forward).
 final class FIDPipelineTests: XCTestCase {

@@ -1,5 +1,7 @@
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineFiles
+@testable import PipelineMetrics
 
 final class FIDTests: XCTestCase {
     func expected(_ dir: String) throws -> Double {

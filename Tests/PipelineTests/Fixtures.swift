@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
 
 /// Locates `../shared/fixtures` relative to the package root (read in place,
 /// never copied). `DIT_FIXTURES` overrides the location.

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineImaging
 
 /// Every PNG and JPEG variant Pillow opens, made here through libpng/libjpeg, and
 /// decoded against the values Pillow's unpackers and `convert("RGB")` give.

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineImaging
 
 /// Bad image files: each gives an ImageError naming the file, never a crash,
 /// and nothing is allocated from an unchecked header.

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineFiles
+@testable import PipelineImaging
 
 /// Decoding and ADM's center crop against Pillow's own outputs
 /// (`../shared/fixtures/images/adm-crop`).

@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineFiles
+@testable import PipelineImaging
 
 /// Sample grids, the ImageFolder scan and the `eval crop` library entry point.
 final class ImagingOutputTests: XCTestCase {

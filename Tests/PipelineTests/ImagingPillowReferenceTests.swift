@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineFiles
+@testable import PipelineImaging
 
 /// Decodes and crops of small images in every quirky mode, against Pillow
 /// 13.0.0's own results (Resources/pillow13, see its README).

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineImaging
 
 /// Pillow's fixed-point resampling: small cases whose expected values were
 /// printed by Pillow 13.0.0 (`Image.fromarray(src).resize(size, filter, box=box)`).

@@ -1,5 +1,10 @@
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineFiles
+@testable import PipelineImaging
+@testable import PipelineInception
+@testable import PipelineMetrics
+@testable import PipelineJobs
 
 /// Smooth, distinct uint8 images (sums of sinusoids; random noise would give near-identical features).
 enum FIDTestImages {

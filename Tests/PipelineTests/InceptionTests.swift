@@ -1,5 +1,7 @@
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineFiles
+@testable import PipelineInception
 
 final class InceptionTests: XCTestCase {
     static var model: FIDInceptionV3?

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineJobs
 
 /// The coordinator state machine driven with in-process "workers" (no sockets).
 final class JobsCoordinatorCoreTests: XCTestCase {

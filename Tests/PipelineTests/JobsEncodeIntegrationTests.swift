@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineFiles
+@testable import PipelineImaging
+@testable import PipelineJobs
 
 /// The `encode` kind through real processes, with the tiny VAE fixture.
 final class JobsEncodeIntegrationTests: ProcessTestCase {

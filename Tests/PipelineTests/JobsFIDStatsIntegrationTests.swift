@@ -1,6 +1,10 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineFiles
+@testable import PipelineImaging
+@testable import PipelineInception
+@testable import PipelineMetrics
+@testable import PipelineJobs
 
 /// The `fidstats` kind through real processes, with the random-weights Inception
 /// (each image costs one 299 px forward: keep the sets tiny).

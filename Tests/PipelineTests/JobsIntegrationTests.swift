@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineJobs
 
 /// Real `dit-coordinator` and `dit-worker` processes on loopback. Each test is bounded to seconds.
 final class JobsIntegrationTests: ProcessTestCase {

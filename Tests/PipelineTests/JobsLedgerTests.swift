@@ -1,7 +1,8 @@
 import Foundation
 import GRDB
 import XCTest
-@testable import Pipeline
+@testable import PipelineFiles
+@testable import PipelineJobs
 
 /// The ledger and the coordinator state machine, without sockets.
 final class JobsLedgerTests: XCTestCase {

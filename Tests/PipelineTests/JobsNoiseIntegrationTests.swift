@@ -1,6 +1,10 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineImaging
+@testable import PipelineDiT
+@testable import PipelineDiffusion
+@testable import PipelineJobs
 
 /// The `noise` kind through real processes: the tiny VAE encodes a small folder, then the
 /// tiny DiT's losses are computed on noised latents by 1 and 2 workers and by the

@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineFiles
+@testable import PipelineJobs
 
 /// An encode job's output written directly (no VAE): `images` images of (4, 8, 8) latents,
 /// `imagesPerShard` per shard, the images in `bad` absent (as bad images are), labels i % 10.

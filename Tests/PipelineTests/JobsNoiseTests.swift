@@ -1,6 +1,10 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineFiles
+@testable import PipelineDiT
+@testable import PipelineDiffusion
+@testable import PipelineJobs
 
 final class JobsNoiseTests: XCTestCase {
     var dir = ""

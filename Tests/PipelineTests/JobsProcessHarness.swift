@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineFiles
+@testable import PipelineJobs
 
 /// Runs real `dit-coordinator` and `dit-worker` processes (found next to the test bundle
 /// in the build products folder) in a scratch folder; kills what is left at the end.

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineFiles
+@testable import PipelineJobs
 
 /// The coordinator/worker protocol's reliability with real processes on loopback: reports that
 /// survive a coordinator crash, and an `--exit-when-done` that reaches every worker.
@@ -29,11 +30,11 @@ final class JobsReliabilityTests: ProcessTestCase {
         // Mid-shard: the lease is in the ledger and the worker has opened its temporary output
         // (the lease alone does not prove the ASSIGN left: it is written first).
         try waitFor("the worker to be mid-shard", timeout: 15) {
-            try l.leaseHolders().contains { $0.hasSuffix("-\(worker.processIdentifier)") } && files().contains(where: OutputFileWriter.isTemporary)
+            try l.leaseHolders().contains { $0.hasSuffix("-\(worker.processIdentifier)") } && files().contains(where: AtomicFileWriter.isTemporary)
         }
         kill(first.processIdentifier, SIGSTOP)
         try waitFor("the worker to finish its shard", timeout: 15) {
-            files().contains { $0.hasPrefix("shard-") && !OutputFileWriter.isTemporary($0) }
+            files().contains { $0.hasPrefix("shard-") && !AtomicFileWriter.isTemporary($0) }
         }
         usleep(500_000)   // its RESULT leaves for the frozen coordinator
         kill(first.processIdentifier, SIGKILL)
@@ -84,7 +85,7 @@ final class JobsReliabilityTests: ProcessTestCase {
         try assertExactlyOnce(ledger)
         // The frozen worker was dismissed mid-shard: like a killed writer it may leave a
         // temporary file, which is never an output.
-        let outputs = try tree(spec.outputDir).filter { !OutputFileWriter.isTemporary(($0.key as NSString).lastPathComponent) }
+        let outputs = try tree(spec.outputDir).filter { !AtomicFileWriter.isTemporary(($0.key as NSString).lastPathComponent) }
         XCTAssertEqual(outputs, try reference(spec))
         let log = try String(contentsOfFile: dir + "/coordinator.log", encoding: .utf8)
         XCTAssertTrue(log.contains("workers dismissed: "), log)

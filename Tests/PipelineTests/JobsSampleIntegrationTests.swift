@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineFiles
+@testable import PipelineImaging
 
 /// The `sample` kind through real processes, with the tiny DiT (and VAE) fixtures: sharded
 /// runs equal the single-process `dit-worker sample` byte for byte, whatever the number of workers.

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineJobs
 
 /// `serve --exit-when-done` (batch allocations such as Slurm): the coordinator exits once no job in
 /// the ledger is running and dismisses its workers, which then exit too.

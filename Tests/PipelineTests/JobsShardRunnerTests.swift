@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineJobs
 
 /// Worker-side shard execution: outcomes, failure classification, abandonment.
 final class JobsShardRunnerTests: XCTestCase {

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import XCTest
-@testable import Pipeline
+@testable import PipelineMessaging
 
 /// CURVE keys on disk and the ZAP allow-list, on loopback.
 final class MessagingCurveTests: XCTestCase {

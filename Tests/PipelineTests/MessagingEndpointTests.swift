@@ -1,7 +1,8 @@
 import Foundation
 import Logging
 import XCTest
-@testable import Pipeline
+@testable import PipelineMessaging
+@testable import PipelineTensor
 
 /// Coordinator and worker endpoints on loopback with short heartbeats (0.1 s, liveness 3).
 final class MessagingEndpointTests: XCTestCase {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineMessaging
+@testable import PipelineJobs
 
 /// CURVE with real `dit-coordinator` / `dit-worker` processes on loopback (issue 6, "done when" (d)).
 final class MessagingProcessTests: ProcessTestCase {

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import XCTest
-@testable import Pipeline
+@testable import PipelineMessaging
 
 /// DITP/1 revision 2: reports kept until acknowledged, and dismissals that are heard.
 final class MessagingReliabilityTests: XCTestCase {

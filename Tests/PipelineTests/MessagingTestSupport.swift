@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import XCTest
-@testable import Pipeline
+@testable import PipelineMessaging
 
 /// Collects an endpoint's log lines for assertions.
 final class LogCapture: @unchecked Sendable {

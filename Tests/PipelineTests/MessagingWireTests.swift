@@ -1,7 +1,8 @@
 import Foundation
 import Logging
 import XCTest
-@testable import Pipeline
+@testable import PipelineMessaging
+@testable import PipelineTensor
 
 final class MessagingWireTests: XCTestCase {
     func testEveryMessageRoundTrips() throws {

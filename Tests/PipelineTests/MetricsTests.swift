@@ -1,5 +1,6 @@
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineMetrics
 
 final class MetricsTests: XCTestCase {
     func randomTensor(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {

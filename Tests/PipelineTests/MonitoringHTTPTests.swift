@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineJobs
 
 /// The coordinator's `--http` status server, against real processes: a `run synthetic` job with
 /// local workers, watched through the page (headless Chromium), `/api/jobs` (against

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineFiles
+@testable import PipelineJobs
 
 /// The pipeline across a real network boundary: the coordinator and three workers each in their own
 /// network namespace (veth pairs on a bridge, built by deploy/test/netns-lab.sh, addresses
@@ -168,7 +169,7 @@ final class MultiHostNetnsTests: ProcessTestCase {
         let oneTree = try tree(one.outputDir)
         XCTAssertEqual(oneTree.count, 37)
         // Temporaries a killed writer left are never outputs (the coordinator sweeps them).
-        let distributed = try tree(spec.outputDir).filter { !OutputFileWriter.isTemporary(($0.key as NSString).lastPathComponent) }
+        let distributed = try tree(spec.outputDir).filter { !AtomicFileWriter.isTemporary(($0.key as NSString).lastPathComponent) }
         XCTAssertEqual(Set(distributed.keys), Set(oneTree.keys))
         XCTAssertTrue(distributed == oneTree, "outputs across namespaces differ from the one-worker run")
         XCTAssertEqual(Set(try l.outputs(jobId: 1).map(\.path)), Set(oneTree.keys))
@@ -216,7 +217,7 @@ final class MultiHostNetnsTests: ProcessTestCase {
                       "worker 1's lease was released: \(attempts.filter { $0.worker.hasSuffix(id1) })")
         let w1 = try String(contentsOfFile: dir + "/worker1.log", encoding: .utf8)
         XCTAssertTrue(w1.contains("the coordinator dismissed this worker"), w1)
-        let outputs = try tree(spec.outputDir).filter { !OutputFileWriter.isTemporary(($0.key as NSString).lastPathComponent) }
+        let outputs = try tree(spec.outputDir).filter { !AtomicFileWriter.isTemporary(($0.key as NSString).lastPathComponent) }
         XCTAssertEqual(outputs, try reference(spec))
     }
 }

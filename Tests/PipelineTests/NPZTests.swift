@@ -1,5 +1,5 @@
 import XCTest
-@testable import Pipeline
+@testable import PipelineFiles
 
 final class NPZTests: XCTestCase {
     func testReadsNumpyWrittenStatistics() throws {

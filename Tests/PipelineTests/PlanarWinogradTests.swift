@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
 
 /// The fast convolutions of the channel-major layout (`PlanarConvolution`: Winograd F(4x4, 3x3)
 /// and 1-D F(4, 7) / F(4, 5) / F(4, 3)) against im2col + sgemm on random weights, for Inception's shapes

@@ -1,5 +1,5 @@
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
 
 final class PoolingResizeTests: XCTestCase {
     func naivePool(_ x: [Float], h: Int, w: Int, k: Int, s: Int, p: Int, max isMax: Bool) -> [Float] {

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineFiles
 
 /// Hand-made safetensors files with hostile or inconsistent headers: each is a
 /// `WeightError` naming the file (and the entry), never a trap.

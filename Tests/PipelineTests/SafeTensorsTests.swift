@@ -1,5 +1,7 @@
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineFiles
+@testable import PipelineWeights
 
 final class SafeTensorsTests: XCTestCase {
     func testRoundTripAndStrictLoading() throws {

@@ -1,5 +1,6 @@
 import XCTest
-@testable import Pipeline
+@testable import PipelineImaging
+@testable import PipelineTraining
 
 /// `dit-worker grid` and the image-folder training set: PNG bytes survive exactly.
 final class SampleSheetTests: XCTestCase {

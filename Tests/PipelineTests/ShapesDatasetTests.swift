@@ -1,5 +1,6 @@
 import XCTest
-@testable import Pipeline
+@testable import PipelineImaging
+@testable import PipelineTraining
 
 final class ShapesDatasetTests: XCTestCase {
     func testImagesDependOnlyOnSeedAndIndex() {

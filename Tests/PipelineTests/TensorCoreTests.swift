@@ -1,5 +1,5 @@
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
 
 final class TensorCoreTests: XCTestCase {
     private func random(_ shape: [Int], seed: UInt64) -> Tensor {

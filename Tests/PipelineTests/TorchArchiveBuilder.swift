@@ -1,5 +1,7 @@
 import Foundation
-@testable import Pipeline
+import PipelineFiles
+import PipelineWeights
+@testable import PipelineWeights
 
 /// Writes small pickles opcode by opcode, for hand-made checkpoints in tests.
 struct PickleBuilder {

@@ -1,5 +1,6 @@
 import XCTest
-@testable import Pipeline
+@testable import PipelineFiles
+@testable import PipelineDiT
 
 /// DiT from the fixture's PyTorch checkpoints (`torch.save` of the state dict and
 /// the train.py layout, EMA by default) reproduces the reference forward and CFG forward.

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineFiles
+@testable import PipelineWeights
 
 /// Bad and hostile inputs: each must be a `WeightError` naming the file (and the
 /// global or member involved), never a crash, and nothing is executed.

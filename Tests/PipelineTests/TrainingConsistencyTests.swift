@@ -1,5 +1,7 @@
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineDiT
+@testable import PipelineTraining
 
 /// The trainer's forward and the inference DiT agree on the same weights, for configurations
 /// beyond the train/tiny fixture's (3-channel pixels, patch 4, head width 24 or 32).
@@ -7,7 +9,7 @@ final class TrainingConsistencyTests: XCTestCase {
     private func check(_ c: DiTConfig, seed: UInt64) throws {
         let model = try TrainableDiT(initializing: c, seed: seed)
         // The reference init zeroes adaLN and the final layer (output 0): perturb every tensor.
-        var rng = Pipeline.SplitMix64(seed: seed &+ 1)
+        var rng = PipelineTensor.SplitMix64(seed: seed &+ 1)
         for p in model.parameters where p.name != "pos_embed" {
             for i in 0..<p.value.count { p.value.data[i] += 0.05 * TrainingRandom.gaussian(&rng) }
         }

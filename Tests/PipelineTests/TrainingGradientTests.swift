@@ -1,5 +1,7 @@
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineDiT
+@testable import PipelineTraining
 
 /// Finite-difference checks of the training backward passes, piece by piece.
 final class TrainingGradientTests: XCTestCase {

@@ -1,5 +1,11 @@
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineFiles
+@testable import PipelineImaging
+@testable import PipelineVAE
+@testable import PipelineDiffusion
+@testable import PipelineTraining
+@testable import PipelineJobs
 
 /// `dit-worker train --data SHARDS`: an encode job's shards (fixture tiny VAE) as training data.
 final class TrainingLatentsTests: XCTestCase {

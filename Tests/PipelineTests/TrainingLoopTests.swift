@@ -1,5 +1,8 @@
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineFiles
+@testable import PipelineDiT
+@testable import PipelineTraining
 
 /// The training loop on the procedural shapes set.
 final class TrainingLoopTests: XCTestCase {
@@ -23,7 +26,7 @@ final class TrainingLoopTests: XCTestCase {
         let n = 64
         let x0 = data.batch((0..<n).map { $0 % data.count })
         let t = (0..<n).map { ($0 * 997 + 13) % 1000 }
-        var rng = Pipeline.SplitMix64(seed: 99)
+        var rng = PipelineTensor.SplitMix64(seed: 99)
         let noise = Tensor(uninitialized: x0.shape)
         for i in 0..<noise.count { noise.data[i] = TrainingRandom.gaussian(&rng) }
         let y = (0..<n).map { data.labels[$0 % data.count] }

@@ -1,5 +1,6 @@
 import XCTest
-@testable import Pipeline
+@testable import PipelineFiles
+@testable import PipelineTraining
 
 /// Training parity on `train/tiny`: loss, every gradient, every tensor after one AdamW step.
 final class TrainingTests: XCTestCase {

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
 
 /// The VAE's tensor kernels against plain references: Winograd against the direct
 /// (im2col) convolution, nearest up-sampling, fused GroupNorm + SiLU, the vector exp.

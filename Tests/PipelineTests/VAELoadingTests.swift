@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineFiles
+@testable import PipelineVAE
 
 /// Posterior, pixel conversion, identity autoencoder and strict loading of AutoencoderKL.
 final class VAELoadingTests: XCTestCase {

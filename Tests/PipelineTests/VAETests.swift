@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineFiles
+@testable import PipelineVAE
 
 /// AutoencoderKL against diffusers on ../shared/fixtures/vae/tiny.
 final class VAETests: XCTestCase {

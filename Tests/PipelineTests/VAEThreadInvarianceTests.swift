@@ -1,5 +1,6 @@
 import XCTest
-@testable import Pipeline
+@testable import PipelineTensor
+@testable import PipelineVAE
 
 /// A sample's pixels depend only on (seed, sample index): the VAE decode must give
 /// the same bits whatever the thread count, also when the Winograd convolutions

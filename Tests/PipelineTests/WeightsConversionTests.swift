@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import Pipeline
+@testable import PipelineFiles
+@testable import PipelineWeights
 
 final class WeightsConversionTests: XCTestCase {
     var dir = ""

@@ -1,4 +1,7 @@
 import Foundation
+import PipelineTensor
+import PipelineFiles
+import PipelineWeights
 
 /// Diffusion Transformer (facebookresearch/DiT `models.py` `DiT`), float32 on CPU.
 ///
@@ -8,11 +11,11 @@ import Foundation
 /// call beyond the first allocates its own activations.
 public final class DiT {
     public let config: DiTConfig
-    let xEmbedder: PatchEmbed            // x_embedder (diffusers: pos_embed.proj)
-    let posEmbed: Tensor                 // pos_embed (T, D): stored buffer, or computed when absent
-    let condition: ConditionEmbedder?    // t_embedder + y_embedder (reference layout only)
-    let blocks: [DiTBlock]               // blocks.i (diffusers: transformer_blocks.i)
-    let finalLayer: DiTFinalLayer        // final_layer (diffusers: norm_out, proj_out_1, proj_out_2)
+    package let xEmbedder: PatchEmbed            // x_embedder (diffusers: pos_embed.proj)
+    package let posEmbed: Tensor                 // pos_embed (T, D): stored buffer, or computed when absent
+    package let condition: ConditionEmbedder?    // t_embedder + y_embedder (reference layout only)
+    package let blocks: [DiTBlock]               // blocks.i (diffusers: transformer_blocks.i)
+    package let finalLayer: DiTFinalLayer        // final_layer (diffusers: norm_out, proj_out_1, proj_out_2)
 
     private let lock = NSLock()
     private var spare: DiTWorkspace?

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// One GEMM of a forward pass: out[m×n] = in[m×k]·Wᵀ.
 public struct GEMMShape: Equatable, CustomStringConvertible {

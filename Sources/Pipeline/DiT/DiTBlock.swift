@@ -1,11 +1,13 @@
 import Foundation
+import PipelineTensor
+import PipelineWeights
 
 /// timm's `Attention` (diffusers: `attn1`): fused qkv projection, softmax(q·kᵀ/√d)·v
 /// per head, output projection.
-struct DiTAttention {
-    let qkv: DiTLinear   // qkv (diffusers: to_q, to_k, to_v stacked in that order)
-    let proj: DiTLinear  // proj (diffusers: to_out.0)
-    let heads: Int
+package struct DiTAttention {
+    package let qkv: DiTLinear   // qkv (diffusers: to_q, to_k, to_v stacked in that order)
+    package let proj: DiTLinear  // proj (diffusers: to_out.0)
+    package let heads: Int
 
     init(_ sd: StateDict, layout: DiTKeyLayout, hiddenSize d: Int, heads: Int) throws {
         self.heads = heads
@@ -57,9 +59,9 @@ struct DiTAttention {
 }
 
 /// timm's `Mlp` with `GELU(approximate="tanh")` (diffusers: `ff` = `FeedForward`).
-struct DiTMLP {
-    let fc1: DiTLinear  // fc1 (diffusers: net.0.proj)
-    let fc2: DiTLinear  // fc2 (diffusers: net.2)
+package struct DiTMLP {
+    package let fc1: DiTLinear  // fc1 (diffusers: net.0.proj)
+    package let fc2: DiTLinear  // fc2 (diffusers: net.2)
 
     init(_ sd: StateDict, layout: DiTKeyLayout, hiddenSize d: Int, mlpHidden m: Int) throws {
         let names = layout == .reference ? ("fc1", "fc2") : ("net.0.proj", "net.2")
@@ -81,10 +83,10 @@ struct DiTMLP {
 ///     x = x + gate_mlp · mlp(modulate(norm2(x), shift_mlp, scale_mlp))
 ///
 /// diffusers' `AdaLayerNormZero` emits the same six chunks in the same order.
-struct DiTBlock {
-    let adaLN: DiTLinear  // adaLN_modulation.1 (diffusers: norm1.linear), D → 6D
-    let attn: DiTAttention
-    let mlp: DiTMLP
+package struct DiTBlock {
+    package let adaLN: DiTLinear  // adaLN_modulation.1 (diffusers: norm1.linear), D → 6D
+    package let attn: DiTAttention
+    package let mlp: DiTMLP
     /// norm1's eps: 1e-6 in both layouts (diffusers' AdaLayerNormZero hard-codes it).
     let norm1Eps: Float = 1e-6
     /// norm2's eps: 1e-6 in the reference; diffusers' `norm3` takes the config's `norm_eps`.

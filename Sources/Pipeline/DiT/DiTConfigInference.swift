@@ -1,4 +1,5 @@
 import Foundation
+import PipelineFiles
 
 extension DiTConfig {
     /// The key layout a state dict uses, from its patch-embedding key.

@@ -1,16 +1,18 @@
 import Foundation
+import PipelineTensor
+import PipelineWeights
 
 /// `TimestepEmbedder` (models.py; diffusers: `Timesteps` + `TimestepEmbedding`):
 /// 256 sinusoidal frequencies of t, then Linear → SiLU → Linear.
-struct TimestepEmbedder {
-    static let frequencyCount = 256
+package struct TimestepEmbedder {
+    package static let frequencyCount = 256
     /// Denominator offset of the frequency exponent. The reference divides by `half`
     /// (`-log(10000)·arange(half)/half`); diffusers' `CombinedTimestepLabelEmbeddings` uses
     /// `Timesteps(downscale_freq_shift=1)`, which divides by `half − 1` — a quirk of the
     /// diffusers port that a converted checkpoint must be run with.
     let frequencyShift: Int
-    let fc1: DiTLinear  // mlp.0 (diffusers: linear_1)
-    let fc2: DiTLinear  // mlp.2 (diffusers: linear_2)
+    package let fc1: DiTLinear  // mlp.0 (diffusers: linear_1)
+    package let fc2: DiTLinear  // mlp.2 (diffusers: linear_2)
     var hiddenSize: Int { fc2.outFeatures }
 
     init(_ sd: StateDict, layout: DiTKeyLayout, hiddenSize d: Int) throws {
@@ -36,7 +38,7 @@ struct TimestepEmbedder {
     /// `timestep_embedding(t, 256)`: [cos(t·f), sin(t·f)] with f_i = exp(−ln(10000)·i / (half − shift)),
     /// in float32 exactly as the reference computes it (the product with −ln 10000 and the
     /// division rounded in float32, then exp, then t·f rounded in float32).
-    static func frequencies(_ t: [Float], shift: Int) -> Tensor {
+    package static func frequencies(_ t: [Float], shift: Int) -> Tensor {
         let dim = frequencyCount, half = dim / 2
         let logMax = Float(-Foundation.log(10000.0))
         let denom = Float(half - shift)
@@ -70,8 +72,8 @@ struct TimestepEmbedder {
 /// `LabelEmbedder` (diffusers: `LabelEmbedding`): an embedding table with one extra
 /// row, index `num_classes`, for the null (dropped) label that classifier-free guidance uses.
 /// At inference the reference applies no dropout: labels are looked up as given.
-struct LabelEmbedder {
-    let table: Tensor  // embedding_table.weight (num_classes + 1, D)
+package struct LabelEmbedder {
+    package let table: Tensor  // embedding_table.weight (num_classes + 1, D)
 
     init(_ sd: StateDict, rows: Int, hiddenSize d: Int) throws {
         table = try sd.take("embedding_table.weight", shape: [rows, d])
@@ -94,9 +96,9 @@ struct LabelEmbedder {
 
 /// `t_embedder(t) + y_embedder(y)`: the conditioning vector c. The reference has one;
 /// diffusers' DiT has one per block (`norm1.emb`), plus the final layer reusing block 0's.
-struct ConditionEmbedder {
-    let timestep: TimestepEmbedder  // t_embedder (diffusers: norm1.emb.timestep_embedder)
-    let label: LabelEmbedder        // y_embedder (diffusers: norm1.emb.class_embedder)
+package struct ConditionEmbedder {
+    package let timestep: TimestepEmbedder  // t_embedder (diffusers: norm1.emb.timestep_embedder)
+    package let label: LabelEmbedder        // y_embedder (diffusers: norm1.emb.class_embedder)
 
     /// SiLU(c), (N, D): every consumer of c is `Sequential(SiLU, Linear)`, so the SiLU is applied once.
     func siluConditioning(t: [Float], y: [Int]) throws -> Tensor {

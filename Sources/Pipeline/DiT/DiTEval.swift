@@ -1,4 +1,6 @@
 import Foundation
+import PipelineFiles
+import PipelineWeights
 
 /// `dit-worker eval dit`: runs a DiT on a safetensors file of inputs.
 ///
@@ -55,7 +57,7 @@ public enum DiTEval {
         return try source.doubles(key).map { Float($0) }
     }
 
-    static func labels(_ source: SafeTensorsFile, _ key: String) throws -> [Int] {
+    package static func labels(_ source: SafeTensorsFile, _ key: String) throws -> [Int] {
         let info = try vector(source, key)
         if !info.dtype.isFloat { return try source.int64s(key).map { Int($0) } }
         return try source.doubles(key).enumerated().map { i, v in

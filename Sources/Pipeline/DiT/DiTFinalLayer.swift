@@ -1,12 +1,14 @@
 import Foundation
+import PipelineTensor
+import PipelineWeights
 
 /// `FinalLayer` (diffusers: `norm_out` + `proj_out_1` + `proj_out_2`):
 ///
 ///     shift, scale = adaLN_modulation(c).chunk(2)      # diffusers: proj_out_1(silu(c)).chunk(2), same order
 ///     x = linear(modulate(norm_final(x), shift, scale)) # norm eps 1e-6 in both
-struct DiTFinalLayer {
-    let adaLN: DiTLinear   // adaLN_modulation.1 (diffusers: proj_out_1), D → 2D
-    let linear: DiTLinear  // linear (diffusers: proj_out_2), D → p·p·outC
+package struct DiTFinalLayer {
+    package let adaLN: DiTLinear   // adaLN_modulation.1 (diffusers: proj_out_1), D → 2D
+    package let linear: DiTLinear  // linear (diffusers: proj_out_2), D → p·p·outC
     let eps: Float = 1e-6
 
     init(_ sd: StateDict, config c: DiTConfig) throws {

@@ -1,9 +1,10 @@
 import Foundation
+import PipelineTensor
 
 /// The fused elementwise passes of a DiT block, over (N·T, D) token rows where
 /// the conditioning vectors (shift, scale, gate) are per batch item (row / T).
 /// Plain loops over unsafe pointers: LLVM vectorises them.
-enum DiTKernels {
+package enum DiTKernels {
     /// out = LayerNorm(x) · (1 + scale) + shift — `modulate(norm(x), shift, scale)`, in one pass.
     /// LayerNorm has no affine and is computed in float32 two-pass form (mean, then centred
     /// variance). `shift`/`scale` point at item 0's vectors; item n's are `modStride` floats on.
@@ -39,7 +40,7 @@ enum DiTKernels {
     }
 
     /// Fills each of `rows` rows of `out` with `bias` (before a beta = 1 GEMM).
-    static func broadcastRows(_ out: UnsafeMutablePointer<Float>, rows: Int, width: Int, bias: UnsafePointer<Float>) {
+    package static func broadcastRows(_ out: UnsafeMutablePointer<Float>, rows: Int, width: Int, bias: UnsafePointer<Float>) {
         parallelFor(rows, grain: max(1, 32768 / max(width, 1))) { s, e in
             for r in s..<e { (out + r * width).update(from: bias, count: width) }
         }

@@ -1,9 +1,11 @@
 import Foundation
+import PipelineTensor
+import PipelineWeights
 
 /// `nn.Linear(in, out, bias=True)`: weight (out, in), bias (out).
-struct DiTLinear {
-    let weight: Tensor
-    let bias: Tensor
+package struct DiTLinear {
+    package let weight: Tensor
+    package let bias: Tensor
     var inFeatures: Int { weight.shape[1] }
     var outFeatures: Int { weight.shape[0] }
 

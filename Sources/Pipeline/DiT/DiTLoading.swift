@@ -1,4 +1,6 @@
 import Foundation
+import PipelineFiles
+import PipelineWeights
 
 extension DiT {
     /// Weight file names a diffusers model folder may hold, in order of preference.

@@ -1,10 +1,12 @@
 import Foundation
+import PipelineTensor
+import PipelineWeights
 
 /// timm's `PatchEmbed` (`x_embedder`; diffusers: `pos_embed`): a conv with
 /// kernel = stride = patch, run as one GEMM over the whole batch (patch rows
 /// (N·T, C·p·p) times the kernel viewed as (D, C·p·p)), tokens in row-major grid order.
-struct PatchEmbed {
-    let proj: DiTLinear  // proj.weight (D, C, p, p) viewed as (D, C·p·p), proj.bias
+package struct PatchEmbed {
+    package let proj: DiTLinear  // proj.weight (D, C, p, p) viewed as (D, C·p·p), proj.bias
     let patchSize: Int
     let inChannels: Int
 
@@ -85,8 +87,8 @@ enum PositionEmbedding {
 }
 
 /// `unpatchify`: (N, T, p·p·C) tokens → (N, C, H, W) via einsum('nhwpqc->nchpwq').
-enum Unpatchify {
-    static func apply(_ y: UnsafePointer<Float>, batch n: Int, grid g: Int, patch p: Int, channels c: Int) -> Tensor {
+package enum Unpatchify {
+    package static func apply(_ y: UnsafePointer<Float>, batch n: Int, grid g: Int, patch p: Int, channels c: Int) -> Tensor {
         let side = g * p
         let out = Tensor(uninitialized: [n, c, side, side])
         let o = out.data

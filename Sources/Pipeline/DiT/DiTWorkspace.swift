@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// The activations of one forward pass at one batch size, kept between calls.
 final class DiTWorkspace {

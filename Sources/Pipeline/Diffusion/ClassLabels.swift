@@ -1,4 +1,5 @@
 import Foundation
+import PipelineFiles
 
 /// How the class label of each sample is chosen.
 public enum ClassLabelPolicy: Equatable {

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineDiT
 
 /// DiT as the diffusion code's denoiser.
 extension DiT: NoisePredictionModel {

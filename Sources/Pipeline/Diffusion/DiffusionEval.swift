@@ -1,4 +1,6 @@
 import Foundation
+import PipelineTensor
+import PipelineFiles
 
 /// `dit-worker eval diffusion`: runs the reference's diffusion entry points on a
 /// model and a safetensors file of inputs, as `../shared/fixtures/diffusion`

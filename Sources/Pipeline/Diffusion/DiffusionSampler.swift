@@ -1,3 +1,4 @@
+import PipelineTensor
 /// Which reverse process draws the samples.
 public enum SamplerKind: String, CaseIterable {
     /// Ancestral sampling (`p_sample_loop`).

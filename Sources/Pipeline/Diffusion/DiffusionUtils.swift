@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// ADM's `diffusion_utils`: element-wise, in float32 as the reference's tensors.
 public enum DiffusionUtils {

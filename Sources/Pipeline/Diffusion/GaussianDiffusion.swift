@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// What the model's first `C` output channels predict (ADM `ModelMeanType`; DiT
 /// offers epsilon, or x0 with `predict_xstart`).

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// How a sampler step calls the model for a batch of samples.
 ///

@@ -1,3 +1,4 @@
+import PipelineTensor
 /// What a random draw is for. Part of the key of every draw, so the draws for
 /// different purposes never overlap.
 public enum NoisePurpose: UInt32, CaseIterable {

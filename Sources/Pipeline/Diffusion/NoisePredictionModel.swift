@@ -1,3 +1,4 @@
+import PipelineTensor
 /// A class-conditional denoiser as the diffusion code sees it: DiT, or any model
 /// with the same contract (the tests use a small closed-form one).
 public protocol NoisePredictionModel: AnyObject {

@@ -1,3 +1,4 @@
+import PipelineTensor
 /// Noise recorded by a reference run (the fixtures' `z_T`, `step_noise`, labels),
 /// served through the same protocol the samplers use.
 ///

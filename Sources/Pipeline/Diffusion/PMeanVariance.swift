@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// p(x_{t-1} | x_t) as `p_mean_variance` returns it.
 public struct PMeanVariance {

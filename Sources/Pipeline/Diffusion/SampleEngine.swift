@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// Progress of a sampling run, reported after every sampler step.
 public struct SampleProgress {

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// `training_losses` terms, one value per sample.
 public struct TrainingLossTerms {

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// Whether the preprocessing mirrors an image: ADM's `random_flip` (and
 /// fast-DiT's `RandomHorizontalFlip`) made reproducible by keying the coin on

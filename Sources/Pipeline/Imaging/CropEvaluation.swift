@@ -1,4 +1,5 @@
 import Foundation
+import PipelineFiles
 
 /// `dit-worker eval crop`: decode images and apply ADM's `center_crop_arr`,
 /// storing both for comparison with Pillow.

@@ -1,5 +1,6 @@
 import CImageCodecs
 import Foundation
+import PipelineFiles
 
 /// Image container formats, recognised by their signature (never by file suffix).
 public enum ImageFormat: String, Equatable {

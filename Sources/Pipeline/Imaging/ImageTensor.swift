@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 extension ImageRGB8 {
     /// The model-side value of byte `v` in [-1, 1]: ADM's `ImageDataset` computes

@@ -1,5 +1,6 @@
 import CImageCodecs
 import Foundation
+import PipelineFiles
 
 /// PNG encoding through libpng, and atomic writes of RGB images.
 public enum PNGWriter {

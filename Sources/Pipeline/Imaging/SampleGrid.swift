@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// The sample sheet DiT's `sample.py` saves:
 /// `save_image(samples, "sample.png", nrow=4, normalize=True, value_range=(-1, 1))`,

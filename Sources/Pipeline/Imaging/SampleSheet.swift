@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// A sample sheet from the PNGs a sample job writes (`NNNNNN.png`): the first `count` images
 /// of a folder, in name order, laid out by `SampleGrid.make` (torchvision `make_grid` + `save_image`,

@@ -1,4 +1,6 @@
 import Foundation
+import PipelineTensor
+import PipelineWeights
 
 /// Where Inception layers get their tensors: a strict `StateDict`, or random
 /// values for benchmarks.

@@ -1,4 +1,7 @@
 import Foundation
+import PipelineTensor
+import PipelineFiles
+import PipelineWeights
 
 /// How images reach the network: which bilinear resize to 299×299 and which
 /// mapping to the network's [-1, 1] input. Recorded with every statistics file.

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// Throughput of the FID Inception forward pass (random weights), for `dit-worker bench inception`.
 public enum InceptionBenchmark {

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 // Inception-v3 mixed blocks as pytorch-fid builds them (torchvision's
 // InceptionA–E, with pytorch-fid's FID replacements for A, C and E). Every

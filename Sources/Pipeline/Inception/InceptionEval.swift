@@ -1,4 +1,6 @@
 import Foundation
+import PipelineTensor
+import PipelineFiles
 
 /// Batch drivers around `FIDInceptionV3`: feature extraction for a
 /// safetensors file of images (`dit-worker eval inception`), and for uint8

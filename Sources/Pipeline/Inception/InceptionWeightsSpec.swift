@@ -1,4 +1,5 @@
 import Foundation
+import PipelineFiles
 
 /// Which weights the FID Inception-v3 runs with: pytorch-fid's weights file, or
 /// `random[:SEED]`, the same architecture with deterministic random weights

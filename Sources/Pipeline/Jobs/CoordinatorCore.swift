@@ -1,4 +1,6 @@
 import Foundation
+import PipelineFiles
+import PipelineMessaging
 import Logging
 import Metrics
 
@@ -246,7 +248,7 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
     public func settleJobs() throws {
         for job in try ledger.settledJobs() {
             if job.failedShards.isEmpty {
-                let swept = OutputFileWriter.removeTemporaries(under: job.outputDir)
+                let swept = AtomicFileWriter.removeTemporaries(under: job.outputDir)
                 if swept > 0 { logger.info("job \(job.jobId): removed \(swept) temporary file(s) left by killed workers") }
                 do {
                     let kind = try JobKinds.named(job.kind)

@@ -1,4 +1,6 @@
 import Foundation
+import PipelineFiles
+import PipelineMessaging
 import Logging
 
 /// The coordinator loop: DITP/1 messages from `CoordinatorEndpoint` into `CoordinatorCore`,

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineMessaging
 
 extension CoordinatorService {
     /// What `dismissWorkers` achieved.

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineMessaging
 import Logging
 
 /// Local `dit-worker --connect` processes for the embedded one-machine mode; a worker that

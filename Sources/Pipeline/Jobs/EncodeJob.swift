@@ -1,4 +1,9 @@
 import Foundation
+import PipelineTensor
+import PipelineFiles
+import PipelineImaging
+import PipelineVAE
+import PipelineDiffusion
 
 /// The `encode` kind: an ImageFolder tree to VAE latent shards. Per image: the posterior
 /// mean and std (unscaled), the scaled latent `scale · (mean + std · eps)` with eps from the

@@ -1,4 +1,7 @@
 import Foundation
+import PipelineFiles
+import PipelineInception
+import PipelineMetrics
 
 /// The `fidstats` kind: `dit-worker fidstats` spread over workers. Shards of
 /// `imagesPerShard` consecutive items (a multiple of `batch`, so every shard batches
@@ -115,7 +118,7 @@ final class FIDStatsExecutor: ShardExecutor {
         let modelSeconds = Date().timeIntervalSince(loadEnd)
         let root = task.outputDir
         let rel = s.shardFile(task.shardIndex)
-        try OutputFileWriter.makeDirectory((root + "/" + rel as NSString).deletingLastPathComponent)
+        try AtomicFileWriter.makeDirectory((root + "/" + rel as NSString).deletingLastPathComponent)
         do { try partial.write(to: root + "/" + rel) } catch { throw JobError.io(path: root + "/" + rel, reason: "\(error)") }
         return ShardReport(outputs: [try FileDigest.of(rel, under: root)], itemErrors: partial.failures,
                            metrics: ["model_seconds": modelSeconds])

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineFiles
 
 /// What a shard execution produced.
 public struct ShardReport: Equatable {

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import PipelineFiles
 
 /// What `dit-coordinator status` shows, read from the ledger in one snapshot. The same
 /// document (Codable) is `status --json` and the coordinator's `/api/jobs` (PipelineMonitoring).

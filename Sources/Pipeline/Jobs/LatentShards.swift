@@ -1,4 +1,7 @@
 import Foundation
+import PipelineTensor
+import PipelineFiles
+import PipelineDiffusion
 
 /// The `encode` job's `manifest.json`: its spec (output folder "."), the number of images
 /// and classes, and every shard with size and SHA-256, in shard order.

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Metrics
+import PipelineMessaging
 
 /// The coordinator's durable state: a SQLite database (WAL) of jobs, shards, attempts,
 /// leases, workers, outputs and item errors. Every state transition is one SQL transaction,

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import PipelineFiles
 
 /// A running job whose shards have all ended (done or failed): ready for its finalize step
 /// or its partial-failure summary.

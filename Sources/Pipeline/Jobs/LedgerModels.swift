@@ -1,4 +1,5 @@
 import Foundation
+import PipelineFiles
 
 public enum JobState: String, Codable, CaseIterable {
     case running, done
@@ -54,14 +55,6 @@ public struct ShardTask: Codable, Equatable {
         self.itemStart = itemStart; self.itemEnd = itemEnd; self.outputDir = outputDir
         self.jobSpec = jobSpec; self.shardSpec = shardSpec
     }
-}
-
-/// A per-item failure (a corrupt image, say): recorded, never fatal to the shard.
-public struct ItemFailure: Codable, Equatable {
-    public var item: Int
-    public var path: String
-    public var reason: String
-    public init(item: Int, path: String, reason: String) { self.item = item; self.path = path; self.reason = reason }
 }
 
 /// What a worker reports for a finished shard.

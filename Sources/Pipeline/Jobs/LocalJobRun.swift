@@ -1,4 +1,5 @@
 import Foundation
+import PipelineFiles
 
 /// A job run in this process, without a ledger (`dit-worker noise ...`): the kind's plan,
 /// every shard through one `ShardRunner` in order, then its finalize step. It writes the
@@ -53,7 +54,7 @@ public enum LocalJobRun {
             progress(i + 1, plan.shards.count)
         }
         if result.succeeded {
-            OutputFileWriter.removeTemporaries(under: plan.outputDir)
+            AtomicFileWriter.removeTemporaries(under: plan.outputDir)
             result.finalOutputs = try kind.finalize(spec: spec, outputDir: plan.outputDir, shardOutputs: result.outputs)
         }
         result.seconds = Date().timeIntervalSince(start)

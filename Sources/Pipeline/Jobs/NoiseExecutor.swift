@@ -1,4 +1,8 @@
 import Foundation
+import PipelineTensor
+import PipelineFiles
+import PipelineDiT
+import PipelineDiffusion
 
 /// Worker side of the `noise` kind: keeps the DiT loaded across shards (keyed by its spec).
 final class NoiseExecutor: ShardExecutor {

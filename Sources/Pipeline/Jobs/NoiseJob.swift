@@ -1,4 +1,6 @@
 import Foundation
+import PipelineFiles
+import PipelineDiffusion
 
 /// The `noise` kind: an encode job's latent shards to diffusion training pairs. For every
 /// image i that encoded and every draw k in 0..<draws, t and eps (and, by default, the

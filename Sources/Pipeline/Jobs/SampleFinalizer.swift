@@ -1,4 +1,6 @@
 import Foundation
+import PipelineFiles
+import PipelineImaging
 
 /// The `sample` job's finalize step (coordinator side, once): labels, the ADM sample batch
 /// .npz streamed from the PNGs (or the concatenated latents without a VAE), and the recipe.

@@ -1,4 +1,10 @@
 import Foundation
+import PipelineTensor
+import PipelineFiles
+import PipelineImaging
+import PipelineDiT
+import PipelineVAE
+import PipelineDiffusion
 
 /// The `sample` kind: DiT + diffusion sampler (+ the VAE) for a range of global sample
 /// indices per shard. A sample's bits depend only on (seed, global index), so any sharding,

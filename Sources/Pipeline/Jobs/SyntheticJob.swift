@@ -1,4 +1,6 @@
 import Foundation
+import PipelineTensor
+import PipelineFiles
 
 /// The `synthetic` kind: deterministic files whose bytes depend only on (seed, item index).
 /// It exercises the whole pipeline (leases, outputs, verification, finalize, item errors)

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineMessaging
 
 /// `dit-worker --connect`: a DEALER worker that runs assigned shards with a `ShardRunner`
 /// (executors, and the models they load, live as long as the process).

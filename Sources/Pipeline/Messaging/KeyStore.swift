@@ -1,4 +1,5 @@
 import Foundation
+import PipelineFiles
 import Logging
 
 /// CURVE key files in a keys folder, as written by `dit-coordinator keygen`:
@@ -153,21 +154,12 @@ public enum KeyStore {
         return key
     }
 
-    /// Writes one key line: temporary file (0600 for secrets, 0644 otherwise), fsync, rename.
+    /// Writes one key line atomically (0600 for secrets, 0644 otherwise).
     static func writeKey(_ key: String, to file: String, secret: Bool) throws {
-        let tmp = file + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_EXCL, secret ? 0o600 : 0o644)
-        guard fd >= 0 else { throw MessagingError.badKey(path: file, reason: "cannot create: \(String(cString: strerror(errno)))") }
-        // The umask may have narrowed the mode; secrets must be exactly 0600.
-        _ = fchmod(fd, secret ? 0o600 : 0o644)
-        let bytes = Array((key + "\n").utf8)
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        let ok = n == bytes.count && fsync(fd) == 0
-        let reason = String(cString: strerror(errno))
-        close(fd)
-        guard ok, rename(tmp, file) == 0 else {
-            unlink(tmp)
-            throw MessagingError.badKey(path: file, reason: "cannot write: \(reason)")
+        do {
+            try AtomicFile.write(Data((key + "\n").utf8), to: file, permissions: secret ? 0o600 : 0o644)
+        } catch let e as FileError {
+            throw MessagingError.badKey(path: file, reason: "cannot write: \(e.reason)")
         }
     }
 

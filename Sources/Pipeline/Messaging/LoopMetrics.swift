@@ -23,11 +23,11 @@ public enum LoopMetric: String, CaseIterable, Sendable {
 }
 
 /// One swift-metrics handle per job kind, made on first use (loop thread only).
-final class PerKind<Handle> {
+package final class PerKind<Handle> {
     private var made: [String: Handle] = [:]
     private let make: (String) -> Handle
-    init(_ make: @escaping (String) -> Handle) { self.make = make }
-    subscript(kind: String) -> Handle {
+    package init(_ make: @escaping (String) -> Handle) { self.make = make }
+    package subscript(kind: String) -> Handle {
         if let h = made[kind] { return h }
         let h = make(kind)
         made[kind] = h
@@ -36,13 +36,13 @@ final class PerKind<Handle> {
 }
 
 extension PerKind where Handle == Counter {
-    convenience init(counter metric: LoopMetric) {
+    package convenience init(counter metric: LoopMetric) {
         self.init { Counter(label: metric.rawValue, dimensions: [("kind", $0)]) }
     }
 }
 
 extension PerKind where Handle == Metrics.Timer {
-    convenience init(timer metric: LoopMetric) {
+    package convenience init(timer metric: LoopMetric) {
         self.init { Metrics.Timer(label: metric.rawValue, dimensions: [("kind", $0)]) }
     }
 }

@@ -1,4 +1,6 @@
 import Foundation
+import PipelineTensor
+import PipelineInception
 
 /// `dit-coordinator fid A B`: compares two statistics files (pytorch-fid or
 /// ADM), A the reference and B the samples, as ADM's evaluator does:

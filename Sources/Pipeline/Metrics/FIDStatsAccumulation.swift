@@ -1,4 +1,7 @@
 import Foundation
+import PipelineFiles
+import PipelineImaging
+import PipelineInception
 
 /// Mergeable statistics of a set of images (a whole run or one shard): the float64
 /// pool3 and spatial (sFID) accumulators, and the images that could not be read.

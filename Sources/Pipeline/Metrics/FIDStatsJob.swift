@@ -1,4 +1,6 @@
 import Foundation
+import PipelineFiles
+import PipelineInception
 
 /// Single-process statistics extraction (`dit-worker fidstats`): images →
 /// FID Inception → mergeable pool3 and spatial statistics → a statistics .npz

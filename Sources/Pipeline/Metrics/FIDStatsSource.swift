@@ -1,4 +1,6 @@
 import Foundation
+import PipelineFiles
+import PipelineInception
 
 /// Where a statistics run's images come from.
 public enum FIDStatsSource: Codable, Equatable {

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// Running mean and covariance of feature vectors, in float64, mergeable:
 /// each shard accumulates its own partial (count, mean, M2 = Σ (x − mean)(x − mean)ᵀ),

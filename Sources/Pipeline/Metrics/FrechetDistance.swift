@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// The Fréchet distance between two Gaussians,
 ///   d² = ‖μ₁ − μ₂‖² + tr Σ₁ + tr Σ₂ − 2 tr (Σ₁^½ Σ₂ Σ₁^½)^½,

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// The Inception Score as ADM's evaluator computes it (after improved-gan):
 /// softmax of the logits, the samples cut into consecutive splits of

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// Kernel Inception Distance (Bińkowski et al.) as commonly computed (the
 /// original `kid_score`, clean-fid, torch-fidelity): the unbiased MMD² with

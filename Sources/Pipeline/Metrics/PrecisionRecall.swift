@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// Improved precision and recall (Kynkäänniemi et al.) with ADM's
 /// `ManifoldEstimator` semantics: k = 3; each set's manifold is the union of

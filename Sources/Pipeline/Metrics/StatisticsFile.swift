@@ -1,4 +1,5 @@
 import Foundation
+import PipelineFiles
 
 /// Statistics .npz files in the two formats users hold:
 /// - pytorch-fid: `mu` (D,), `sigma` (D, D), float64 (`np.savez_compressed(path, mu=, sigma=)`);

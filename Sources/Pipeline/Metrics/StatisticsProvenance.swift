@@ -1,4 +1,6 @@
 import Foundation
+import PipelineFiles
+import PipelineInception
 
 /// How a statistics file was made, written as JSON beside it
 /// (`STATS.npz` → `STATS.provenance.json`): most "my FID does not match"

@@ -1,4 +1,4 @@
-import Pipeline
+import PipelineJobs
 import Prometheus
 
 /// What the ledger knows, as Prometheus metrics: made afresh from one status snapshot per

@@ -1,5 +1,5 @@
 import CoreMetrics
-import Pipeline
+import PipelineMessaging
 import Prometheus
 
 /// The swift-metrics backend of a watched coordinator: every handle the loop makes

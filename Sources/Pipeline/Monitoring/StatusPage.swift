@@ -1,5 +1,5 @@
 import Foundation
-import Pipeline
+import PipelineJobs
 
 /// The coordinator's status page: plain HTML and inline CSS, no scripts, nothing fetched from
 /// elsewhere; it reloads itself (`<meta http-equiv=refresh>`) and reflows to one column on a phone.

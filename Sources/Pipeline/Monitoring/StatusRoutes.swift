@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
-import Pipeline
+import PipelineImaging
+import PipelineJobs
 import Prometheus
 
 /// The handlers of `StatusServer`; each reads one snapshot through the server's own connection.

@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
-import Pipeline
+import PipelineJobs
 import Prometheus
 
 /// The coordinator's read-only HTTP server (Hummingbird, on its own SwiftNIO threads):

@@ -7,7 +7,7 @@ public enum OpProfile {
     nonisolated(unsafe) private static var totals: [String: (seconds: Double, calls: Int)] = [:]
 
     @inline(__always)
-    static func measure<T>(_ name: @autoclosure () -> String, _ body: () throws -> T) rethrows -> T {
+    package static func measure<T>(_ name: @autoclosure () -> String, _ body: () throws -> T) rethrows -> T {
         guard enabled else { return try body() }
         let start = DispatchTime.now().uptimeNanoseconds
         let r = try body()

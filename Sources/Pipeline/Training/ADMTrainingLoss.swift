@@ -1,4 +1,6 @@
 import Foundation
+import PipelineTensor
+import PipelineDiT
 
 /// ADM's `GaussianDiffusion.training_losses` as DiT trains with it (`create_diffusion(timestep_respacing="")`:
 /// epsilon prediction, learned-range variance, `LossType.MSE`), with its gradient with respect to the

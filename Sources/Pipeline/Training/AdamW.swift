@@ -1,4 +1,7 @@
 import Foundation
+import PipelineTensor
+import PipelineFiles
+import PipelineDiT
 
 /// `torch.optim.AdamW` (single tensor path) over a model's trainable parameters:
 ///

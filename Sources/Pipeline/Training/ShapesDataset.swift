@@ -1,4 +1,6 @@
 import Foundation
+import PipelineTensor
+import PipelineImaging
 
 /// A procedural image data set built into the project, so that training, the
 /// demo and end-to-end tests need no downloads: coloured geometric shapes on a

@@ -1,4 +1,7 @@
 import Foundation
+import PipelineTensor
+import PipelineFiles
+import PipelineDiT
 
 /// `dit-worker eval train`: one training step as the `train/tiny` fixture describes it.
 ///

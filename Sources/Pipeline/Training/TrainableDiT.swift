@@ -1,4 +1,7 @@
 import Foundation
+import PipelineTensor
+import PipelineFiles
+import PipelineDiT
 
 /// One trainable `nn.Linear` (or the patch conv viewed as one): weight (out, in), bias (out),
 /// and their gradients of the same shapes. `weight` keeps the checkpoint's shape (the patch

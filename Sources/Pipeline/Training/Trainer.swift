@@ -1,4 +1,7 @@
 import Foundation
+import PipelineFiles
+import PipelineDiT
+import PipelineDiffusion
 
 /// A training run (`train.py` in spirit): deterministic batches, timesteps, noise and label
 /// dropout from the seed and step; AdamW; optional gradient clipping; EMA of the weights;

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 extension TrainableDiT {
     /// Accumulates into every parameter's gradient the gradient of a scalar loss whose

@@ -1,4 +1,6 @@
 import Foundation
+import PipelineTensor
+import PipelineDiT
 
 /// Training throughput: full optimisation steps (forward, ADM loss, backward, clipping, AdamW,
 /// EMA) on in-memory procedural shapes, timed after one warm-up step. GFLOP/s counts

@@ -1,4 +1,6 @@
 import Foundation
+import PipelineTensor
+import PipelineDiT
 
 /// What one block's forward pass keeps for its backward pass.
 final class BlockActivations {

@@ -1,4 +1,6 @@
 import Foundation
+import PipelineTensor
+import PipelineImaging
 
 /// A pixel-space training set held in memory: each image as a (3, S, S) tensor in [−1, 1]
 /// (`ImageRGB8.tensorCHW()`) and its class label.

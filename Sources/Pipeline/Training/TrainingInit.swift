@@ -1,4 +1,6 @@
 import Foundation
+import PipelineTensor
+import PipelineDiT
 
 extension TrainableDiT {
     /// A fresh model initialised as `models.py` `DiT.initialize_weights` does: every Linear

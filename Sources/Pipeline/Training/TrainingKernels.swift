@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// Forward and backward passes of the elementwise pieces of a DiT block over (N·T, D)
 /// token rows whose conditioning vectors (shift, scale, gate) belong to the batch item

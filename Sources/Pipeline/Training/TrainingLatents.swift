@@ -1,4 +1,8 @@
 import Foundation
+import PipelineTensor
+import PipelineFiles
+import PipelineDiT
+import PipelineDiffusion
 
 /// What the trainer draws batches from: `count` items, each a (C, H, W) tensor with a label.
 /// `batch` may depend on the epoch an item is drawn in (latents re-drawn from their posterior).

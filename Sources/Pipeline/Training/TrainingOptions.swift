@@ -1,4 +1,5 @@
 import Foundation
+import PipelineDiT
 
 /// The arguments of a training run (`train.py`'s `args` in spirit), stored as `args.json`
 /// beside the checkpoints and in each checkpoint's metadata.

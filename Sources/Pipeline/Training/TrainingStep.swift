@@ -1,4 +1,6 @@
 import Foundation
+import PipelineTensor
+import PipelineDiT
 
 /// The result of one loss evaluation with gradients.
 public struct StepResult {

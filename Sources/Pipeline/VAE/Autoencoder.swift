@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// What the diffusion pipeline needs of the autoencoder between pixels and the space DiT
 /// works in: `encode` gives the (unscaled) posterior, `scaled` maps a latent to what DiT

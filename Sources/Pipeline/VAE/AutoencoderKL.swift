@@ -1,4 +1,7 @@
 import Foundation
+import PipelineTensor
+import PipelineFiles
+import PipelineWeights
 
 /// diffusers `AutoencoderKL` (Stable Diffusion's VAE): encoder → quant_conv → posterior;
 /// latent → post_quant_conv → decoder. Loaded strictly from a diffusers folder.

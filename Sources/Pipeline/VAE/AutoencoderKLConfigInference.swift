@@ -1,4 +1,5 @@
 import Foundation
+import PipelineFiles
 
 extension AutoencoderKLConfig {
     /// The architecture read off a diffusers AutoencoderKL state dict, for weights that come

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// The autoencoder of pixel-space DiTs (`in_channels` 3): latents are the images themselves,
 /// so the same pipeline runs without a VAE.

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// diffusers `DiagonalGaussianDistribution`: the encoder's posterior over latents.
 /// The moments split along channels into mean and log-variance; the log-variance is

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// Decoded images → uint8 pixels exactly as DiT's `sample_ddp.py` does it:
 /// `torch.clamp(127.5 * samples + 128.0, 0, 255).permute(0, 2, 3, 1).to("cpu", dtype=torch.uint8)`.

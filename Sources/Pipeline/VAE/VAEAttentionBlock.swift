@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// diffusers `Attention` as `UNetMidBlock2D` builds it for the VAE: one head over all channels,
 /// GroupNorm first, biases on every projection, a residual connection, `rescale_output_factor` 1.

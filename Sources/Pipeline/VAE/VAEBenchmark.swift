@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// Timing of the SD-VAE-shaped AutoencoderKL with random weights.
 public struct VAEBenchmarkResult: Codable {

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// `nn.Conv2d` with bias, as the VAE uses it: 3x3 (padding 1, or the down-sampler's stride 2
 /// with an explicit pad) and 1x1 (quant convs, shortcuts). 3x3 stride-1 convolutions go

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// diffusers `Decoder`: conv_in from the latent, the mid block, the up blocks in reversed
 /// channel order, conv_norm_out + SiLU, conv_out.

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// diffusers `DownEncoderBlock2D`: `layers_per_block` resnets, then (all but the last block)
 /// `Downsample2D(use_conv=True, padding=0)`, which pads (left 0, right 1, top 0, bottom 1)

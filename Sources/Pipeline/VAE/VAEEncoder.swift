@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// diffusers `Encoder` (`double_z=True`): conv_in, the down blocks, the mid block,
 /// conv_norm_out + SiLU, conv_out to 2 × latent_channels (mean and log-variance).

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// `nn.GroupNorm(groups, channels, eps=1e-6, affine=True)`, optionally followed by SiLU
 /// (every VAE norm but the attention's is followed by the block's `nonlinearity`).

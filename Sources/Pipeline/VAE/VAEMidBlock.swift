@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// diffusers `UNetMidBlock2D` as the VAE builds it: resnets.0, attentions.0 (unless
 /// `mid_block_add_attention` is false), resnets.1, all at the last block's width.

@@ -1,4 +1,6 @@
 import Foundation
+import PipelineTensor
+import PipelineWeights
 
 /// Where the VAE's modules get their tensors: a strict `StateDict` over a checkpoint, or
 /// `RandomVAEParameters` for benchmarks. Keys are diffusers' state-dict names.

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// diffusers `ResnetBlock2D` as the VAE builds it (no time embedding, `output_scale_factor` 1,
 /// dropout 0): x + conv2(silu(norm2(conv1(silu(norm1(x)))))), with a 1x1 `conv_shortcut`

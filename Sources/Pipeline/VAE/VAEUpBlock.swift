@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// diffusers `UpDecoderBlock2D`: `layers_per_block + 1` resnets, then (all but the last block)
 /// `Upsample2D(use_conv=True)`: nearest 2x up-sampling and a 3x3 convolution.

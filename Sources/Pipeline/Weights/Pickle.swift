@@ -1,4 +1,5 @@
 import Foundation
+import PipelineFiles
 
 /// A value built by the restricted unpickler. Containers that pickle mutates
 /// after creating them (dicts, lists, objects) are reference types, so that a

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineFiles
 
 /// Which weights of a DiT `train.py` checkpoint (`{"model", "ema", "opt", "args"}`) to serve.
 public enum CheckpointPick: String, CaseIterable, Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineFiles
 
 /// The format `torch.save` wrote before PyTorch 1.6 (and still writes with
 /// `_use_new_zipfile_serialization=False`); pytorch-fid's 2019 Inception weights
@@ -7,7 +8,7 @@ import Foundation
 /// ids are ('storage', type, key, location, numel, view_metadata); the pickle
 /// of the sorted storage keys; then for each key, its element count as a
 /// little-endian int64 followed by its raw bytes.
-enum TorchLegacyFormat {
+package enum TorchLegacyFormat {
     /// PROTO 2, LONG1 of 10 bytes: 0x1950a86a20f9469cfc6c, STOP.
     static let magic: [UInt8] = [0x80, 0x02, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19, 0x2E]
 

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineFiles
 
 /// A storage of a torch checkpoint: the zip member `<archive>/data/<key>`,
 /// `numel` elements of `dtype`, read in place from the mapped file.

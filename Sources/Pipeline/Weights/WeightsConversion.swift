@@ -1,4 +1,6 @@
 import Foundation
+import PipelineTensor
+import PipelineFiles
 
 /// Rewrites any weights file `WeightsFile.open` reads as safetensors.
 ///
@@ -52,7 +54,7 @@ public enum WeightsConversion {
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
         while json.count % 8 != 0 { json.append(0x20) }
 
-        let out = try StreamingFile(path: output)
+        let out = try AtomicFileWriter(path: output)
         do {
             var len = UInt64(json.count).littleEndian
             try withUnsafeBytes(of: &len) { try out.write($0) }
@@ -80,50 +82,4 @@ public enum WeightsConversion {
         }
         return Summary(tensors: layout.count, bytes: 8 + json.count + offset, servedEntry: served, skippedEntries: skipped)
     }
-}
-
-/// A file written in pieces to a temporary name beside `path`, then fsynced
-/// and renamed into place (`commit`), or removed (`abandon`).
-final class StreamingFile {
-    let path: String
-    let tmp: String
-    private var fd: Int32
-
-    init(path: String) throws {
-        self.path = path
-        let url = URL(fileURLWithPath: path)
-        let dir = url.deletingLastPathComponent().path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        tmp = dir + "/.\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw WeightError.unreadable(file: path, reason: "cannot create: \(String(cString: strerror(errno)))") }
-    }
-
-    func write(_ buf: UnsafeRawBufferPointer) throws {
-        var done = 0
-        while done < buf.count {
-            let n = Foundation.write(fd, buf.baseAddress! + done, min(buf.count - done, 1 << 30))
-            if n < 0, errno == EINTR { continue }
-            guard n > 0 else { throw WeightError.unreadable(file: path, reason: "write failed: \(String(cString: strerror(errno)))") }
-            done += n
-        }
-    }
-
-    func commit() throws {
-        guard fsync(fd) == 0 else { throw WeightError.unreadable(file: path, reason: "fsync failed: \(String(cString: strerror(errno)))") }
-        close(fd)
-        fd = -1
-        guard rename(tmp, path) == 0 else {
-            let r = String(cString: strerror(errno))
-            unlink(tmp)
-            throw WeightError.unreadable(file: path, reason: "rename failed: \(r)")
-        }
-    }
-
-    func abandon() {
-        if fd >= 0 { close(fd); fd = -1 }
-        unlink(tmp)
-    }
-
-    deinit { if fd >= 0 { close(fd); unlink(tmp) } }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineFiles
 
 /// Opens any weights file this project reads, by content (never by extension):
 /// safetensors, or a PyTorch checkpoint (`torch.save`, .pt/.pth/.bin; zip or legacy format).

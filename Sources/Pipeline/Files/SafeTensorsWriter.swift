@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// Builds a safetensors file: add tensors, then `write(to:)`, which writes a
 /// temporary file, fsyncs it and renames it into place.
@@ -56,38 +57,5 @@ public struct SafeTensorsWriter {
 
     public func write(to path: String) throws {
         try AtomicFile.write(try encoded(), to: path)
-    }
-}
-
-/// Crash-safe file writes: temporary file in the same folder, fsync, rename.
-public enum AtomicFile {
-    public static func write(_ data: Data, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let dir = url.deletingLastPathComponent().path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let tmp = dir + "/.\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw WeightError.unreadable(file: path, reason: "cannot create: \(String(cString: strerror(errno)))") }
-        var ok = true
-        var reason = ""
-        data.withUnsafeBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + done, raw.count - done)
-                if n <= 0 { ok = false; reason = String(cString: strerror(errno)); break }
-                done += n
-            }
-        }
-        if ok && fsync(fd) != 0 { ok = false; reason = String(cString: strerror(errno)) }
-        close(fd)
-        guard ok else {
-            unlink(tmp)
-            throw WeightError.unreadable(file: path, reason: "write failed: \(reason)")
-        }
-        guard rename(tmp, path) == 0 else {
-            let r = String(cString: strerror(errno))
-            unlink(tmp)
-            throw WeightError.unreadable(file: path, reason: "rename failed: \(r)")
-        }
     }
 }

@@ -5,14 +5,13 @@ import Foundation
 /// bytes appended in chunks of any size (CRC-32 and, for deflate, compression
 /// computed as they arrive), then closed, which patches the local header with
 /// the final CRC and sizes. `finish()` writes the central directory (zip64
-/// records where a size or offset passes 4 GiB), fsyncs and renames the
-/// temporary file into place, so readers never see a half-written archive.
+/// records where a size or offset passes 4 GiB) and commits the file through
+/// `AtomicFileWriter`, so readers never see a half-written archive.
 public final class ZipWriter {
     public enum Compression { case stored, deflate(level: Int32) }
 
     public let path: String
-    private let tmpPath: String
-    private var fd: Int32
+    private let file: AtomicFileWriter
     private var offset = 0
     private var central: [(name: [UInt8], method: UInt16, crc: UInt32, csize: Int, usize: Int, offset: Int)] = []
     private var current: Member?
@@ -38,22 +37,14 @@ public final class ZipWriter {
     public init(path: String, forceZip64: Bool = false) throws {
         self.path = path
         self.forceZip64 = forceZip64
-        let url = URL(fileURLWithPath: path)
-        let dir = url.deletingLastPathComponent().path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        tmpPath = dir + "/.\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        fd = open(tmpPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw ZipError(file: path, reason: "cannot create: \(String(cString: strerror(errno)))") }
+        file = try AtomicFileWriter(path: path)
         outBuf = UnsafeMutablePointer<UInt8>.allocate(capacity: ZipWriter.outCapacity)
     }
 
     deinit {
         if let z = current?.z { deflateEnd(z); z.deallocate() }
         outBuf.deallocate()
-        if !finished {
-            close(fd)
-            unlink(tmpPath)
-        }
+        if !finished { file.abandon() }
     }
 
     /// Opens member `name`. `expectedSize` (the uncompressed size, when known)
@@ -121,11 +112,7 @@ public final class ZipWriter {
             throw ZipError(file: path, reason: "member '\(String(decoding: m.name, as: UTF8.self))' outgrew its declared size")
         }
         let header = localHeader(m)
-        try header.withUnsafeBytes { raw in
-            guard Foundation.pwrite(fd, raw.baseAddress!, raw.count, off_t(m.headerOffset)) == raw.count else {
-                throw ZipError(file: path, reason: "write failed: \(String(cString: strerror(errno)))")
-            }
-        }
+        try header.withUnsafeBytes { try file.write($0, at: m.headerOffset) }
         central.append((m.name, m.method, m.crc, m.csize, m.usize, m.headerOffset))
     }
 
@@ -168,14 +155,8 @@ public final class ZipWriter {
         tail.le16(min(central.count, 0xFFFF)); tail.le16(min(central.count, 0xFFFF))
         tail.le32(min(cdSize, 0xFFFF_FFFF)); tail.le32(min(cdStart, 0xFFFF_FFFF)); tail.le16(0)
         try writeAll(tail)
-        guard fsync(fd) == 0 else { throw ZipError(file: path, reason: "fsync failed: \(String(cString: strerror(errno)))") }
-        close(fd)
         finished = true
-        guard rename(tmpPath, path) == 0 else {
-            let r = String(cString: strerror(errno))
-            unlink(tmpPath)
-            throw ZipError(file: path, reason: "rename failed: \(r)")
-        }
+        try file.commit()
     }
 
     private func localHeader(_ m: Member) -> [UInt8] {
@@ -219,13 +200,7 @@ public final class ZipWriter {
     }
 
     private func writeAll(_ raw: UnsafeRawBufferPointer) throws {
-        var done = 0
-        while done < raw.count {
-            let n = Foundation.write(fd, raw.baseAddress! + done, raw.count - done)
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw ZipError(file: path, reason: "write failed: \(String(cString: strerror(errno)))") }
-            done += n
-        }
+        try file.write(raw)
         offset += raw.count
     }
 }

@@ -1,4 +1,9 @@
 import Foundation
+import PipelineTensor
+import PipelineFiles
+import PipelineImaging
+import PipelineVAE
+import PipelineDiffusion
 
 /// `dit-worker sample`: samples N latents with a `SampleEngine` and writes them
 /// to a folder: `latents.npy` (float32 N×C×H×W, row i = global sample i) and

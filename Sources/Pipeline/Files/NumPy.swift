@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// Element types of .npy files this project reads and writes.
 public enum NPYDType: String, CaseIterable {
