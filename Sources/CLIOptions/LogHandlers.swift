@@ -1,14 +1,20 @@
 import Foundation
 import Logging
 
-/// `2026-12-04T09:50:00.123Z info dit.coordinator: job 1 done key=value` on standard error.
-public struct TextLogHandler: LogHandler {
+/// The handler of `--log-format`: one line per event on standard error.
+/// - text: `2026-12-04T09:50:00.123Z info dit.coordinator: job 1 done key=value`
+/// - json: `{"label":"dit.coordinator","level":"info","message":"job 1 done","time":"2026-12-04T09:50:00.123Z", ...}`
+///   (keys sorted; metadata keys that clash with those four are prefixed with `meta.`).
+public struct StandardErrorLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level = .info
     public let label: String
+    public let format: LogFormat
     let sink: LineSink
 
-    public init(label: String, sink: LineSink = .standardError) { self.label = label; self.sink = sink }
+    public init(label: String, format: LogFormat, sink: LineSink = .standardError) {
+        self.label = label; self.format = format; self.sink = sink
+    }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
@@ -16,37 +22,20 @@ public struct TextLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var line = "\(LineSink.timestamp()) \(event.level) \(label): \(event.message)"
-        for (k, v) in merged(metadata, event.metadata).sorted(by: { $0.key < $1.key }) { line += " \(k)=\(v)" }
-        sink.write(line)
-    }
-}
-
-/// One JSON object a line on standard error: `{"level":"info","label":"dit.coordinator",
-/// "message":"job 1 done","time":"2026-12-04T09:50:00.123Z", ...metadata}` (keys sorted;
-/// metadata keys that clash with those four are prefixed with `meta.`).
-public struct JSONLogHandler: LogHandler {
-    public var metadata: Logger.Metadata = [:]
-    public var logLevel: Logger.Level = .info
-    public let label: String
-    let sink: LineSink
-
-    public init(label: String, sink: LineSink = .standardError) { self.label = label; self.sink = sink }
-
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    public func log(event: LogEvent) {
-        var object: [String: Any] = ["time": LineSink.timestamp(), "level": event.level.rawValue, "label": label,
-                                     "message": "\(event.message)"]
-        for (k, v) in merged(metadata, event.metadata) {
-            object[object[k] == nil ? k : "meta." + k] = Self.json(v)
+        let meta = merged(metadata, event.metadata)
+        switch format {
+        case .text:
+            var line = "\(LineSink.timestamp()) \(event.level) \(label): \(event.message)"
+            for (k, v) in meta.sorted(by: { $0.key < $1.key }) { line += " \(k)=\(v)" }
+            sink.write(line)
+        case .json:
+            var object: [String: Any] = ["time": LineSink.timestamp(), "level": event.level.rawValue, "label": label,
+                                         "message": "\(event.message)"]
+            for (k, v) in meta { object[object[k] == nil ? k : "meta." + k] = Self.json(v) }
+            guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+            else { return }
+            sink.write(String(decoding: data, as: UTF8.self))
         }
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-        else { return }
-        sink.write(String(decoding: data, as: UTF8.self))
     }
 
     static func json(_ v: Logger.Metadata.Value) -> Any {

@@ -16,7 +16,7 @@ public struct LogOptions: ParsableArguments {
     public func bootstrap() {
         LogOptions.once.run { [logLevel, logFormat] in
             LoggingSystem.bootstrap { label in
-                var h: any LogHandler = logFormat == .json ? JSONLogHandler(label: label) : TextLogHandler(label: label)
+                var h = StandardErrorLogHandler(label: label, format: logFormat)
                 h.logLevel = logLevel
                 return h
             }

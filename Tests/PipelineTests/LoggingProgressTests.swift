@@ -15,7 +15,7 @@ final class LoggingProgressTests: XCTestCase {
 
     func testJSONHandlerWritesOneObjectPerLine() throws {
         let lines = Lines()
-        var log = Logger(label: "dit.test") { JSONLogHandler(label: $0, sink: lines.sink) }
+        var log = Logger(label: "dit.test") { StandardErrorLogHandler(label: $0, format: .json, sink: lines.sink) }
         log[metadataKey: "job"] = "7"
         log.info("shard \"3\" done\nnext line", metadata: ["message": "clash", "items": .array(["1", "2"])])
         log.debug("below the level: dropped")
@@ -34,7 +34,7 @@ final class LoggingProgressTests: XCTestCase {
 
     func testTextHandlerLine() {
         let lines = Lines()
-        var log = Logger(label: "dit.test") { TextLogHandler(label: $0, sink: lines.sink) }
+        var log = Logger(label: "dit.test") { StandardErrorLogHandler(label: $0, format: .text, sink: lines.sink) }
         log.logLevel = .warning
         log.info("dropped")
         log.warning("disk full", metadata: ["worker": "w1"])
@@ -44,7 +44,7 @@ final class LoggingProgressTests: XCTestCase {
 
     func testProgressWithoutATerminalLogsPlainLines() {
         let lines = Lines()
-        let log = Logger(label: "dit.progress") { TextLogHandler(label: $0, sink: lines.sink) }
+        let log = Logger(label: "dit.progress") { StandardErrorLogHandler(label: $0, format: .text, sink: lines.sink) }
         let p = ProgressReporter("sampling", total: 8, unit: "images", interval: 3600, terminal: false, logger: log)
         p.update(1)            // the first update is logged
         p.update(2)            // within the interval: not
