@@ -1,11 +1,14 @@
-// swift-tools-version:5.10
+// swift-tools-version:6.0
 import PackageDescription
 
 // Kernels' hot loops are written with unsafe buffers; their release builds drop the remaining
 // overflow and bounds checks. Nothing else is built -Ounchecked: the parsers (pickle, zip,
 // safetensors, NumPy, network frames) keep Swift's overflow traps.
-let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
-let librarySettings: [SwiftSetting] = []
+// The library targets build in the Swift 6 language mode (complete concurrency checking);
+// the exceptions keep `swift5Settings`, each with its reason where it is used.
+let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)), .swiftLanguageMode(.v6)]
+let librarySettings: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+let swift5Settings: [SwiftSetting] = [.swiftLanguageMode(.v5)]
 let allLayers: [Target.Dependency] = [
     "PipelineTensor", "PipelineFiles", "PipelineWeights", "PipelineImaging", "PipelineDiT", "PipelineVAE",
     "PipelineInception", "PipelineDiffusion", "PipelineMetrics", "PipelineTraining", "PipelineMessaging",
@@ -26,7 +29,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+        // No ZIPFoundation: the one zip reader/writer (Files/ZipDirectory.swift, ZipReader.swift,
+        // ZipWriter.swift) works over zlib, serves .pt members in place from a mapping and
+        // streams .npz with zip64 (see ZipDirectory).
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         // Tests only: the deploy recipes' YAML (Kubernetes, compose) must parse.
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
@@ -60,8 +65,7 @@ let package = Package(
                 swiftSettings: kernelSettings),
         // File formats and I/O: atomic files, mappings, SHA-256, zip, NumPy, safetensors.
         .target(name: "PipelineFiles",
-                dependencies: ["PipelineTensor", "CZLibSystem", "COpenSSLCrypto",
-                               .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+                dependencies: ["PipelineTensor", "CZLibSystem", "COpenSSLCrypto"],
                 path: "Sources/Pipeline/Files", swiftSettings: librarySettings),
         .target(name: "PipelineWeights", dependencies: ["PipelineTensor", "PipelineFiles"],
                 path: "Sources/Pipeline/Weights", swiftSettings: librarySettings),
@@ -86,10 +90,13 @@ let package = Package(
                                "PipelineDiT", "PipelineDiffusion"],
                 path: "Sources/Pipeline/Training", swiftSettings: librarySettings),
         // Messaging: ZeroMQ sockets, CURVE, the DITP wire protocol.
+        // Swift 5 mode for now: `WorkerEndpoint` calls its assignment handler on `--credits` pool
+        // threads, so the handler must become `@Sendable` (and `ShardRunner` Sendable); that
+        // signature belongs to the messaging/coordinator work in flight (issue 12, harden-coord).
         .target(name: "PipelineMessaging",
                 dependencies: ["PipelineFiles", "CZMQ", .product(name: "Logging", package: "swift-log"),
                                .product(name: "Metrics", package: "swift-metrics")],
-                path: "Sources/Pipeline/Messaging", swiftSettings: librarySettings),
+                path: "Sources/Pipeline/Messaging", swiftSettings: swift5Settings),
         // Jobs: the ledger, the coordinator state machine, the job kinds and their executors.
         .target(name: "PipelineJobs",
                 dependencies: ["PipelineTensor", "PipelineFiles", "PipelineWeights", "PipelineImaging",
@@ -98,9 +105,12 @@ let package = Package(
                                .product(name: "GRDB", package: "GRDB.swift"),
                                .product(name: "Logging", package: "swift-log"),
                                .product(name: "Metrics", package: "swift-metrics")],
-                path: "Sources/Pipeline/Jobs", swiftSettings: librarySettings),
+                // Swift 5 mode until Messaging's handler is `@Sendable` (above): the worker side
+                // hands `ShardRunner.run` to it.
+                path: "Sources/Pipeline/Jobs", swiftSettings: swift5Settings),
         // Watching the coordinator: read-only HTTP status page and JSON API (Hummingbird),
         // Prometheus /metrics (swift-prometheus). Reads the ledger through its own connection.
+        // Swift 5 mode like Jobs, whose Swift 5 types (Ledger reader, status report) it uses.
         .target(name: "PipelineMonitoring",
                 dependencies: ["PipelineImaging", "PipelineMessaging", "PipelineJobs",
                                .product(name: "GRDB", package: "GRDB.swift"),
@@ -109,26 +119,29 @@ let package = Package(
                                .product(name: "Prometheus", package: "swift-prometheus"),
                                .product(name: "Hummingbird", package: "hummingbird"),
                                .product(name: "NIOCore", package: "swift-nio")],
-                path: "Sources/Pipeline/Monitoring", swiftSettings: librarySettings),
+                path: "Sources/Pipeline/Monitoring", swiftSettings: swift5Settings),
         // Flag groups both executables take (single-process command and distributed job alike).
         .target(
             name: "CLIOptions",
             dependencies: allLayers + [.product(name: "ArgumentParser", package: "swift-argument-parser"),
                                        .product(name: "Logging", package: "swift-log")],
-            path: "Sources/CLIOptions"
+            path: "Sources/CLIOptions",
+            swiftSettings: swift5Settings  // executables and tests: outside the library's Swift 6 scope
         ),
         .executableTarget(
             name: "Worker",
             dependencies: allLayers + ["CLIOptions", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                        .product(name: "Logging", package: "swift-log")],
-            path: "Sources/Worker"
+            path: "Sources/Worker",
+            swiftSettings: swift5Settings
         ),
         .executableTarget(
             name: "Coordinator",
             dependencies: allLayers + ["PipelineMonitoring", "CLIOptions",
                                        .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                        .product(name: "Logging", package: "swift-log")],
-            path: "Sources/Coordinator"
+            path: "Sources/Coordinator",
+            swiftSettings: swift5Settings
         ),
         .testTarget(
             name: "PipelineTests",
@@ -136,7 +149,8 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "Yams", package: "Yams")],
             path: "Tests/PipelineTests",
-            exclude: ["Resources"]
+            exclude: ["Resources"],
+            swiftSettings: swift5Settings
         ),
     ]
 )

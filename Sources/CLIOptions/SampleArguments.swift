@@ -18,11 +18,16 @@ public struct SampleArguments: ParsableArguments {
     @Option(help: "Seed of the noise and of the labels.") public var seed: UInt64 = 0
     @Option(help: "Classifier-free guidance scale (1 = no guidance).") public var cfgScale: Float = 1.5
     @Flag(help: "Guide all eps channels instead of the reference's first 3.") public var guideAllChannels = false
-    @Option(help: "ddpm or ddim.") public var sampler: String = "ddpm"
-    @Option(help: "Sampling steps (respacing K for DDPM, ddimK for DDIM).") public var steps: Int = 250
+    @Option(help: "ddpm or ddim (ADM), or a diffusers scheduler: \(SchedulerPreset.allCases.map(\.rawValue).joined(separator: ", ")).")
+    public var sampler: String = "ddpm"
+    @Option(help: "A diffusers scheduler config JSON applied over the --sampler preset (diffusers samplers only).")
+    public var schedulerConfig: String?
+    @Option(help: "Classifier-free guidance only at model timesteps LO <= t <= HI (e.g. 0,700); one conditional call elsewhere.")
+    public var cfgInterval: String?
+    @Option(help: "Sampling steps (respacing K for DDPM, ddimK for DDIM, set_timesteps(K) for the diffusers samplers).") public var steps: Int = 250
     @Option(help: "Explicit respacing (overrides --steps' default): N, N1,N2,..., or ddimN.") public var respacing: String?
     @Option(help: "DDIM eta.") public var eta: Float = 0
-    @Option(help: "uniform, balanced, or a file of labels (one integer per line, or .npy).") public var labels = "uniform"
+    @Option(help: "uniform, balanced, null (unconditional: the null class), or a file of labels (one integer per line, or .npy).") public var labels = "uniform"
     @Option(help: "Output folder (for a job: shared by coordinator and workers).") public var out: String
     @Option(help: "Samples per sampler batch.") public var batch = 16
     @Option(help: "per-sample (bit-identical whatever the batching and threads) or batched (one forward per batch).")
@@ -32,8 +37,9 @@ public struct SampleArguments: ParsableArguments {
 
     /// The sampler settings these flags name.
     public func settings() throws -> SamplerSettings {
-        guard let kind = SamplerKind(rawValue: sampler) else {
-            throw ValidationError("--sampler must be ddpm or ddim, got \(sampler)")
+        let choice: SamplerChoice
+        do { choice = try SamplerChoice(name: sampler, schedulerConfigFile: schedulerConfig) } catch {
+            throw ValidationError("--sampler: \(error)")
         }
         let batching: ModelBatching
         switch modelCalls {
@@ -41,17 +47,24 @@ public struct SampleArguments: ParsableArguments {
         case "batched": batching = .batched
         default: throw ValidationError("--model-calls must be per-sample or batched, got \(modelCalls)")
         }
-        return SamplerSettings(kind: kind, cfgScale: cfgScale, eta: eta, guideAllChannels: guideAllChannels, batching: batching)
+        return choice.settings(cfgScale: cfgScale, eta: eta, guideAllChannels: guideAllChannels, batching: batching,
+                               cfgInterval: try cfgInterval.map(GuidanceInterval.init(parsing:)))
     }
 
     /// The distributed job's spec (paths made absolute).
-    public func spec(samplesPerShard: Int) -> SampleSpec {
-        SampleSpec(
+    public func spec(samplesPerShard: Int) throws -> SampleSpec {
+        let scheduler: String?
+        if case let .diffusers(_, config) = try SamplerChoice(name: sampler, schedulerConfigFile: schedulerConfig) {
+            scheduler = config.jsonText
+        } else {
+            scheduler = nil
+        }
+        return SampleSpec(
             outputDir: absolute(out), dit: dit.hasPrefix("random:") ? dit : absolute(dit), config: config.map(absolute),
             numHeads: numHeads, imageSize: imageSize,
             vae: vae.map { $0 == AutoencoderSpec.identityName ? $0 : absolute($0) }, numSamples: numSamples, seed: seed,
             cfgScale: cfgScale, guideAllChannels: guideAllChannels, sampler: sampler, steps: steps, respacing: respacing,
             eta: eta, labels: ["uniform", "balanced"].contains(labels) ? labels : absolute(labels), batch: batch,
-            modelCalls: modelCalls, samplesPerShard: samplesPerShard)
+            modelCalls: modelCalls, samplesPerShard: samplesPerShard, scheduler: scheduler, cfgInterval: cfgInterval)
     }
 }

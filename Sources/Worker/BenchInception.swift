@@ -20,7 +20,6 @@ struct BenchInception: ParsableCommand {
 
     func run() throws {
         Threads.set(threads)
-        PlanarConv.useFastAlgorithms = !noFastConv
         if verify {
             let d = try InceptionBenchmark.fastDeviation(batch: batch, size: size, weights: weights)
             print(String(format: "fast vs im2col convolutions (max abs difference / max |im2col|): pool3 %.2e, logits %.2e, spatial %.2e",
@@ -28,7 +27,8 @@ struct BenchInception: ParsableCommand {
             return
         }
         OpProfile.enabled = profile
-        let r = try InceptionBenchmark.run(batch: batch, threads: threads, size: size, iterations: iterations, weights: weights)
+        let r = try InceptionBenchmark.run(batch: batch, threads: threads, size: size, iterations: iterations, weights: weights,
+                                             options: InceptionOptions(fastConvolutions: !noFastConv))
         if profile {
             let total = OpProfile.report.reduce(0) { $0 + $1.1 }
             for (op, seconds, calls) in OpProfile.report {

@@ -20,16 +20,17 @@ struct BenchVAE: ParsableCommand {
 
     func run() throws {
         Threads.set(threads)
-        VAEConv2d.useWinograd = !noWinograd
         VAEProfile.enabled = profile
-        if let winogradBudget { Winograd.chunkBudget = winogradBudget }
+        var options = VAEOptions(winograd: !noWinograd)
+        if let winogradBudget { options.winogradChunkBudget = winogradBudget }
         if verify {
-            let d = try VAEBenchmark.winogradDeviation(imageSize: imageSize)
+            let d = try VAEBenchmark.winogradDeviation(imageSize: imageSize, options: options)
             print(String(format: "winograd vs im2col at %dpx (relative to max(|ref|, 1)): mean %.2e, decoded %.2e",
                          imageSize, d.encode, d.decode))
             return
         }
-        let r = try VAEBenchmark.run(imageSize: imageSize, batch: batch, iterations: iterations, decodeOnly: decodeOnly)
+        let r = try VAEBenchmark.run(imageSize: imageSize, batch: batch, iterations: iterations, decodeOnly: decodeOnly,
+                                     options: options)
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys]

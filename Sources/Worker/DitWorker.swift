@@ -17,7 +17,7 @@ struct DitWorker: ParsableCommand {
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run one engine on IN.safetensors and write OUT.safetensors.",
-        subcommands: [EvalDiT.self, EvalCrop.self, EvalVAE.self, EvalInception.self, EvalDiffusion.self, EvalTrain.self]
+        subcommands: [EvalDiT.self, EvalCrop.self, EvalVAE.self, EvalInception.self, EvalDiffusion.self, EvalSampler.self, EvalTrain.self]
     )
 }
 
@@ -25,7 +25,7 @@ struct Eval: ParsableCommand {
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure throughput with random weights.",
-        subcommands: [BenchGEMM.self, BenchDiT.self, BenchVAE.self, BenchInception.self, BenchTrain.self]
+        subcommands: [BenchGEMM.self, BenchDiT.self, BenchVAE.self, BenchInception.self, BenchTrain.self, BenchSample.self]
     )
 }
 

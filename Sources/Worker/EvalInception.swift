@@ -20,8 +20,7 @@ struct EvalInception: ParsableCommand {
 
     func run() throws {
         Threads.set(threads)
-        PlanarConv.useFastAlgorithms = !noFastConv
-        let model = try FIDInceptionV3(path: weights)
+        let model = try FIDInceptionV3(path: weights, options: InceptionOptions(fastConvolutions: !noFastConv))
         let keys = try InceptionEval.run(model: model, inputs: inputs, output: output, mode: mode, batch: batch)
         print("wrote \(keys.joined(separator: ", ")) to \(output)")
     }

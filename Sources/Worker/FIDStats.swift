@@ -2,6 +2,7 @@ import ArgumentParser
 import CLIOptions
 import Foundation
 import PipelineTensor
+import PipelineInception
 import PipelineMetrics
 
 struct FIDStats: ParsableCommand {
@@ -18,9 +19,10 @@ struct FIDStats: ParsableCommand {
     func run() throws {
         logging.bootstrap()
         Threads.set(threads)
-        PlanarConv.useFastAlgorithms = !noFastConv
+        let job = try stats.job()
+        let model = try job.weights.load(options: InceptionOptions(fastConvolutions: !noFastConv))
         let bar = ProgressReporter("fidstats", total: 1, unit: "images")
-        let r = try stats.job().run(source: stats.source(), out: stats.out) { done, total in
+        let r = try job.run(source: stats.source(), out: stats.out, model: model) { done, total in
             bar.total = total
             bar.update(done)
         }

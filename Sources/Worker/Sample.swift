@@ -10,7 +10,7 @@ import PipelineJobs
 /// latent depends only on (seed, i): any batch size gives the same bits.
 struct Sample: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Sample from a DiT (DDPM or DDIM, classifier-free guidance) into OUT/latents.npy, labels.npy (and PNGs with --vae).")
+        abstract: "Sample from a DiT (DDPM, DDIM or a diffusers scheduler, classifier-free guidance) into OUT/latents.npy, labels.npy (and PNGs with --vae).")
 
     @OptionGroup var sample: SampleArguments
     @Option(help: "Threads for BLAS and elementwise work.") var threads: Int?
@@ -22,6 +22,9 @@ struct Sample: ParsableCommand {
         let s = sample
         let settings = try s.settings()
         let model = try DiTModelSpec(parsing: s.dit).load(configFile: s.config, numHeads: s.numHeads, imageSize: s.imageSize)
+        let calls = try SampleEngine.standard(model: model, settings: settings, steps: s.steps,
+                                              respacing: try s.respacing.map(Respacing.init(parsing:)), seed: s.seed,
+                                              labels: .uniform, total: 1).sampler.modelEvaluationsPerSample
         let run = SampleRun(
             numSamples: s.numSamples, seed: s.seed, settings: settings,
             steps: s.steps, respacing: try s.respacing.map(Respacing.init(parsing:)),
@@ -36,9 +39,12 @@ struct Sample: ParsableCommand {
         }
         bar.finish()
         if let p = last {
-            print(String(format: "sampled %d latents %@ in %.1f s: %.3f images/s (%@, %d steps, cfg %.2f, batch %d, %@ calls, %d threads)",
+            print(String(format: "sampled %d latents %@ in %.1f s: %.3f images/s (%@, %d steps, cfg %.2f%@, batch %d, %@ calls, %d threads)",
                          s.numSamples, "\(result.latents.shape)", p.elapsed, Double(s.numSamples) / p.elapsed,
-                         s.sampler, run.steps, s.cfgScale, s.batch, s.modelCalls, Threads.count))
+                         s.sampler, run.steps, s.cfgScale, s.cfgInterval.map { " in [\($0)]" } ?? "", s.batch, s.modelCalls,
+                         Threads.count))
+            print(String(format: "model calls per image: %d (a guided step counts 2); seconds per image: %.4f",
+                         calls, p.elapsed / Double(s.numSamples)))
         }
         print("wrote \(s.out)/latents.npy, \(s.out)/labels.npy" + (s.vae == nil ? "" : " and \(s.numSamples) PNGs"))
     }

@@ -33,7 +33,7 @@ final class DiTKernelTests: XCTestCase {
         let values = (0..<w).map { p[$0] }
         XCTAssertEqual(VectorMath.max(p, count: w), values.max()!)
         XCTAssertEqual(VectorMath.sum(p, count: w), values.reduce(0, +), accuracy: 1e-4)
-        VectorMath.softmaxRow(p, width: w)
+        Softmax.row(p, width: w)
         let m = values.max()!
         let z = values.map { expf($0 - m) }.reduce(0, +)
         for i in 0..<w { XCTAssertEqual(p[i], expf(values[i] - m) / z, accuracy: 1e-6) }

@@ -191,8 +191,9 @@ final class DiffusionSamplerTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("below 1"))
         }
         let s = try DiffusionSampler(diffusion: d, settings: SamplerSettings(kind: .ddim, cfgScale: 2))
-        XCTAssertThrowsError(try s.sample(model: ClosedFormModel(), indices: [0, 5], labels: [1, 10], noise: PhiloxNoise(seed: 0))) {
-            XCTAssertEqual($0 as? DiffusionError, .labelOutOfRange(label: 10, index: 5, numClasses: 10))
+        // Label 10 is the null class (accepted, as the reference's p_sample_loop takes it); 11 is out of range.
+        XCTAssertThrowsError(try s.sample(model: ClosedFormModel(), indices: [0, 5], labels: [1, 11], noise: PhiloxNoise(seed: 0))) {
+            XCTAssertEqual($0 as? DiffusionError, .labelOutOfRange(label: 11, index: 5, numClasses: 11))
         }
         XCTAssertThrowsError(try s.sample(model: ClosedFormModel(), indices: [0], labels: [-1], noise: PhiloxNoise(seed: 0)))
         XCTAssertThrowsError(try SampleEngine.standard(model: ClosedFormModel(), settings: SamplerSettings(kind: .ddpm),

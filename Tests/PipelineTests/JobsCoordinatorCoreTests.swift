@@ -78,7 +78,7 @@ final class JobsCoordinatorCoreTests: XCTestCase {
         var bad = r.outputs
         bad[0].sha256 = String(repeating: "0", count: 64)
         let next = try core.handle(.result("p", ShardCompletion(jobId: job, shardId: g.shardId, attempt: 1, outputs: bad)))
-        XCTAssertEqual(try ledger.attempts(jobId: job, shardIndex: 0).first?.outcome, "failed")
+        XCTAssertEqual(try ledger.attempts(jobId: job, shardIndex: 0).first?.outcome, .failed)
         XCTAssertTrue(try ledger.attempts(jobId: job, shardIndex: 0).first?.reason?.contains("sha256") ?? false)
         XCTAssertTrue(next.isEmpty, "the worker has no credit left")
         let g2 = try XCTUnwrap(core.handle(.request("p", credits: 1)).first?.1)
@@ -117,7 +117,7 @@ final class JobsCoordinatorCoreTests: XCTestCase {
         let gb = try core.handle(.gone("a", reason: "silent for 3 heartbeats"))
         XCTAssertEqual(gb.map(\.0), ["b"])
         XCTAssertEqual(gb.first?.1.attempt, 2)
-        XCTAssertEqual(try ledger.attempts(jobId: job, shardIndex: 0).first?.outcome, "released")
+        XCTAssertEqual(try ledger.attempts(jobId: job, shardIndex: 0).first?.outcome, .released)
         // A stale FAILED from the dead worker changes nothing.
         _ = try core.handle(.failed("a", jobId: job, shardId: ga[0].1.shardId, attempt: 1, reason: "x", retryable: true))
         XCTAssertEqual(core.ignored, 1)
@@ -127,7 +127,7 @@ final class JobsCoordinatorCoreTests: XCTestCase {
         XCTAssertEqual(try ledger.leaseHolders(), ["wb"])
         _ = try restarted.releaseAbsentWorkers()
         XCTAssertEqual(try ledger.leaseHolders(), [])
-        XCTAssertEqual(try ledger.attempts(jobId: job, shardIndex: 0).last?.outcome, "released")
+        XCTAssertEqual(try ledger.attempts(jobId: job, shardIndex: 0).last?.outcome, .released)
         // Bad credit counts are dropped.
         XCTAssertTrue(try restarted.handle(.request("c", credits: -5)).isEmpty)
     }
@@ -172,7 +172,7 @@ final class JobsCoordinatorCoreTests: XCTestCase {
         _ = core.takeReportAcks()
         _ = try core.handle(.result("a2", c1))
         XCTAssertEqual(core.takeReportAcks().map(\.verdict), [.stale])
-        XCTAssertEqual(try ledger.attempts(jobId: job, shardIndex: g1.shardIndexForTest).map(\.outcome), ["released", "running"])
+        XCTAssertEqual(try ledger.attempts(jobId: job, shardIndex: g1.shardIndexForTest).map(\.outcome), [.released, .running])
 
         // A FAILED twice: recorded, then a duplicate.
         _ = try core.handle(.failed("b", jobId: job, shardId: g1b.shardId, attempt: g1b.attempt, reason: "disk full", retryable: true))

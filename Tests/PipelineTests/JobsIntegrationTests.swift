@@ -46,7 +46,7 @@ final class JobsIntegrationTests: ProcessTestCase {
         try waitFor("the job to finish", timeout: 30) { try l.jobState(1).isFinished }
         try assertExactlyOnce(ledger)
         let all = try (0..<8).flatMap { try l.attempts(jobId: 1, shardIndex: $0) }
-        XCTAssertTrue(all.contains { $0.outcome == "released" && $0.worker.hasSuffix("-\(victim.processIdentifier)") },
+        XCTAssertTrue(all.contains { $0.outcome == .released && $0.worker.hasSuffix("-\(victim.processIdentifier)") },
                       "the killed worker's lease was released: \(all)")
         XCTAssertEqual(try tree(spec.outputDir), try reference(spec))
     }
@@ -74,7 +74,7 @@ final class JobsIntegrationTests: ProcessTestCase {
         try waitFor("the job to finish", timeout: 40) { try l.jobState(1).isFinished }
         try assertExactlyOnce(ledger)
         for i in doneBefore {
-            XCTAssertEqual(try l.attempts(jobId: 1, shardIndex: i).filter { $0.outcome == "done" }.count, 1)
+            XCTAssertEqual(try l.attempts(jobId: 1, shardIndex: i).filter { $0.outcome == .done }.count, 1)
         }
         XCTAssertEqual(try tree(spec.outputDir), try reference(spec))
     }
@@ -93,7 +93,7 @@ final class JobsIntegrationTests: ProcessTestCase {
         let l = try Ledger(path: ledger)
         XCTAssertEqual(try l.jobState(1), .partiallyFailed)
         XCTAssertEqual(try l.outputs(jobId: 1), [])
-        XCTAssertEqual(try l.attempts(jobId: 1, shardIndex: 0).map(\.outcome), ["failed", "failed"])
+        XCTAssertEqual(try l.attempts(jobId: 1, shardIndex: 0).map(\.outcome), [.failed, .failed])
         // Fix the path and re-run: the failed shards are retried and the job completes.
         try FileManager.default.removeItem(atPath: dir + "/blocker")
         let (status2, log2) = try runToEnd("dit-coordinator", args)
@@ -119,7 +119,7 @@ final class JobsIntegrationTests: ProcessTestCase {
         try waitFor("the worker to exit", timeout: 5) { !w.isRunning }
         XCTAssertEqual(w.terminationStatus, 0)
         let first = try l.attempts(jobId: 1, shardIndex: 0)
-        XCTAssertEqual(first.first?.outcome, "failed")
+        XCTAssertEqual(first.first?.outcome, .failed)
         XCTAssertTrue(first.first?.reason?.contains("abandoned") ?? false, "\(first)")
         try start("dit-worker", ["--connect", "tcp://127.0.0.1:\(port)"])
         try waitFor("the job to finish", timeout: 20) { try l.jobState(1).isFinished }

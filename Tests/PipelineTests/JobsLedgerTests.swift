@@ -104,7 +104,7 @@ final class JobsLedgerTests: XCTestCase {
         if case .stale = try ledger.complete(try run(g1), workerId: "w1") {} else { XCTFail("late result accepted") }
         XCTAssertEqual(try ledger.complete(try run(g2), workerId: "w2"), .accepted)
         let tries = try ledger.attempts(jobId: job, shardIndex: 0)
-        XCTAssertEqual(tries.map(\.outcome), ["expired", "done"])
+        XCTAssertEqual(tries.map(\.outcome), [.expired, .done])
         XCTAssertEqual(tries.map(\.worker), ["w1", "w2"])
     }
 
@@ -199,6 +199,25 @@ final class JobsLedgerTests: XCTestCase {
         XCTAssertEqual(try ledger.jobState(1), .running)
         XCTAssertEqual(try ledger.doneMetrics(jobId: 1), [:])
         try ledger.read { db in XCTAssertTrue(try db.columns(in: "attempts").contains { $0.name == "metrics" }) }
+    }
+
+    /// A ledger whose schema has a migration this build does not know was written by a newer
+    /// version: refused with a clear error, and left as it was.
+    func testLedgerOfANewerVersionIsRefused() throws {
+        let path = dir + "/newer.sqlite"
+        _ = try Ledger(path: path)
+        do {
+            let q = try DatabaseQueue(path: path)
+            try q.write { db in
+                try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99: from the future')")
+            }
+        }
+        XCTAssertThrowsError(try Ledger(path: path)) { e in
+            let text = "\(e)"
+            XCTAssertTrue(text.contains("written by a newer version") && text.contains("v99: from the future"), text)
+        }
+        let q = try DatabaseQueue(path: path)
+        XCTAssertEqual(try q.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") }.count, 4)
     }
 
     func testBadSpecsAreClearErrors() {

@@ -46,7 +46,7 @@ final class JobsReliabilityTests: ProcessTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(restart), 20, "well before the 120 s lease would expire")
         try assertExactlyOnce(ledger)
         let attempts = try l.attempts(jobId: 1, shardIndex: 0)
-        XCTAssertEqual(attempts.map(\.outcome), ["done"], "done once, from the first (and only) attempt: \(attempts)")
+        XCTAssertEqual(attempts.map(\.outcome), [.done], "done once, from the first (and only) attempt: \(attempts)")
         XCTAssertTrue(attempts.first?.worker.hasSuffix("-\(worker.processIdentifier)") ?? false)
         XCTAssertEqual(try tree(spec.outputDir), try reference(spec))
         let workerLog = try String(contentsOfFile: dir + "/worker.log", encoding: .utf8)

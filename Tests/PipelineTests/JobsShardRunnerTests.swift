@@ -24,7 +24,7 @@ final class JobsShardRunnerTests: XCTestCase {
         XCTAssertEqual(report.outputs.map(\.path), ["synthetic/shard-000000.bin"])
         XCTAssertEqual(report.outputs.first?.size, 72)   // 9 good items x 8 bytes
         XCTAssertEqual(report.itemErrors.map(\.item), [4])
-        XCTAssertNil(OutputVerifier.check(report.outputs, in: dir))
+        XCTAssertNil(OutputVerifier.verify(report.outputs, in: dir))
         // Bytes depend only on (seed, item).
         let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/synthetic/shard-000000.bin"))
         XCTAssertEqual(Array(data.prefix(8)), SyntheticSpec.itemBytes(seed: 3, item: 0, count: 8))

@@ -22,6 +22,9 @@ final class LogCapture: @unchecked Sendable {
     }
 
     func contains(_ text: String) -> Bool { lines.contains { $0.contains(text) } }
+
+    /// Records a plain log line (a coordinator service's `log`).
+    func record(_ line: String) { lock.lock(); storage.append(line); lock.unlock() }
 }
 
 /// A swift-log handler that hands "[level] message" lines to a `LogCapture`.

@@ -147,10 +147,10 @@ final class MultiHostNetnsTests: ProcessTestCase {
         // Both faulted workers lost a lease that was then run elsewhere.
         let attempts = try (0..<36).flatMap { try l.attempts(jobId: 1, shardIndex: $0) }
         for n in [1, 2] {
-            XCTAssertTrue(attempts.contains { $0.outcome == "released" && $0.worker.hasSuffix(id(n)) },
+            XCTAssertTrue(attempts.contains { $0.outcome == .released && $0.worker.hasSuffix(id(n)) },
                           "worker \(n)'s lease was released: \(attempts.filter { $0.worker.hasSuffix(id(n)) })")
         }
-        XCTAssertTrue(attempts.contains { $0.outcome == "done" && $0.worker.hasSuffix(id(3)) })
+        XCTAssertTrue(attempts.contains { $0.outcome == .done && $0.worker.hasSuffix(id(3)) })
         // --exit-when-done: the coordinator exits and dismisses the worker it can still reach.
         try waitFor("the coordinator and worker 3 to exit", timeout: 15) { !coordinator.isRunning && !workers[3]!.isRunning }
         XCTAssertEqual(coordinator.terminationStatus, 0)
@@ -213,7 +213,7 @@ final class MultiHostNetnsTests: ProcessTestCase {
         for (n, w) in workers { XCTAssertEqual(w.terminationStatus, 0, "worker \(n)") }
         try assertExactlyOnce(ledger)
         let attempts = try (0..<16).flatMap { try l.attempts(jobId: 1, shardIndex: $0) }
-        XCTAssertTrue(attempts.contains { $0.outcome == "released" && $0.worker.hasSuffix(id1) },
+        XCTAssertTrue(attempts.contains { $0.outcome == .released && $0.worker.hasSuffix(id1) },
                       "worker 1's lease was released: \(attempts.filter { $0.worker.hasSuffix(id1) })")
         let w1 = try String(contentsOfFile: dir + "/worker1.log", encoding: .utf8)
         XCTAssertTrue(w1.contains("the coordinator dismissed this worker"), w1)

@@ -44,19 +44,20 @@ final class PlanarWinogradTests: XCTestCase {
     typealias Case = (Int, Int, Int, Int, Int, (Int, Int), (Int, Int))
 
     func check(_ cases: [Case], tol: Float, expectFast: Bool = true) {
-        let savedThreads = Threads.count, savedBudget = PlanarConv.fastChunkBudget
-        defer { Threads.set(savedThreads); PlanarConv.fastChunkBudget = savedBudget }
+        let savedThreads = Threads.count, standard = ConvolutionOptions.standard.planarChunkBudget
+        defer { Threads.set(savedThreads) }
         // Default budget; a tiny one (a chunk per tile row or per image); one and two threads.
-        for (threads, budget) in [(1, savedBudget), (2, savedBudget), (2, 1), (1, 1), (3, 20_000)] {
+        for (threads, budget) in [(1, standard), (2, standard), (2, 1), (1, 1), (3, 20_000)] {
             Threads.set(threads)
-            PlanarConv.fastChunkBudget = budget
-            for (n, cin, cout, h, w, k, p) in cases {
+            var options = ConvolutionOptions.current
+            options.planarChunkBudget = budget
+            options.run { for (n, cin, cout, h, w, k, p) in cases {
                 for relu in [false, true] {
                     let err = compare(n: n, cin: cin, cout: cout, h: h, w: w,
                                       geometry: Conv2DGeometry(kernel: k, padding: p), relu: relu, expectFast: expectFast)
                     XCTAssertLessThanOrEqual(err, tol, "\(k) pad \(p) on (\(cin), \(n), \(h), \(w)) -> \(cout), relu \(relu), threads \(threads), budget \(budget)")
                 }
-            }
+            } }
         }
     }
 
@@ -98,12 +99,11 @@ final class PlanarWinogradTests: XCTestCase {
         XCTAssertNil(c.fast)
     }
 
-    /// `PlanarConv.useFastAlgorithms = false` gives the im2col arithmetic exactly.
+    /// `fastAlgorithms: false` gives the im2col arithmetic exactly.
     func testSwitchOffIsIm2col() {
-        let saved = PlanarConv.useFastAlgorithms
-        defer { PlanarConv.useFastAlgorithms = saved }
-        PlanarConv.useFastAlgorithms = false
-        check([(2, 16, 24, 17, 17, (1, 7), (0, 3)), (2, 24, 40, 8, 8, (3, 3), (1, 1))], tol: 0)
+        ConvolutionOptions(fastAlgorithms: false).run {
+            check([(2, 16, 24, 17, 17, (1, 7), (0, 3)), (2, 24, 40, 8, 8, (3, 3), (1, 1))], tol: 0)
+        }
     }
 
     /// The Toom-Cook construction for other (m, r) and point sets, in one dimension against

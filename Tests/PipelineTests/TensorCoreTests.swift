@@ -25,10 +25,7 @@ final class TensorCoreTests: XCTestCase {
     func testConv2DMatchesNaiveWithAsymmetricPaddingAndStride() {
         let x = random([2, 3, 9, 8], seed: 4), w = random([5, 3, 3, 2], seed: 5), b = random([5], seed: 6)
         let g = Conv2DGeometry(kernel: (3, 2), stride: (2, 1), padTop: 0, padBottom: 1, padLeft: 1, padRight: 0)
-        let saved = Convolution.columnBudget
-        Convolution.columnBudget = 40  // force row tiling
-        defer { Convolution.columnBudget = saved }
-        let y = Convolution.conv2d(x, weight: w, bias: b, geometry: g)
+        let y = Convolution.conv2d(x, weight: w, bias: b, geometry: g, columnBudget: 40)  // forces row tiling
         let (oh, ow) = g.outputSize(height: 9, width: 8)
         XCTAssertEqual(y.shape, [2, 5, oh, ow])
         for n in 0..<2 { for co in 0..<5 { for oy in 0..<oh { for ox in 0..<ow {
@@ -46,7 +43,8 @@ final class TensorCoreTests: XCTestCase {
     func testAttentionMatchesNaive() {
         let b = 2, t = 5, heads = 2, hd = 3, d = heads * hd
         let qkv = random([b, t, 3 * d], seed: 7)
-        let y = Attention.fusedQKV(qkv, heads: heads)
+        let y = Tensor(uninitialized: [b, t, d])
+        Attention.packed(qkv: qkv.data, out: y.data, batch: b, tokens: t, dim: d, heads: heads)
         for bi in 0..<b { for h in 0..<heads { for i in 0..<t {
             var s = [Float](repeating: 0, count: t)
             for j in 0..<t {

@@ -10,10 +10,7 @@ final class TorchCheckpointSafetyTests: TempDirTestCase {
 
     func assertError(_ expr: @autoclosure () throws -> Any, contains parts: [String],
                      file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertThrowsError(try expr(), file: file, line: line) { e in
-            XCTAssertTrue(e is WeightError, "\(e)", file: file, line: line)
-            for p in parts { XCTAssertTrue("\(e)".contains(p), "'\(e)' lacks '\(p)'", file: file, line: line) }
-        }
+        assertErrorMentions(try expr(), parts, where: { $0 is WeightError }, file: file, line: line)
     }
 
     /// A zip checkpoint whose data.pkl is `pickle` (no storages).

@@ -37,12 +37,10 @@ final class VAEKernelTests: XCTestCase {
         defer { Threads.set(savedThreads) }
         // One thread; two threads sharing chunks or, with one chunk, the work inside it;
         // budget 1: a chunk per tile row.
-        for (threads, budget) in [(1, Winograd.chunkBudget), (2, Winograd.chunkBudget), (1, 1), (2, 1), (3, 1)] {
+        let standard = ConvolutionOptions.standard.winogradChunkBudget
+        for (threads, budget) in [(1, standard), (2, standard), (1, 1), (2, 1), (3, 1)] {
             Threads.set(threads)
-            let saved = Winograd.chunkBudget
-            Winograd.chunkBudget = budget
-            defer { Winograd.chunkBudget = saved }
-            for (n, cin, cout, h, w, pt, pb, pl, pr) in cases {
+            ConvolutionOptions(winogradChunkBudget: budget).run { for (n, cin, cout, h, w, pt, pb, pl, pr) in cases {
                 let x = rng.tensor([n, cin, h, w])
                 let weight = rng.tensor([cout, cin, 3, 3], scale: 0.5)
                 let bias = rng.tensor([cout])
@@ -50,7 +48,7 @@ final class VAEKernelTests: XCTestCase {
                 let direct = Convolution.conv2d(x, weight: weight, bias: bias, geometry: g)
                 let fast = Winograd.conv3x3(x, weight: weight, bias: bias, padTop: pt, padBottom: pb, padLeft: pl, padRight: pr)
                 assertClose(fast, direct, tol: 1e-5, "winograd \(x.shape) -> \(cout), pads \(pt),\(pb),\(pl),\(pr), budget \(budget), threads \(threads)")
-            }
+            } }
         }
     }
 

@@ -165,11 +165,11 @@ final class VAELoadingTests: XCTestCase {
         let posterior = try vae.encode(image())
         XCTAssertThrowsError(try posterior.sample(eps: Tensor(zeros: [1, 4, 2, 2])))
         // Sizes beyond the pixel limit are refused before anything is allocated.
-        let saved = AutoencoderKL.maxPixels
-        AutoencoderKL.maxPixels = 100
-        defer { AutoencoderKL.maxPixels = saved }
-        XCTAssertThrowsError(try vae.encode(image(1, 16))) { XCTAssertTrue("\($0)".contains("16x16"), "\($0)") }
-        XCTAssertThrowsError(try vae.decode(Tensor(zeros: [1, 4, 8, 8])))
+        let limited = try AutoencoderKL(config: VAELoadingTests.small, parameters: RandomVAEParameters(),
+                                        options: VAEOptions(maxPixels: 100))
+        XCTAssertThrowsError(try limited.encode(image(1, 16))) { XCTAssertTrue("\($0)".contains("16x16"), "\($0)") }
+        XCTAssertThrowsError(try limited.decode(Tensor(zeros: [1, 4, 8, 8])))
+        XCTAssertNoThrow(try vae.encode(image(1, 16)))
     }
 
     func testPosteriorClampsLogvarAndSamples() throws {

@@ -6,10 +6,10 @@ import XCTest
 
 /// AutoencoderKL against diffusers on ../shared/fixtures/vae/tiny.
 final class VAETests: XCTestCase {
-    func loadTiny() throws -> (AutoencoderKL, SafeTensorsFile) {
+    func loadTiny(_ options: VAEOptions = .standard) throws -> (AutoencoderKL, SafeTensorsFile) {
         let folder = (try Fixtures.require("vae/tiny/config.json") as NSString).deletingLastPathComponent
         let io = try SafeTensorsFile(path: try Fixtures.require("vae/tiny/io.safetensors"))
-        return (try AutoencoderKL.load(folder: folder), io)
+        return (try AutoencoderKL.load(folder: folder, options: options), io)
     }
 
     func testConfigFromFixture() throws {
@@ -26,9 +26,7 @@ final class VAETests: XCTestCase {
 
     func testEncodeDecodeMatchesDiffusers() throws {
         for winograd in [true, false] {
-            VAEConv2d.useWinograd = winograd
-            defer { VAEConv2d.useWinograd = true }
-            let (vae, io) = try loadTiny()
+            let (vae, io) = try loadTiny(VAEOptions(winograd: winograd))
             let posterior = try vae.encode(try io.tensor("image"))
             assertClose(posterior.mean, try io.tensor("mean"), tol: 1e-4, "mean (winograd \(winograd))")
             assertClose(try XCTUnwrap(posterior.logvar), try io.tensor("logvar"), tol: 1e-4, "logvar (winograd \(winograd))")

@@ -27,34 +27,15 @@ package struct DiTAttention {
         proj = DiTLinear(random: &rng, in: d, out: d)
     }
 
-    /// Multi-head attention of (N·T, 3D) packed q|k|v into (N·T, D). Each (item, head) pair
-    /// is two GEMMs read straight out of the packed buffer (lda = 3D, no copies) around a
-    /// row softmax; pairs run in parallel, each a single-threaded BLAS call.
+    /// Multi-head attention of (N·T, 3D) packed q|k|v into (N·T, D) (`Attention.packed`).
     static func attend(qkv: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, batch: Int, tokens t: Int,
                        dim d: Int, heads: Int) {
-        let hd = d / heads, ld = 3 * d
-        let scale = 1 / Float(hd).squareRoot()
-        BLAS.withThreads(1) {  // already so inside DiT.forward
-            parallelFor(batch * heads, grain: 1) { s, e in
-                let scores = UnsafeMutablePointer<Float>.allocate(capacity: t * t)
-                defer { scores.deallocate() }
-                for pair in s..<e {
-                    let item = pair / heads, h = pair % heads
-                    let q = qkv + item * t * ld + h * hd
-                    BLAS.sgemm(transA: false, transB: true, m: t, n: t, k: hd, alpha: scale,
-                               a: q, lda: ld, b: q + d, ldb: ld, beta: 0, c: scores, ldc: t)
-                    for r in 0..<t { VectorMath.softmaxRow(scores + r * t, width: t) }
-                    BLAS.sgemm(transA: false, transB: false, m: t, n: hd, k: t,
-                               a: scores, lda: t, b: q + 2 * d, ldb: ld, beta: 0,
-                               c: out + item * t * d + h * hd, ldc: d)
-                }
-            }
-        }
+        Attention.packed(qkv: qkv, out: out, batch: batch, tokens: t, dim: d, heads: heads)
     }
 
     /// 2·(q·kᵀ) + 2·(p·v) multiply-adds over all heads.
     static func flops(batch: Int, tokens t: Int, dim d: Int) -> Double {
-        2 * 2 * Double(batch) * Double(t) * Double(t) * Double(d)
+        Attention.packedFlops(batch: batch, tokens: t, dim: d)
     }
 }
 

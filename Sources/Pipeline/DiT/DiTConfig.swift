@@ -96,7 +96,7 @@ public struct DiTConfig: Equatable {
         self.hiddenSize = hiddenSize
         self.depth = depth
         self.numHeads = numHeads
-        self.mlpHiddenSize = Int(Double(hiddenSize) * mlpRatio)
+        self.mlpHiddenSize = DiTConfig.mlpWidth(hiddenSize: hiddenSize, mlpRatio: mlpRatio)
         self.numClasses = numClasses
         self.hasNullClass = hasNullClass
         self.learnSigma = learnSigma
@@ -132,10 +132,11 @@ public struct DiTConfig: Equatable {
             throw bad("input_size \(inputSize) is not a positive multiple of patch_size \(patchSize)")
         }
         guard inChannels > 0, depth >= 0, numClasses > 0, mlpHiddenSize > 0 else {
-            throw bad("in_channels \(inChannels), depth \(depth), num_classes \(numClasses), mlp width \(mlpHiddenSize) must be positive")
+            throw bad("in_channels \(inChannels), depth \(depth), num_classes \(numClasses), mlp width \(mlpHiddenSize) (from '\(keyName("mlpHiddenSize"))') must be positive")
         }
         guard hiddenSize > 0, numHeads > 0, hiddenSize % numHeads == 0 else {
             throw bad("hidden_size \(hiddenSize) is not divisible by num_heads \(numHeads)")
         }
+        try validateSizes(file: file)
     }
 }

@@ -38,6 +38,10 @@ extension DiTConfig {
         let pw = try shape(names.patch, rank: 4)
         let hidden = pw[0], inC = pw[1], patch = pw[2]
         guard pw[3] == patch, patch > 0 else { throw fail("'\(names.patch)' \(pw) is not a square patch kernel") }
+        // An empty tensor can carry any dims: bound them before multiplying.
+        guard patch <= DiTLimits.maxPatchSize, hidden <= DiTLimits.maxHiddenSize else {
+            throw fail("'\(names.patch)' \(pw) is larger than any DiT (patch ≤ \(DiTLimits.maxPatchSize), hidden ≤ \(DiTLimits.maxHiddenSize))")
+        }
         let blockIndices = Set(source.keys.compactMap { key -> Int? in
             guard key.hasPrefix(names.blocks) else { return nil }
             return Int(key.dropFirst(names.blocks.count).prefix { $0 != "." })
@@ -61,6 +65,7 @@ extension DiTConfig {
             guard pe.count == 3, pe[0] == 1 else { throw fail("'pos_embed' has shape \(pe), expected (1, T, D)") }
             let g = Int(Double(pe[1]).squareRoot().rounded())
             guard g * g == pe[1] else { throw fail("'pos_embed' holds \(pe[1]) tokens, not a square grid") }
+            guard g <= DiTLimits.maxInputSize else { throw fail("'pos_embed' holds \(pe[1]) tokens, more than any DiT") }
             size = g * patch
         }
         guard let inputSize = size else {

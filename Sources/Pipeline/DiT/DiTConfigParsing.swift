@@ -62,12 +62,14 @@ extension DiTConfig {
         guard try k.bool("norm_elementwise_affine") != true else { throw bad("norm_elementwise_affine must be false") }
         guard try k.bool("attention_bias") != false else { throw bad("attention_bias must be true") }
         guard let classes = try k.int("num_embeds_ada_norm") ?? Optional(1000) else { throw bad("num_embeds_ada_norm is null") }
+        let eps = try k.double("norm_eps") ?? 1e-5
+        guard eps.isFinite, eps > 0, eps < 1 else { throw bad("'norm_eps' \(eps) is not a small positive number") }
         let c = DiTConfig(inputSize: try k.int("sample_size") ?? 32, patchSize: try k.int("patch_size") ?? 2,
                           inChannels: inC, hiddenSize: heads * headDim, depth: try k.int("num_layers") ?? 28,
                           numHeads: heads, mlpRatio: 4.0, numClasses: classes,
                           // CombinedTimestepLabelEmbeddings always has class_dropout_prob 0.1: a null-class row.
                           hasNullClass: true, learnSigma: outC == 2 * inC,
-                          layout: .diffusers, mlpNormEps: Float(try k.double("norm_eps") ?? 1e-5))
+                          layout: .diffusers, mlpNormEps: Float(eps))
         try c.validate(file: k.file)
         return c
     }

@@ -67,6 +67,11 @@ enum PositionEmbedding {
         guard d % 4 == 0 else {
             throw DiTError.badInput("hidden size \(d) must be a multiple of 4 for the 2-D sin-cos position embedding")
         }
+        let (t, o1) = g.multipliedReportingOverflow(by: g)
+        let (n, o2) = t.multipliedReportingOverflow(by: d)
+        guard g >= 0, !o1, !o2, n <= DiTLimits.maxTokens * DiTLimits.maxHiddenSize else {
+            throw DiTError.badInput("a \(g)×\(g) grid of \(d)-channel position embeddings is too large")
+        }
         let half = d / 2, quarter = d / 4
         let omega: [Double] = (0..<quarter).map { i in 1.0 / Foundation.pow(10000.0, Double(i) / (Double(half) / 2)) }
         let out = Tensor(uninitialized: [g * g, d])

@@ -11,12 +11,16 @@ public enum ClassLabelPolicy: Equatable {
     case balanced
     /// Sample i takes the i-th label of a list (a file: one integer per line, or an .npy).
     case list([Int])
+    /// Unconditional sampling: every sample takes the null class (label = numClasses) of a
+    /// model trained with label dropout.
+    case null
 
-    /// `uniform`, `balanced`, or a path to a labels file.
+    /// `uniform`, `balanced`, `null` (unconditional), or a path to a labels file.
     public init(parsing s: String) throws {
         switch s {
         case "uniform": self = .uniform
         case "balanced": self = .balanced
+        case "null", "unconditional": self = .null
         default: self = .list(try ClassLabelPolicy.readFile(s))
         }
     }
@@ -58,7 +62,8 @@ public struct ClassLabeler {
     private let noise: NoiseSource
     private let table: [Int]?
 
-    public init(policy: ClassLabelPolicy, numClasses: Int, total: Int, noise: NoiseSource) throws {
+    /// `nullClass`: the model has the null label `numClasses` (lists may use it; `.null` needs it).
+    public init(policy: ClassLabelPolicy, numClasses: Int, total: Int, noise: NoiseSource, nullClass: Bool = false) throws {
         guard numClasses > 0 else { throw DiffusionError.invalidArgument("the model has no classes") }
         guard total >= 0 else { throw DiffusionError.invalidArgument("negative sample count \(total)") }
         self.policy = policy
@@ -68,6 +73,11 @@ public struct ClassLabeler {
         switch policy {
         case .uniform:
             table = nil
+        case .null:
+            guard nullClass else {
+                throw DiffusionError.invalidArgument("unconditional sampling needs a model with a null class (class_dropout_prob > 0)")
+            }
+            table = [Int](repeating: numClasses, count: total)
         case .balanced:
             // Fisher-Yates over [0, 1, ..., K-1, 0, 1, ...]; swap j draws from
             // (seed, j, labelOrder), so the order depends on seed and N only.
@@ -83,8 +93,9 @@ public struct ClassLabeler {
             guard l.count >= total else {
                 throw DiffusionError.invalidArgument("the labels list has \(l.count) labels for \(total) samples")
             }
-            for (i, y) in l.enumerated() where y < 0 || y >= numClasses {
-                throw DiffusionError.labelOutOfRange(label: y, index: i, numClasses: numClasses)
+            let top = nullClass ? numClasses : numClasses - 1
+            for (i, y) in l.enumerated() where y < 0 || y > top {
+                throw DiffusionError.labelOutOfRange(label: y, index: i, numClasses: top + 1)
             }
             table = l
         }

@@ -26,10 +26,17 @@ public struct SamplerSettings {
     public var guideAllChannels: Bool
     /// How the model is called per step (default: per sample, deterministic).
     public var batching: ModelBatching
+    /// Guidance only at model timesteps in this interval (nil: at every step).
+    public var cfgInterval: GuidanceInterval?
+    /// A diffusers scheduler instead of ADM's `kind` (`SchedulerSampler`).
+    public var scheduler: SchedulerConfig?
 
     public init(kind: SamplerKind, cfgScale: Float = 1, eta: Float = 0, clipDenoised: Bool = false,
-                guideAllChannels: Bool = false, batching: ModelBatching = .deterministic) {
+                guideAllChannels: Bool = false, batching: ModelBatching = .deterministic,
+                cfgInterval: GuidanceInterval? = nil, scheduler: SchedulerConfig? = nil) {
         self.kind = kind
+        self.cfgInterval = cfgInterval
+        self.scheduler = scheduler
         self.batching = batching
         self.guideAllChannels = guideAllChannels
         self.cfgScale = cfgScale
@@ -63,45 +70,16 @@ public struct DiffusionSampler {
     /// each of the `numSteps` steps.
     public func sample(model: NoisePredictionModel, indices: [Int], labels: [Int], noise: NoiseSource,
                        onStep: ((Int) -> Void)? = nil) throws -> Tensor {
-        guard labels.count == indices.count else {
-            throw DiffusionError.invalidArgument("\(labels.count) labels for \(indices.count) samples")
-        }
-        for (r, y) in labels.enumerated() where y < 0 || y >= model.numClasses {
-            throw DiffusionError.labelOutOfRange(label: y, index: indices[r], numClasses: model.numClasses)
-        }
+        try settings.checkInputs(model: model, indices: indices, labels: labels)
         let n = indices.count
         guard n > 0 else { return Tensor(zeros: [0, model.inChannels, model.inputSize, model.inputSize]) }
         let sampleShape = [model.inChannels, model.inputSize, model.inputSize]
         var x = try noise.normal(indices: indices, sampleShape: sampleShape, purpose: .initialLatent)
-        let guided = settings.cfgScale != 1
-        guard !guided || model.supportsGuidance else {
-            throw DiffusionError.invalidArgument(
-                "the model has no null class (class_dropout_prob = 0): classifier-free guidance needs --cfg-scale 1")
-        }
         for s in 0..<numSteps {
             let t = numSteps - 1 - s
             let tb = [Int](repeating: t, count: n)
             let modelT = diffusion.modelTimestep(t)
-            let output = try settings.batching.run(rows: n) { rows in
-                let xr = rows.count == n ? x : x.slice(rows)
-                let yr = Array(labels[rows])
-                let m = rows.count
-                guard guided else {
-                    return try model.forward(xr, t: [Float](repeating: modelT, count: m), y: yr)
-                }
-                // DiT sample.py: z = cat([z, z]), y = cat([y, null]); the reference
-                // chain also carries the second half, but forward_with_cfg reads
-                // only the first, so the first half's result is the same without it.
-                let full = try model.forwardWithCFG(
-                    Tensor.concat([xr, xr]), t: [Float](repeating: modelT, count: 2 * m),
-                    y: yr + [Int](repeating: model.numClasses, count: m),
-                    scale: settings.cfgScale, guideAllChannels: settings.guideAllChannels)
-                guard full.rank == 4, full.shape[0] == 2 * m else {
-                    throw DiffusionError.shapeMismatch(what: "forward_with_cfg output", expected: [2 * m] + sampleShape,
-                                                       found: full.shape)
-                }
-                return full.slice(0..<m)
-            }
+            let output = try settings.modelOutput(model, x: x, labels: labels, t: modelT, guided: settings.guides(at: Double(modelT)))
             switch settings.kind {
             case .ddpm:
                 let eps = t == 0 ? nil : try noise.normal(indices: indices, sampleShape: sampleShape,

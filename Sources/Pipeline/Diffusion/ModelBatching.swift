@@ -40,22 +40,25 @@ final class RowResults {
 
 extension ModelBatching {
     /// Calls `forward(rows)` once (batched) or once per row (`perSample`, with
-    /// `Threads` at 1 for the duration) and returns the outputs stacked in row order.
+    /// `Threads.count` at 1 on the workers' call paths) and returns the outputs stacked in row order.
     func run(rows n: Int, _ forward: (Range<Int>) throws -> Tensor) throws -> Tensor {
         switch self {
         case .batched:
             return try forward(0..<n)
         case let .perSample(workers):
-            let previous = Threads.count
-            Threads.set(1)
-            defer { Threads.set(previous) }
             let results = RowResults(count: n)
             let w = max(1, min(workers, n))
-            DispatchQueue.concurrentPerform(iterations: w) { k in
-                for r in stride(from: k, to: n, by: w) {
-                    do { results.set(r, try forward(r..<(r + 1))) } catch {
-                        results.fail(error)
-                        return
+            // One thread per forward on this call path only (`Threads.with`, bound in each
+            // worker), and single-threaded BLAS: other shards running beside this one keep theirs.
+            BLAS.withThreads(1) {
+                concurrentPerform(w) { k in
+                    Threads.with(1) {
+                        for r in stride(from: k, to: n, by: w) {
+                            do { results.set(r, try forward(r..<(r + 1))) } catch {
+                                results.fail(error)
+                                return
+                            }
+                        }
                     }
                 }
             }

@@ -13,7 +13,7 @@ public enum NoiseX0Source: String, Codable, CaseIterable {
 
 /// The latent scaling the DiT sees (diffusers `scaling_factor`, `shift_factor`):
 /// `(z − shift) · factor`, the arithmetic of `AutoencoderKL.scaled`.
-public struct LatentScaling: Equatable {
+public struct LatentScaling: Equatable, Sendable {
     public var factor: Float
     public var shift: Float?
     public init(factor: Float, shift: Float? = nil) { self.factor = factor; self.shift = shift }

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 
 /// The default noise source: Philox4x32-10 keyed by the 64-bit seed, with the
 /// counter (block, index low 32 bits, step, purpose << 16 | index high 16 bits).
@@ -62,9 +63,8 @@ public struct PhiloxNoise: NoiseSource {
         let scale = 1.0 / 4_294_967_296.0
         let u1 = (Double(w0) + 1.0) * scale  // (0, 1]
         let u2 = Double(w1) * scale          // [0, 1)
-        let r = (-2.0 * Foundation.log(u1)).squareRoot()
-        let theta = 2.0 * Double.pi * u2
-        return (Float(r * Foundation.cos(theta)), Float(r * Foundation.sin(theta)))
+        let (a, b) = BoxMuller.pair(u1, u2)
+        return (Float(a), Float(b))
     }
 
     public func uniformInt(below upperBound: Int, index: Int, purpose: NoisePurpose, step: Int) throws -> Int {

@@ -37,14 +37,12 @@ public struct SampleProgress {
 /// bits whatever the batch size, the shard or a retry.
 public final class SampleEngine {
     public let model: NoisePredictionModel
-    public let sampler: DiffusionSampler
+    public let sampler: LatentSampler
     public let noise: NoiseSource
     public let labeler: ClassLabeler
 
-    public init(model: NoisePredictionModel, sampler: DiffusionSampler, noise: NoiseSource, labeler: ClassLabeler) throws {
-        guard sampler.diffusion.varType == .learnedRange || !model.learnsSigma else {
-            throw DiffusionError.invalidArgument("the model learns sigma but the diffusion uses a fixed variance")
-        }
+    public init(model: NoisePredictionModel, sampler: LatentSampler, noise: NoiseSource, labeler: ClassLabeler) throws {
+        try sampler.check(model: model)
         guard labeler.numClasses == model.numClasses else {
             throw DiffusionError.invalidArgument("labels for \(labeler.numClasses) classes, model has \(model.numClasses)")
         }
@@ -55,19 +53,30 @@ public final class SampleEngine {
     }
 
     /// The usual set-up: DiT's diffusion (linear schedule, 1000 steps) respaced
-    /// for the sampler, Philox noise from `seed`, `policy` labels for `total` samples.
+    /// for the sampler, or the diffusers scheduler of `settings.scheduler` at `steps`;
+    /// Philox noise from `seed`, `policy` labels for `total` samples.
     public static func standard(model: NoisePredictionModel, settings: SamplerSettings, steps: Int,
                                 respacing: Respacing? = nil, seed: UInt64, labels policy: ClassLabelPolicy,
                                 total: Int, schedule: NoiseSchedule = .linear,
                                 diffusionSteps: Int = 1000) throws -> SampleEngine {
         guard steps > 0 else { throw DiffusionError.invalidArgument("sampling steps must be positive, got \(steps)") }
-        let diffusion = try GaussianDiffusion.create(
-            respacing: respacing ?? settings.kind.defaultRespacing(steps: steps), schedule: schedule,
-            learnSigma: model.learnsSigma, diffusionSteps: diffusionSteps)
+        let sampler: LatentSampler
+        if let config = settings.scheduler {
+            guard respacing == nil else {
+                throw DiffusionError.invalidArgument("--respacing is for the ddpm and ddim samplers; \(config.scheduler.rawValue) takes --steps")
+            }
+            sampler = try SchedulerSampler(scheduler: try config.scheduler(steps: steps), settings: settings)
+        } else {
+            let diffusion = try GaussianDiffusion.create(
+                respacing: respacing ?? settings.kind.defaultRespacing(steps: steps), schedule: schedule,
+                learnSigma: model.learnsSigma, diffusionSteps: diffusionSteps)
+            sampler = try DiffusionSampler(diffusion: diffusion, settings: settings)
+        }
         let noise = PhiloxNoise(seed: seed)
         return try SampleEngine(
-            model: model, sampler: try DiffusionSampler(diffusion: diffusion, settings: settings), noise: noise,
-            labeler: try ClassLabeler(policy: policy, numClasses: model.numClasses, total: total, noise: noise))
+            model: model, sampler: sampler, noise: noise,
+            labeler: try ClassLabeler(policy: policy, numClasses: model.numClasses, total: total, noise: noise,
+                                      nullClass: model.supportsGuidance))
     }
 
     /// Samples `indices` in batches of `batchSize`; `onBatch` receives each

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Element types found in checkpoints.
-public enum DType: String, CaseIterable {
+public enum DType: String, CaseIterable, Sendable {
     case f32 = "F32", f16 = "F16", bf16 = "BF16", f64 = "F64"
     case i64 = "I64", i32 = "I32", i16 = "I16", i8 = "I8", u8 = "U8", bool = "BOOL"
 
@@ -68,7 +68,17 @@ public enum DTypeConvert {
         case .i32: return (0..<count).map { Int64(src.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self)) }
         case .u8, .bool: return (0..<count).map { Int64(src.load(fromByteOffset: $0, as: UInt8.self)) }
         default:
-            return toDouble(src, dtype: dtype, count: count).map { Int64($0.rounded()) }
+            return toDouble(src, dtype: dtype, count: count).map { saturatingInt64($0.rounded()) }
         }
+    }
+
+    /// `Int64(d)` that never traps on a value read from a file: NaN is 0, values
+    /// beyond the range saturate (`Int64(d)` traps on them, or is undefined with -Ounchecked).
+    @inline(__always)
+    public static func saturatingInt64(_ d: Double) -> Int64 {
+        if d.isNaN { return 0 }
+        if d >= 9.223_372_036_854_775_807e18 { return .max }
+        if d <= -9.223_372_036_854_775_808e18 { return .min }
+        return Int64(d)
     }
 }

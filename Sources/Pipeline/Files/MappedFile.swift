@@ -7,12 +7,14 @@ public final class MappedFile {
     private let mapped: Bool
 
     public init(path: String) throws {
-        let fd = open(path, O_RDONLY)
+        // O_NONBLOCK: a FIFO at `path` must not block the open; only regular files are mapped.
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { throw WeightError.unreadable(file: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw WeightError.unreadable(file: path, reason: String(cString: strerror(errno))) }
         if (st.st_mode & S_IFMT) == S_IFDIR { throw WeightError.unreadable(file: path, reason: "is a directory") }
+        if (st.st_mode & S_IFMT) != S_IFREG { throw WeightError.unreadable(file: path, reason: "not a regular file") }
         size = Int(st.st_size)
         if size == 0 {
             bytes = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)

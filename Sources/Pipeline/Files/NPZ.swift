@@ -25,22 +25,32 @@ public final class NPZFile {
             throw NPYError(file: path, reason: "no array '\(name)' (has: \(names.joined(separator: ", ")))")
         }
         let s = try zip.stream(e)
-        // The header: 10- or 12-byte preamble, then the dict; read the preamble first.
-        let preLen = min(12, s.remaining)
-        var pre = [UInt8](repeating: 0, count: preLen)
-        try pre.withUnsafeMutableBytes { try s.read(into: $0.baseAddress!, count: preLen) }
-        guard preLen >= 10, Array(pre[0..<6]) == NPY.magic else { throw NPYError(file: "\(path):\(name)", reason: "not a .npy member (bad magic)") }
-        let hlen = pre[6] == 1 ? Int(pre[8]) | Int(pre[9]) << 8 : Int(pre.u32(8))
-        let total = (pre[6] == 1 ? 10 : 12) + hlen
-        guard total <= s.entry.uncompressedSize, hlen < 1 << 20 else { throw NPYError(file: "\(path):\(name)", reason: "truncated .npy header") }
-        var header = pre
-        header += [UInt8](repeating: 0, count: total - preLen)
-        try header.withUnsafeMutableBytes { try s.read(into: $0.baseAddress! + preLen, count: total - preLen) }
-        let (dtype, shape, offset) = try NPY.parseHeader(Data(header), file: "\(path):\(name)")
-        guard offset == total else { throw NPYError(file: "\(path):\(name)", reason: "inconsistent .npy header length") }
-        let need = shape.reduce(1, *) * dtype.size
+        let member = "\(path):\(name).npy"
+        // The preamble (10 bytes, 12 from version 2 on), then the header dict, each
+        // read only once its length is known to fit the member.
+        guard s.remaining >= 10 else { throw NPYError(file: member, reason: "member of \(s.remaining) bytes is too short for a .npy header") }
+        var header = [UInt8](repeating: 0, count: 10)
+        try header.withUnsafeMutableBytes { try s.read(into: $0.baseAddress!, count: 10) }
+        guard Array(header[0..<6]) == NPY.magic else { throw NPYError(file: member, reason: "not a .npy member (bad magic)") }
+        let pre = try NPY.preambleLength(major: header[6], file: member)
+        if pre > 10 {
+            guard s.remaining >= pre - 10 else { throw NPYError(file: member, reason: "truncated .npy header") }
+            header += [UInt8](repeating: 0, count: pre - 10)
+            try header.withUnsafeMutableBytes { try s.read(into: $0.baseAddress! + 10, count: pre - 10) }
+        }
+        let hlen = try NPY.headerLength(header, file: member)
+        guard hlen <= s.remaining else {
+            throw NPYError(file: member, reason: "header length \(hlen) runs past the member's \(s.entry.size) bytes (truncated?)")
+        }
+        header += [UInt8](repeating: 0, count: hlen)
+        try header.withUnsafeMutableBytes { try s.read(into: $0.baseAddress! + pre, count: hlen) }
+        let (dtype, shape, offset) = try NPY.parseHeader(Data(header), file: member)
+        guard offset == header.count else { throw NPYError(file: member, reason: "inconsistent .npy header length") }
+        // The member's size is bounded by the file (stored) or by deflate's ratio
+        // (`ZipDirectory`), so an accepted header never asks for more than that.
+        let need = try NPY.checkedByteCount(shape: shape, dtype: dtype, file: member)
         guard s.remaining == need else {
-            throw NPYError(file: "\(path):\(name)", reason: "\(shape) of \(dtype.rawValue) needs \(need) bytes, member holds \(s.remaining)")
+            throw NPYError(file: member, reason: "header 'shape' \(shape) of '\(dtype.rawValue)' needs \(need) bytes, the member holds \(s.remaining)")
         }
         return (s, dtype, shape)
     }
@@ -54,9 +64,16 @@ public final class NPZFile {
     /// The whole array.
     public func array(_ name: String) throws -> NPYArray {
         let (s, dtype, shape) = try open(name)
-        var data = Data(count: s.remaining)
         let n = s.remaining
-        try data.withUnsafeMutableBytes { try s.read(into: $0.baseAddress!, count: n) }
+        // A deflated member's size is only what its directory entry claims: memory
+        // grows with the bytes that really inflate, in slices, not with the claim.
+        let slice = s.entry.method == 0 ? max(n, 1) : 1 << 26
+        var data = Data()
+        while data.count < n {
+            let start = data.count, k = min(slice, n - start)
+            data.count = start + k
+            try data.withUnsafeMutableBytes { try s.read(into: $0.baseAddress! + start, count: k) }
+        }
         return NPYArray(dtype: dtype, shape: shape, data: data)
     }
 
@@ -99,7 +116,9 @@ public struct NPZRowIterator {
         guard k > 0 else { return nil }
         let rowBytes = shape.dropFirst().reduce(1, *) * dtype.size
         var data = Data(count: k * rowBytes)
-        try data.withUnsafeMutableBytes { try stream.read(into: $0.baseAddress!, count: k * rowBytes) }
+        if k * rowBytes > 0 {  // an empty Data has no base address
+            try data.withUnsafeMutableBytes { try stream.read(into: $0.baseAddress!, count: k * rowBytes) }
+        }
         rowsRead += k
         return NPYArray(dtype: dtype, shape: [k] + shape.dropFirst(), data: data)
     }
@@ -131,7 +150,7 @@ public final class NPZWriter {
     public func beginArray(_ name: String, dtype: NPYDType, shape: [Int]) throws {
         guard open == nil else { throw NPYError(file: path, reason: "beginArray('\(name)') while '\(open!.name)' is open") }
         let header = NPY.header(dtype: dtype, shape: shape)
-        let dataBytes = shape.reduce(1, *) * dtype.size
+        let dataBytes = try NPY.checkedByteCount(shape: shape, dtype: dtype, file: "\(path):\(name).npy")
         try zip.begin(name + ".npy", compression: compression, expectedSize: header.count + dataBytes)
         try zip.append(header)
         open = (name, dataBytes, 0)

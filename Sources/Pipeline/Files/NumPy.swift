@@ -14,6 +14,18 @@ public enum NPYDType: String, CaseIterable {
         }
     }
 
+    /// The same element type as the converters (`DTypeConvert`) name it; bool is read as bytes.
+    var elementType: DType {
+        switch self {
+        case .float32: return .f32
+        case .float64: return .f64
+        case .float16: return .f16
+        case .int64: return .i64
+        case .int32: return .i32
+        case .uint8, .bool: return .u8
+        }
+    }
+
     /// Accepts numpy's spellings of the same type ("<f4", "f4", "=f4" on little-endian, "u1", "<u1").
     init?(descr: String) {
         var d = descr
@@ -45,7 +57,7 @@ public struct NPYArray {
     public var data: Data
 
     public init(dtype: NPYDType, shape: [Int], data: Data) {
-        precondition(data.count == shape.reduce(1, *) * dtype.size, "npy: \(data.count) bytes do not hold \(shape) of \(dtype)")
+        precondition(NPY.byteCount(shape: shape, dtype: dtype) == data.count, "npy: \(data.count) bytes do not hold \(shape) of \(dtype)")
         self.dtype = dtype; self.shape = shape; self.data = data
     }
 
@@ -72,14 +84,7 @@ public struct NPYArray {
         let t = Tensor(uninitialized: shape)
         data.withUnsafeBytes { raw in
             guard let base = raw.baseAddress else { return }
-            switch dtype {
-            case .float32: DTypeConvert.toFloat32(base, dtype: .f32, count: count, into: t.data)
-            case .float64: DTypeConvert.toFloat32(base, dtype: .f64, count: count, into: t.data)
-            case .float16: DTypeConvert.toFloat32(base, dtype: .f16, count: count, into: t.data)
-            case .int64: DTypeConvert.toFloat32(base, dtype: .i64, count: count, into: t.data)
-            case .int32: DTypeConvert.toFloat32(base, dtype: .i32, count: count, into: t.data)
-            case .uint8, .bool: DTypeConvert.toFloat32(base, dtype: .u8, count: count, into: t.data)
-            }
+            DTypeConvert.toFloat32(base, dtype: dtype.elementType, count: count, into: t.data)
         }
         return t
     }
@@ -87,18 +92,18 @@ public struct NPYArray {
     public func doubles() -> [Double] {
         data.withUnsafeBytes { raw in
             guard let base = raw.baseAddress else { return [] }
-            switch dtype {
-            case .float64: return DTypeConvert.toDouble(base, dtype: .f64, count: count)
-            case .float32: return DTypeConvert.toDouble(base, dtype: .f32, count: count)
-            case .float16: return DTypeConvert.toDouble(base, dtype: .f16, count: count)
-            case .int64: return DTypeConvert.toDouble(base, dtype: .i64, count: count)
-            case .int32: return DTypeConvert.toDouble(base, dtype: .i32, count: count)
-            case .uint8, .bool: return DTypeConvert.toDouble(base, dtype: .u8, count: count)
-            }
+            return DTypeConvert.toDouble(base, dtype: dtype.elementType, count: count)
         }
     }
 
-    public func int64s() -> [Int64] { doubles().map { Int64($0) } }
+    /// As int64: integer types exactly, floats truncated (saturating, NaN as 0: file data never traps).
+    public func int64s() -> [Int64] {
+        if dtype.elementType.isFloat { return doubles().map(DTypeConvert.saturatingInt64) }
+        return data.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress else { return [] }
+            return DTypeConvert.toInt64(base, dtype: dtype.elementType, count: count)
+        }
+    }
 
     public var bytes: [UInt8] { [UInt8](data) }
 }
@@ -141,27 +146,85 @@ public enum NPY {
     }
 
     public static func read(_ path: String) throws -> NPYArray {
-        guard let d = FileManager.default.contents(atPath: path) else {
-            throw NPYError(file: path, reason: "cannot read file")
+        try decode(try readRegularFile(path), file: path)
+    }
+
+    /// The whole file, which must be a regular file (a FIFO or device is refused
+    /// without blocking, and nothing past the size `fstat` gave is read).
+    static func readRegularFile(_ path: String) throws -> Data {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw NPYError(file: path, reason: "cannot open: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw NPYError(file: path, reason: "not a regular file") }
+        let size = Int(st.st_size)
+        guard size > 0 else { throw NPYError(file: path, reason: "empty file, not a .npy file") }
+        var d = Data(count: size)
+        do {
+            try d.withUnsafeMutableBytes { try ZipDirectory.preadFully(fd: fd, $0.baseAddress!, at: 0, count: size, file: path) }
+        } catch let e as ZipError {
+            throw NPYError(file: path, reason: e.reason)
         }
-        return try decode(d, file: path)
+        return d
+    }
+
+    /// NumPy's own limit on dimensions (NPY_MAXDIMS in NumPy 2).
+    public static let maxDims = 64
+    /// Header dicts longer than this are refused (NumPy's `np.load` refuses more than 10000 bytes).
+    public static let maxHeaderLength = 1 << 20
+
+    /// `product(shape) * itemsize`, or nil when it does not fit an Int (a hostile
+    /// shape such as (2**62,) of float64 must be an error, not a wrap to 0).
+    public static func byteCount(shape: [Int], dtype: NPYDType) -> Int? {
+        var n = dtype.size
+        for d in shape {
+            guard d >= 0 else { return nil }
+            let (m, overflow) = n.multipliedReportingOverflow(by: d)
+            if overflow { return nil }
+            n = m
+        }
+        return n
+    }
+
+    /// Checked byte count, with an error naming `file` and the header's shape and dtype.
+    static func checkedByteCount(shape: [Int], dtype: NPYDType, file: String) throws -> Int {
+        guard let n = byteCount(shape: shape, dtype: dtype) else {
+            throw NPYError(file: file, reason: "header 'shape' \(shape) of '\(dtype.rawValue)' is too large (its byte count overflows)")
+        }
+        return n
+    }
+
+    /// Bytes before the header dict (10 for version 1, 12 for 2 and 3) by the
+    /// version byte `major`, or an error.
+    static func preambleLength(major: UInt8, file: String) throws -> Int {
+        switch major {
+        case 1: return 10
+        case 2, 3: return 12
+        default: throw NPYError(file: file, reason: "unsupported .npy version \(major)")
+        }
+    }
+
+    /// The header dict's length from a preamble of `preambleLength` bytes, checked.
+    static func headerLength(_ b: [UInt8], file: String) throws -> Int {
+        guard b.count >= 10, Array(b[0..<6]) == magic else { throw NPYError(file: file, reason: "not a .npy file (bad magic)") }
+        let pre = try preambleLength(major: b[6], file: file)
+        guard b.count >= pre else { throw NPYError(file: file, reason: "truncated .npy header") }
+        var hlen = Int(b[8]) | Int(b[9]) << 8
+        if pre == 12 { hlen |= Int(b[10]) << 16 | Int(b[11]) << 24 }
+        // The shortest dict NumPy accepts ("{'descr':'|u1','fortran_order':False,'shape':()}") is far longer.
+        guard hlen >= 16 else { throw NPYError(file: file, reason: "header length \(hlen) is too short for a header dict") }
+        guard hlen <= maxHeaderLength else {
+            throw NPYError(file: file, reason: "header length \(hlen) exceeds \(maxHeaderLength) bytes")
+        }
+        return hlen
     }
 
     /// Parses the header; returns dtype, shape and the data offset.
     public static func parseHeader(_ d: Data, file: String) throws -> (NPYDType, [Int], Int) {
         let b = [UInt8](d.prefix(12))
-        guard b.count >= 10, Array(b[0..<6]) == magic else { throw NPYError(file: file, reason: "not a .npy file (bad magic)") }
-        let major = b[6]
-        let hlen: Int, pre: Int
-        if major == 1 {
-            hlen = Int(b[8]) | Int(b[9]) << 8; pre = 10
-        } else if major == 2 || major == 3 {
-            guard b.count >= 12 else { throw NPYError(file: file, reason: "truncated .npy header") }
-            hlen = Int(b[8]) | Int(b[9]) << 8 | Int(b[10]) << 16 | Int(b[11]) << 24; pre = 12
-        } else {
-            throw NPYError(file: file, reason: "unsupported .npy version \(major)")
-        }
-        guard d.count >= pre + hlen else { throw NPYError(file: file, reason: "truncated .npy header") }
+        let hlen = try headerLength(b, file: file)
+        let pre = try preambleLength(major: b[6], file: file)
+        guard d.count - pre >= hlen else { throw NPYError(file: file, reason: "truncated .npy header") }
         let start = d.startIndex
         guard let text = String(data: d[(start + pre)..<(start + pre + hlen)], encoding: .utf8) ?? String(data: d[(start + pre)..<(start + pre + hlen)], encoding: .isoLatin1) else {
             throw NPYError(file: file, reason: "unreadable .npy header")
@@ -193,19 +256,16 @@ public enum NPY {
                 throw NPYError(file: file, reason: "bad .npy shape '\(inner)'")
             }
             shape.append(v)
+            guard shape.count <= maxDims else { throw NPYError(file: file, reason: "header 'shape' has more than \(maxDims) dimensions") }
         }
         return (dtype, shape, pre + hlen)
     }
 
     public static func decode(_ d: Data, file: String) throws -> NPYArray {
         let (dtype, shape, offset) = try parseHeader(d, file: file)
-        let (count, overflow) = shape.reduce((1, false)) { acc, v in
-            let (m, o) = acc.0.multipliedReportingOverflow(by: v); return (m, acc.1 || o)
-        }
-        guard !overflow else { throw NPYError(file: file, reason: "shape \(shape) is too large") }
-        let need = count * dtype.size
+        let need = try checkedByteCount(shape: shape, dtype: dtype, file: file)
         guard d.count - offset >= need else {
-            throw NPYError(file: file, reason: "truncated: \(shape) of \(dtype.rawValue) needs \(need) bytes, file has \(d.count - offset)")
+            throw NPYError(file: file, reason: "truncated: header 'shape' \(shape) of '\(dtype.rawValue)' needs \(need) bytes, the file has \(d.count - offset)")
         }
         let start = d.startIndex + offset
         return NPYArray(dtype: dtype, shape: shape, data: Data(d[start..<(start + need)]))

@@ -49,6 +49,11 @@ public struct SHA256: ~Copyable {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw FileError.errno(path, "cannot open") }
         defer { close(fd) }
+        return try file(descriptor: fd, path: path)
+    }
+
+    /// Hashes an open file from its current offset to its end; `path` names it in errors.
+    public static func file(descriptor fd: Int32, path: String) throws -> (size: Int64, sha256: String) {
         var h = SHA256()
         let chunk = 1 << 20
         let buf = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 64)

@@ -1,48 +1,32 @@
 import CZLibSystem
 import Foundation
 
-/// Errors from reading or writing zip containers (.npz), naming the file and
-/// what is wrong with it.
-public struct ZipError: Error, CustomStringConvertible {
-    public let file: String
-    public let reason: String
-    public init(file: String, reason: String) { self.file = file; self.reason = reason }
-    public var description: String { "\(file): \(reason)" }
-}
-
-/// One member of a zip archive, as its central directory describes it.
-public struct ZipMember {
-    public enum Method: UInt16 { case stored = 0, deflate = 8 }
-    public let name: String
-    public let method: Method
-    public let crc32: UInt32
-    public let compressedSize: Int
-    public let uncompressedSize: Int
-    public let localHeaderOffset: Int
-}
-
-/// A read-only zip archive (PKWARE APPNOTE): the central directory is parsed
-/// up front (zip64 end records and extra fields included), members are read
-/// as streams (`ZipEntryStream`) so that a multi-gigabyte member never has to
-/// sit in memory. Stored and deflate members are supported.
+/// A read-only zip archive (.npz) over a file descriptor: the central directory
+/// is parsed up front by `ZipDirectory` (the project's one zip parser; zip64
+/// included), members are read as streams (`ZipEntryStream`) with `pread`, so
+/// a multi-gigabyte member never has to sit in memory and a file that shrinks
+/// while it is read gives an error, not a SIGBUS. Stored and deflate members
+/// are supported.
 public final class ZipReader {
     public let path: String
-    public let entries: [ZipMember]
+    public let directory: ZipDirectory
+    public var entries: [ZipEntry] { directory.entries }
     let fd: Int32
     let fileSize: Int
 
     public init(path: String) throws {
         self.path = path
-        fd = open(path, O_RDONLY)
+        // O_NONBLOCK: a FIFO at `path` must not block the open; it is refused below.
+        fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { throw ZipError(file: path, reason: "cannot open: \(String(cString: strerror(errno)))") }
         var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) != S_IFDIR else {
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
             close(fd)
             throw ZipError(file: path, reason: "not a regular file")
         }
         fileSize = Int(st.st_size)
         do {
-            entries = try ZipReader.readDirectory(fd: fd, size: fileSize, file: path)
+            directory = try ZipDirectory(file: path, fd: fd, size: fileSize)
         } catch {
             close(fd)
             throw error
@@ -51,113 +35,18 @@ public final class ZipReader {
 
     deinit { close(fd) }
 
-    public func entry(named name: String) -> ZipMember? { entries.first { $0.name == name } }
+    public func entry(named name: String) -> ZipEntry? { directory[name] }
 
     /// A stream over the uncompressed bytes of `entry`.
-    public func stream(_ entry: ZipMember) throws -> ZipEntryStream {
-        let local = try pread(at: entry.localHeaderOffset, count: 30)
-        guard local.u32(0) == 0x0403_4b50 else {
-            throw ZipError(file: path, reason: "member '\(entry.name)': bad local header signature")
+    public func stream(_ entry: ZipEntry) throws -> ZipEntryStream {
+        guard entry.method == 0 || entry.method == 8 else {
+            throw ZipError(file: path, reason: "member '\(entry.name)' uses compression method \(entry.method) (only stored and deflate are supported)")
         }
-        let dataStart = entry.localHeaderOffset + 30 + Int(local.u16(26)) + Int(local.u16(28))
-        guard dataStart + entry.compressedSize <= fileSize else {
-            throw ZipError(file: path, reason: "member '\(entry.name)' runs past the end of the file (truncated?)")
-        }
-        return try ZipEntryStream(reader: self, entry: entry, dataStart: dataStart)
-    }
-
-    /// Exactly `count` bytes at `offset`, or a truncation error.
-    func pread(at offset: Int, count: Int) throws -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: count)
-        try out.withUnsafeMutableBytes { try preadFully($0.baseAddress!, at: offset, count: count) }
-        return out
+        return try ZipEntryStream(reader: self, entry: entry)
     }
 
     func preadFully(_ dst: UnsafeMutableRawPointer, at offset: Int, count: Int) throws {
-        var done = 0
-        while done < count {
-            let n = Foundation.pread(fd, dst + done, count - done, off_t(offset + done))
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw ZipError(file: path, reason: "unexpected end of file at byte \(offset + done) (truncated?)") }
-            done += n
-        }
-    }
-
-    private static func readDirectory(fd: Int32, size: Int, file: String) throws -> [ZipMember] {
-        func read(_ offset: Int, _ count: Int) throws -> [UInt8] {
-            guard offset >= 0, offset + count <= size else { throw ZipError(file: file, reason: "directory points outside the file (truncated?)") }
-            var b = [UInt8](repeating: 0, count: count)
-            let n = b.withUnsafeMutableBytes { Foundation.pread(fd, $0.baseAddress!, count, off_t(offset)) }
-            guard n == count else { throw ZipError(file: file, reason: "short read at \(offset)") }
-            return b
-        }
-        // The end-of-central-directory record sits in the last 22 + 65535 bytes.
-        let tailLen = min(size, 22 + 65535)
-        guard tailLen >= 22 else { throw ZipError(file: file, reason: "not a zip archive (\(size) bytes)") }
-        let tail = try read(size - tailLen, tailLen)
-        var eocd = -1
-        var i = tailLen - 22
-        while i >= 0 {
-            if tail.u32(i) == 0x0605_4b50 { eocd = i; break }
-            i -= 1
-        }
-        guard eocd >= 0 else { throw ZipError(file: file, reason: "not a zip archive (no end-of-central-directory record; truncated?)") }
-        var count = Int(tail.u16(eocd + 10))
-        var cdSize = Int(tail.u32(eocd + 12))
-        var cdOffset = Int(tail.u32(eocd + 16))
-        let eocdAbs = size - tailLen + eocd
-        // Zip64: a locator right before the EOCD points at the zip64 EOCD record.
-        if eocdAbs >= 20 {
-            let loc = try read(eocdAbs - 20, 20)
-            if loc.u32(0) == 0x0706_4b50 {
-                let z64Off = Int(loc.u64(8))
-                let z = try read(z64Off, 56)
-                guard z.u32(0) == 0x0606_4b50 else { throw ZipError(file: file, reason: "bad zip64 end-of-central-directory record") }
-                count = Int(z.u64(32))
-                cdSize = Int(z.u64(40))
-                cdOffset = Int(z.u64(48))
-            }
-        }
-        guard cdSize >= 0, cdSize < 1 << 31 else { throw ZipError(file: file, reason: "implausible central directory size \(cdSize)") }
-        let cd = try read(cdOffset, cdSize)
-        var entries: [ZipMember] = []
-        var p = 0
-        for _ in 0..<count {
-            guard p + 46 <= cd.count, cd.u32(p) == 0x0201_4b50 else {
-                throw ZipError(file: file, reason: "corrupt central directory entry \(entries.count)")
-            }
-            let flags = cd.u16(p + 8)
-            let methodRaw = cd.u16(p + 10)
-            let crc = cd.u32(p + 16)
-            var csize = Int(cd.u32(p + 20)), usize = Int(cd.u32(p + 24))
-            let nameLen = Int(cd.u16(p + 28)), extraLen = Int(cd.u16(p + 30)), commentLen = Int(cd.u16(p + 32))
-            var offset = Int(cd.u32(p + 42))
-            guard p + 46 + nameLen + extraLen + commentLen <= cd.count else {
-                throw ZipError(file: file, reason: "corrupt central directory entry \(entries.count)")
-            }
-            let name = String(decoding: cd[(p + 46)..<(p + 46 + nameLen)], as: UTF8.self)
-            // Zip64 extended information: the 64-bit values of the fields set to 0xFFFFFFFF, in order.
-            var e = p + 46 + nameLen
-            let eEnd = e + extraLen
-            while e + 4 <= eEnd {
-                let id = cd.u16(e), len = Int(cd.u16(e + 2))
-                if id == 0x0001 {
-                    var q = e + 4
-                    if usize == 0xFFFF_FFFF, q + 8 <= e + 4 + len { usize = Int(cd.u64(q)); q += 8 }
-                    if csize == 0xFFFF_FFFF, q + 8 <= e + 4 + len { csize = Int(cd.u64(q)); q += 8 }
-                    if offset == 0xFFFF_FFFF, q + 8 <= e + 4 + len { offset = Int(cd.u64(q)); q += 8 }
-                }
-                e += 4 + len
-            }
-            guard flags & 1 == 0 else { throw ZipError(file: file, reason: "member '\(name)' is encrypted") }
-            guard let method = ZipMember.Method(rawValue: methodRaw) else {
-                throw ZipError(file: file, reason: "member '\(name)' uses compression method \(methodRaw) (only stored and deflate are supported)")
-            }
-            entries.append(ZipMember(name: name, method: method, crc32: crc, compressedSize: csize,
-                                    uncompressedSize: usize, localHeaderOffset: offset))
-            p += 46 + nameLen + extraLen + commentLen
-        }
-        return entries
+        try ZipDirectory.preadFully(fd: fd, dst, at: offset, count: count, file: path)
     }
 }
 
@@ -165,7 +54,7 @@ public final class ZipReader {
 /// once the last byte has been read.
 public final class ZipEntryStream {
     let reader: ZipReader
-    public let entry: ZipMember
+    public let entry: ZipEntry
     let dataStart: Int
     private var compressedRead = 0
     public private(set) var position = 0
@@ -176,9 +65,9 @@ public final class ZipEntryStream {
     private static let inCapacity = 1 << 20
     private var inBuf: UnsafeMutablePointer<UInt8>?
 
-    init(reader: ZipReader, entry: ZipMember, dataStart: Int) throws {
-        self.reader = reader; self.entry = entry; self.dataStart = dataStart
-        if entry.method == .deflate {
+    init(reader: ZipReader, entry: ZipEntry) throws {
+        self.reader = reader; self.entry = entry; self.dataStart = entry.dataOffset
+        if entry.method == 8 {
             inBuf = UnsafeMutablePointer<UInt8>.allocate(capacity: ZipEntryStream.inCapacity)
             let z = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
             z.initialize(to: z_stream())
@@ -193,7 +82,7 @@ public final class ZipEntryStream {
         inBuf?.deallocate()
     }
 
-    public var remaining: Int { entry.uncompressedSize - position }
+    public var remaining: Int { entry.size - position }
 
     /// Fills exactly `count` bytes at `dst`, or throws (truncated or corrupt member).
     public func read(into dst: UnsafeMutableRawPointer, count: Int) throws {
@@ -201,15 +90,14 @@ public final class ZipEntryStream {
             throw ZipError(file: reader.path, reason: "member '\(entry.name)': asked for \(count) bytes, \(remaining) left")
         }
         if count == 0 { return }
-        switch entry.method {
-        case .stored:
+        if entry.method == 0 {
             try reader.preadFully(dst, at: dataStart + position, count: count)
-        case .deflate:
+        } else {
             try inflate(into: dst.assumingMemoryBound(to: UInt8.self), count: count)
         }
-        crc = ZipCRC.update(crc, UnsafeRawBufferPointer(start: dst, count: count))
+        crc = CRC32.update(crc, UnsafeRawBufferPointer(start: dst, count: count))
         position += count
-        if position == entry.uncompressedSize && crcVerifiable && crc != entry.crc32 {
+        if position == entry.size && crcVerifiable && crc != entry.crc32 {
             throw ZipError(file: reader.path, reason: "member '\(entry.name)': CRC-32 mismatch (corrupt file)")
         }
     }
@@ -223,10 +111,9 @@ public final class ZipEntryStream {
         }
         if count == 0 { return }
         crcVerifiable = false
-        switch entry.method {
-        case .stored:
+        if entry.method == 0 {
             position += count
-        case .deflate:
+        } else {
             let scratchSize = min(count, 1 << 20)
             let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: scratchSize)
             defer { scratch.deallocate() }
@@ -266,25 +153,4 @@ public final class ZipEntryStream {
             }
         }
     }
-}
-
-/// CRC-32 (the zip/zlib polynomial) over buffers of any size.
-public enum ZipCRC {
-    public static func update(_ crc: UInt32, _ buf: UnsafeRawBufferPointer) -> UInt32 {
-        guard var p = buf.baseAddress?.assumingMemoryBound(to: Bytef.self) else { return crc }
-        var left = buf.count
-        var c = UInt(crc)
-        while left > 0 {
-            let n = min(left, 1 << 30)
-            c = CZLibSystem.crc32(c, p, UInt32(n))
-            p += n; left -= n
-        }
-        return UInt32(c)
-    }
-}
-
-extension Array where Element == UInt8 {
-    @inline(__always) func u16(_ i: Int) -> UInt16 { UInt16(self[i]) | UInt16(self[i + 1]) << 8 }
-    @inline(__always) func u32(_ i: Int) -> UInt32 { UInt32(u16(i)) | UInt32(u16(i + 2)) << 16 }
-    @inline(__always) func u64(_ i: Int) -> UInt64 { UInt64(u32(i)) | UInt64(u32(i + 4)) << 32 }
 }

@@ -73,7 +73,7 @@ public final class ZipWriter {
         guard var m = current else { throw ZipError(file: path, reason: "append with no open member") }
         defer { current = m }
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
-        m.crc = ZipCRC.update(m.crc, bytes)
+        m.crc = CRC32.update(m.crc, bytes)
         m.usize += bytes.count
         if m.method == 0 {
             try writeAll(UnsafeRawBufferPointer(start: base, count: bytes.count))

@@ -17,7 +17,7 @@ public enum ImageFormat: String, Equatable {
 }
 
 /// Bounds checked against the header before any pixel buffer is allocated.
-public struct ImageDecodeLimits: Equatable {
+public struct ImageDecodeLimits: Equatable, Sendable {
     /// Largest width or height accepted.
     public var maxDimension: Int
     /// Largest width x height accepted.

@@ -57,7 +57,7 @@ public final class RandomLayerWeights: LayerWeights {
 /// The BatchNorm is folded into the convolution at load time:
 /// W' = W·γ/√(var+ε), b' = β − mean·γ/√(var+ε) (computed in float64).
 /// 3×3 stride-1, 1×7/7×1 and 1×3/3×1 convolutions run through Winograd (`PlanarConvolution`)
-/// unless `PlanarConv.useFastAlgorithms` is off.
+/// unless the model's `InceptionOptions.fastConvolutions` is off.
 public struct BasicConv2d {
     /// The folded convolution: weight (Cout, Cin·kh·kw), bias `bn.bias − bn.running_mean·scale`.
     let conv: PlanarConvolution

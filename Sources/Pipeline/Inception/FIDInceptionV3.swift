@@ -48,21 +48,24 @@ public final class FIDInceptionV3 {
     let Mixed_7b, Mixed_7c: FIDInceptionE
     /// `fc.weight` (1008, 2048) and `fc.bias` (1008).
     public let fcWeight: Tensor, fcBias: Tensor
+    /// Fast convolutions on or off, bound around every forward pass.
+    public let options: InceptionOptions
 
     /// Loads pytorch-fid's state dict (`pt_inception-2015-12-05-6726825d.pth`
     /// or the same tensors as safetensors), strictly.
-    public convenience init(source: TensorSource) throws {
+    public convenience init(source: TensorSource, options: InceptionOptions = .standard) throws {
         let sd = StateDict(source)
-        try self.init(weights: sd)
+        try self.init(weights: sd, options: options)
         try sd.finish()
     }
 
     /// Opens any weights file `WeightsFile.open` reads.
-    public convenience init(path: String) throws {
-        try self.init(source: try WeightsFile.open(path))
+    public convenience init(path: String, options: InceptionOptions = .standard) throws {
+        try self.init(source: try WeightsFile.open(path), options: options)
     }
 
-    public init(weights w: LayerWeights) throws {
+    public init(weights w: LayerWeights, options: InceptionOptions = .standard) throws {
+        self.options = options
         Conv2d_1a_3x3 = try BasicConv2d(w.scoped("Conv2d_1a_3x3"), 3, 32, kernel: 3, stride: 2)
         Conv2d_2a_3x3 = try BasicConv2d(w.scoped("Conv2d_2a_3x3"), 32, 32, kernel: 3)
         Conv2d_2b_3x3 = try BasicConv2d(w.scoped("Conv2d_2b_3x3"), 32, 64, kernel: 3, padding: 1)
@@ -102,6 +105,10 @@ public final class FIDInceptionV3 {
 
     /// The forward pass on images (N, 3, H, W) in [0, 1].
     public func features(_ images: Tensor, mode: InceptionPreprocessing = .pytorchFID) throws -> InceptionFeatures {
+        try options.convolutions.run { try forward(images, mode: mode) }
+    }
+
+    private func forward(_ images: Tensor, mode: InceptionPreprocessing) throws -> InceptionFeatures {
         let n = images.shape[0]
         var x = try OpProfile.measure("preprocess (resize to 299)") { try FIDInceptionV3.preprocess(images, mode: mode) }
         // block 0

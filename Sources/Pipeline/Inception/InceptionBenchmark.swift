@@ -22,9 +22,10 @@ public enum InceptionBenchmark {
     }
 
     public static func run(batch: Int, threads: Int, size: Int = FIDInceptionV3.inputSize,
-                           iterations: Int = 3, weights: String? = nil) throws -> Result {
+                           iterations: Int = 3, weights: String? = nil, options: InceptionOptions = .standard) throws -> Result {
         Threads.set(threads)
-        let model = try weights.map { try FIDInceptionV3(path: $0) } ?? FIDInceptionV3(weights: RandomLayerWeights())
+        let model = try weights.map { try FIDInceptionV3(path: $0, options: options) }
+            ?? FIDInceptionV3(weights: RandomLayerWeights(), options: options)
         var rng = SplitMix64(seed: 7)
         let images = Tensor(uninitialized: [batch, 3, size, size])
         for i in 0..<images.count { images.data[i] = Float(rng.next() >> 40) / Float(1 << 24) }
@@ -35,11 +36,11 @@ public enum InceptionBenchmark {
         var flops = 0.0
         let cpu0 = cpuSeconds()
         for _ in 0..<max(iterations, 1) {
-            PlanarConv.flopCount = 0
+            PlanarConv.flops.withLock { $0 = 0 }
             let t0 = DispatchTime.now().uptimeNanoseconds
             _ = try model.features(images)
             best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
-            flops = PlanarConv.flopCount + 2 * Double(batch) * 2048 * 1008
+            flops = PlanarConv.flops.current + 2 * Double(batch) * 2048 * 1008
         }
         let cpu = (cpuSeconds() - cpu0) / Double(max(iterations, 1))
         return Result(batch: batch, threads: threads, size: size, iterations: iterations,
@@ -51,16 +52,16 @@ public enum InceptionBenchmark {
     /// (random weights unless `weights`), relative to the largest |value| of each output.
     public static func fastDeviation(batch: Int, size: Int = FIDInceptionV3.inputSize,
                                      weights: String? = nil) throws -> (pool3: Float, logits: Float, spatial: Float) {
-        let model = try weights.map { try FIDInceptionV3(path: $0) } ?? FIDInceptionV3(weights: RandomLayerWeights())
+        // The same weights in two models, one per algorithm.
+        func model(_ fast: Bool) throws -> FIDInceptionV3 {
+            let o = InceptionOptions(fastConvolutions: fast)
+            return try weights.map { try FIDInceptionV3(path: $0, options: o) } ?? FIDInceptionV3(weights: RandomLayerWeights(), options: o)
+        }
         var rng = SplitMix64(seed: 9)
         let images = Tensor(uninitialized: [batch, 3, size, size])
         for i in 0..<images.count { images.data[i] = Float(rng.next() >> 40) / Float(1 << 24) }
-        let saved = PlanarConv.useFastAlgorithms
-        defer { PlanarConv.useFastAlgorithms = saved }
-        PlanarConv.useFastAlgorithms = true
-        let fast = try model.features(images)
-        PlanarConv.useFastAlgorithms = false
-        let exact = try model.features(images)
+        let fast = try model(true).features(images)
+        let exact = try model(false).features(images)
         func deviation(_ a: Tensor, _ b: Tensor) -> Float {
             var worst: Float = 0
             for i in 0..<a.count { worst = max(worst, abs(a.data[i] - b.data[i])) }

@@ -50,10 +50,10 @@ public enum InceptionWeightsSpec: Equatable, Codable, CustomStringConvertible {
     /// Whether the extractor is the random proxy (statistics not comparable to published FIDs).
     public var isProxy: Bool { if case .random = self { return true } else { return false } }
 
-    public func load() throws -> FIDInceptionV3 {
+    public func load(options: InceptionOptions = .standard) throws -> FIDInceptionV3 {
         switch self {
-        case let .file(path): return try FIDInceptionV3(path: path)
-        case let .random(seed): return try FIDInceptionV3(weights: RandomLayerWeights(seed: seed))
+        case let .file(path): return try FIDInceptionV3(path: path, options: options)
+        case let .random(seed): return try FIDInceptionV3(weights: RandomLayerWeights(seed: seed), options: options)
         }
     }
 

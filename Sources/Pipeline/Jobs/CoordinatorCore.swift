@@ -7,7 +7,10 @@ import Metrics
 /// What a worker told the coordinator, in the coordinator's terms (the messaging layer's
 /// messages map onto these one to one; see `CoordinatorService`).
 public enum CoordinatorInput<Peer: Hashable> {
-    case hello(Peer, workerId: String, host: String, pid: Int, threads: Int)
+    /// READY. `credential`: what the messaging layer bound the worker id to (nil: not known);
+    /// `holding`: the leases the worker says it holds (nil: it does not say, DITP/1 revision < 3).
+    case hello(Peer, workerId: String, host: String, pid: Int, threads: Int, credential: String? = nil,
+               holding: Set<LeaseRef>? = nil)
     case request(Peer, credits: Int)
     case result(Peer, ShardCompletion)
     case failed(Peer, jobId: Int64, shardId: Int64, attempt: Int, reason: String, retryable: Bool)
@@ -33,30 +36,40 @@ public struct ReportAck<Peer: Hashable> {
 ///
 /// Reports are idempotent: a RESULT or FAILED that arrives again (a worker re-sends what it
 /// has no ACK for) finds its attempt already ended and changes nothing; every report, new,
-/// repeated or stale, leaves a `ReportAck` so the worker can forget it.
+/// repeated or stale, leaves a `ReportAck` so the worker can forget it (a RESULT whose files
+/// are being hashed off the loop leaves its ACK when the verdict is in).
+///
+/// With `offLoop` set (the service), hashing a RESULT's files and a job's finalize step run
+/// on other threads and come back through `applyFinishedWork`; without it they run inline.
+/// The shard and attempt states it moves through are drawn in LedgerStates.swift.
 public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
     public let ledger: Ledger
     public var logger: Logger
-    /// Verifies reported outputs against the shared output folder (size and SHA-256).
+    /// Hashes reported outputs against the shared output folder (size and SHA-256). The
+    /// names are always checked against the shard's expected files.
     public var verifyOutputs = true
+    /// Where hashing and finalize steps run (nil: inline, on the caller's thread).
+    public var offLoop: OffLoopWork?
 
     struct PeerState { var workerId: String; var credits: Int }
-    private var peers: [Peer: PeerState] = [:]
+    private(set) var peers: [Peer: PeerState] = [:]
     private var peerOfWorker: [String: Peer] = [:]
     /// Counters for `status`/bench.
-    public private(set) var dispatched = 0
-    public private(set) var accepted = 0
-    public private(set) var ignored = 0
-    private var idle = false   // no pending shard at the last look; cleared by any ledger change
-    private struct AttemptKey: Hashable { var job: Int64; var shard: Int64; var attempt: Int }
-    /// Verdicts of `prepare` (nil: outputs verify), so files are hashed outside the ledger's write lock.
-    private var verdicts: [AttemptKey: String?] = [:]
-    /// ACKs owed for the reports handled since the last `takeReportAcks`.
-    private var reportAcks: [ReportAck<Peer>] = []
+    public internal(set) var dispatched = 0
+    public internal(set) var accepted = 0
+    public internal(set) var ignored = 0
     /// Reports that arrived again after their attempt was recorded (nothing counted twice).
-    public private(set) var duplicates = 0
+    public internal(set) var duplicates = 0
+    var idle = false   // no pending shard at the last look; cleared by any ledger change
+    struct AttemptKey: Hashable { var job: Int64; var shard: Int64; var attempt: Int }
+    /// RESULTs whose files are being hashed off the loop.
+    var verifying: Set<AttemptKey> = []
+    /// Jobs whose finalize step is running off the loop.
+    var finalizing: Set<Int64> = []
+    /// ACKs owed for the reports handled since the last `takeReportAcks`.
+    var reportAcks: [ReportAck<Peer>] = []
     private let dispatchCounters = PerKind(counter: .dispatches)
-    private let shardDurations = PerKind(timer: .shardDuration)
+    let shardDurations = PerKind(timer: .shardDuration)
     private let workersGauge = Gauge(label: LoopMetric.workersConnected.rawValue)
 
     public init(ledger: Ledger, logger: Logger = .silent) {
@@ -79,22 +92,43 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
     /// Handles one input; returns the assignments to send now.
     public func handle(_ input: CoordinatorInput<Peer>) throws -> [(Peer, LeaseGrant)] {
         switch input {
-        case let .hello(peer, workerId, host, pid, threads):
+        case let .hello(peer, workerId, host, pid, threads, credential, holding):
             if let old = peerOfWorker[workerId], old != peer { peers[old] = nil }
             // A (re)connecting worker starts with no credit; it asks with REQUEST.
             peers[peer] = PeerState(workerId: workerId, credits: 0)
             peerOfWorker[workerId] = peer
             workersGauge.record(peers.count)
-            try ledger.workerSeen(id: workerId, host: host, pid: pid, threads: threads)
-            return []
+            let previous = try ledger.workerCredential(id: workerId)
+            if let previous, let credential, previous != credential {
+                // Another process under this id (the messaging layer lets one take an id over only
+                // once the old connection is gone): whatever the old one held is lost with it.
+                let released = try ledger.releaseWorker(workerId, reason: "was replaced by a new process with the same worker id")
+                if !released.isEmpty { idle = false }
+                logger.warning("worker \(workerId) is a new process; \(released.count) lease(s) of the previous one released")
+            }
+            try ledger.workerSeen(id: workerId, host: host, pid: pid, threads: threads, credential: credential)
+            if let holding {
+                // Leases it does not hold had their ASSIGN sent to a connection it had left
+                // (a stall, a restart): back to pending now, without using an attempt.
+                let released = try ledger.releaseLeases(of: workerId, reason: "never received its ASSIGN (sent to a connection it had left)",
+                                                        countsAsAttempt: false) { job, shard, attempt in
+                    !holding.contains(LeaseRef(jobId: job, shardId: shard, attempt: attempt))
+                }
+                if !released.isEmpty {
+                    idle = false
+                    logger.warning("worker \(workerId) reconnected without \(released.count) lease(s) sent to its old connection: released")
+                }
+            }
+            return try dispatch()
         case let .request(peer, credits):
             guard credits > 0, credits <= 1024 else { logger.warning("ignored REQUEST with \(credits) credits from \(peer)"); return [] }
-            let w = try known(peer)
+            guard let w = peers[peer] else { logger.warning("ignored REQUEST from peer \(peer), which has not said READY"); return [] }
             peers[peer]?.credits = min(w.credits + credits, 1024)
             return try dispatch()
         case let .result(peer, c):
-            let verdict = try accept(c, from: peer)
-            reportAcks.append(ReportAck(peer: peer, jobId: c.jobId, shardId: c.shardId, attempt: c.attempt, verdict: verdict))
+            if let verdict = try receive(c, from: peer) {
+                reportAcks.append(ReportAck(peer: peer, jobId: c.jobId, shardId: c.shardId, attempt: c.attempt, verdict: verdict))
+            }
             return try dispatch()
         case let .failed(peer, job, shard, attempt, reason, retryable):
             let worker = peers[peer]?.workerId ?? peer.description
@@ -102,7 +136,7 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
             switch try ledger.fail(jobId: job, shardId: shard, attempt: attempt, workerId: worker, reason: reason,
                                    retryable: retryable) {
             case .stale(let why):
-                if try ledger.attemptOutcome(jobId: job, shardId: shard, attempt: attempt) == "failed" {
+                if try ledger.attemptOutcome(jobId: job, shardId: shard, attempt: attempt) == .failed {
                     verdict = .duplicate
                     duplicates += 1
                     logger.info("FAILED for job \(job) shard \(shard) attempt \(attempt) from \(worker) again: already recorded")
@@ -130,91 +164,64 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
         }
     }
 
-    private func known(_ peer: Peer) throws -> PeerState {
-        if let w = peers[peer] { return w }
-        // A worker that did not (re)send READY: give it a name so work can still flow.
-        let w = PeerState(workerId: "peer-\(peer)", credits: 0)
-        peers[peer] = w
-        peerOfWorker[w.workerId] = peer
-        workersGauge.record(peers.count)
-        try ledger.workerSeen(id: w.workerId, host: "?", pid: 0, threads: 1)
-        return w
-    }
-
-    /// Work an input needs that does not touch the ledger's write lock: hashing a RESULT's
-    /// output files. Optional (`handle` verifies itself otherwise); call it before `handle`.
-    public func prepare(_ input: CoordinatorInput<Peer>) throws {
-        guard case let .result(_, c) = input, verifyOutputs else { return }
-        verdicts[AttemptKey(job: c.jobId, shard: c.shardId, attempt: c.attempt)] = try verdict(c)
-    }
-
-    private func verdict(_ c: ShardCompletion) throws -> String? {
-        guard !c.outputs.isEmpty else { return nil }
-        guard let outputDir = try ledger.outputDir(jobId: c.jobId) else { return "unknown job \(c.jobId)" }
-        return OutputVerifier.check(c.outputs, in: outputDir)
-    }
-
-    private func accept(_ c: ShardCompletion, from peer: Peer) throws -> AckVerdict {
-        let worker = peers[peer]?.workerId ?? peer.description
-        let key = AttemptKey(job: c.jobId, shard: c.shardId, attempt: c.attempt)
-        let problem: String?
-        if !verifyOutputs {
-            problem = nil
-        } else if let cached = verdicts.removeValue(forKey: key) {
-            problem = cached
-        } else {
-            problem = try verdict(c)
-        }
-        let outcome: ReportOutcome
-        if let problem {
+    /// `handle` with the input's ledger writes isolated (a savepoint inside a `batch`): when
+    /// they fail (a constraint, SQLITE_BUSY, a full disk) the input alone is undone and
+    /// logged, and no ACK leaves for it (a worker re-sends an unacknowledged report).
+    public func handleContained(_ input: CoordinatorInput<Peer>) -> [(Peer, LeaseGrant)] {
+        let mark = reportAcks.count
+        do {
+            return try ledger.savepoint { try handle(input) }
+        } catch {
+            reportAcks.removeSubrange(mark...)
             idle = false
-            outcome = try ledger.fail(jobId: c.jobId, shardId: c.shardId, attempt: c.attempt, workerId: worker,
-                                      reason: problem, retryable: true)
-            if case .stale = outcome {} else {
-                logger.warning("rejected RESULT for job \(c.jobId) shard \(c.shardId) from \(worker): \(problem)")
-                return .rejected
-            }
-        } else {
-            outcome = try ledger.complete(c, workerId: worker)
-            if outcome == .accepted {
-                accepted += 1
-                if let kind = try ledger.kind(jobId: c.jobId) {
-                    shardDurations[kind].recordNanoseconds(Int64((max(c.elapsed, 0) * 1e9).rounded()))
-                }
-                return .recorded
-            }
+            logger.error("\(input) not recorded (the coordinator serves on): \(error)")
+            return []
         }
-        guard case .stale(let why) = outcome else { return .recorded }
-        // Not the current lease: a re-send of a RESULT the ledger already has (the worker had
-        // no ACK for it), or a late one for a lease that has moved on.
-        if try ledger.attemptOutcome(jobId: c.jobId, shardId: c.shardId, attempt: c.attempt) == "done" {
-            duplicates += 1
-            logger.info("RESULT for job \(c.jobId) shard \(c.shardId) attempt \(c.attempt) from \(worker) again: already recorded done")
-            return .duplicate
-        }
-        ignored += 1
-        logger.warning("ignored RESULT: \(why)")
-        return .stale
     }
 
-    /// Leases shards to workers with credit, one ledger transaction each.
+    /// Grants whose transaction did not commit: their leases are not in the ledger, so the
+    /// credits they used go back to their workers.
+    public func revoke(_ grants: [(Peer, LeaseGrant)]) {
+        for (peer, _) in grants where peers[peer] != nil {
+            peers[peer]?.credits += 1
+            dispatched -= 1
+        }
+        idle = false
+    }
+
+    /// True while `peer` is a connected worker here.
+    public func isConnected(_ peer: Peer) -> Bool { peers[peer] != nil }
+
+    /// A grant that cannot be delivered (its connection was replaced or dropped meanwhile):
+    /// the lease goes back to pending at once, without using an attempt.
+    public func undeliverable(_ grant: LeaseGrant, reason: String) throws {
+        let released = try ledger.releaseLeases(of: grant.workerId, reason: reason, countsAsAttempt: false) { job, shard, attempt in
+            job == grant.jobId && shard == grant.shardId && attempt == grant.attempt
+        }
+        if !released.isEmpty { idle = false }
+    }
+
+    /// Leases shards to workers with credit, one ledger transaction each. On a ledger error
+    /// the grants made so far are revoked (credits back) and the error rethrown.
     public func dispatch() throws -> [(Peer, LeaseGrant)] {
         var out: [(Peer, LeaseGrant)] = []
         if idle { return out }
-        for (peer, state) in peers where state.credits > 0 {
-            var credits = state.credits
-            while credits > 0 {
-                guard let grant = try ledger.leaseNext(workerId: state.workerId) else {
-                    idle = true
-                    peers[peer]?.credits = credits
-                    return out
+        do {
+            for peer in Array(peers.keys) {
+                while let state = peers[peer], state.credits > 0 {
+                    guard let grant = try ledger.leaseNext(workerId: state.workerId) else {
+                        idle = true
+                        return out
+                    }
+                    peers[peer]?.credits -= 1
+                    dispatched += 1
+                    dispatchCounters[grant.task.kind].increment()
+                    out.append((peer, grant))
                 }
-                credits -= 1
-                dispatched += 1
-                dispatchCounters[grant.task.kind].increment()
-                out.append((peer, grant))
             }
-            peers[peer]?.credits = credits
+        } catch {
+            revoke(out)
+            throw error
         }
         return out
     }
@@ -222,13 +229,25 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
     /// Periodic work: expire leases, end settled jobs (finalize once). Returns new assignments.
     public func tick() throws -> [(Peer, LeaseGrant)] {
         for e in try ledger.expireLeases() {
-            logger.warning("""
-                lease of job \(e.jobId) shard \(e.shardId) attempt \(e.attempt) on \(e.workerId) expired\
-                \(e.shardFailed ? "; shard failed (max attempts)" : "; back to pending")
-                """)
+            logger.warning("lease of job \(e.jobId) shard \(e.shardId) attempt \(e.attempt) on \(e.workerId) expired\(e.shardFailed ? "; shard failed (max attempts)" : "; back to pending")")
         }
         try settleJobs()
         idle = false   // other processes (submit, retry) may have added work
+        return try dispatch()
+    }
+
+    /// Applies the results of work finished off the loop (verdicts, finalize steps), each
+    /// contained like an input. Returns new assignments.
+    public func applyFinishedWork() throws -> [(Peer, LeaseGrant)] {
+        guard let offLoop else { return [] }
+        for apply in offLoop.takeFinished() {
+            let mark = reportAcks.count
+            do { try ledger.savepoint { try apply() } } catch {
+                reportAcks.removeSubrange(mark...)
+                logger.error("applying work finished off the loop failed (the coordinator serves on): \(error)")
+            }
+            idle = false
+        }
         return try dispatch()
     }
 
@@ -243,51 +262,19 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
         }
         return try dispatch()
     }
-
-    /// Ends every running job with no open shard: finalize + done, or partially failed.
-    public func settleJobs() throws {
-        for job in try ledger.settledJobs() {
-            if job.failedShards.isEmpty {
-                let swept = AtomicFileWriter.removeTemporaries(under: job.outputDir)
-                if swept > 0 { logger.info("job \(job.jobId): removed \(swept) temporary file(s) left by killed workers") }
-                do {
-                    let kind = try JobKinds.named(job.kind)
-                    let outs = try ledger.outputs(jobId: job.jobId)
-                    let final = try kind.finalize(spec: job.spec, outputDir: job.outputDir, shardOutputs: outs)
-                    try ledger.finishJob(job.jobId, state: .done, summary: JobSummary.done(ledger: ledger, jobId: job.jobId),
-                                         finalOutputs: final)
-                    logger.info("job \(job.jobId) done")
-                } catch {
-                    try ledger.finishJob(job.jobId, state: .failed, summary: "finalize failed: \(error)")
-                    logger.warning("job \(job.jobId) failed at finalize: \(error)")
-                }
-            } else {
-                let summary = JobSummary.partial(job)
-                try ledger.finishJob(job.jobId, state: .partiallyFailed, summary: summary)
-                logger.warning("job \(job.jobId) partially failed: \(summary)")
-            }
-        }
-    }
 }
 
-/// Re-verifies reported outputs on the shared output folder.
-public enum OutputVerifier {
-    /// nil when every file exists with the reported size and SHA-256; else the first problem.
-    public static func check(_ outputs: [FileDigest], in outputDir: String) -> String? {
-        for o in outputs {
-            if o.path.hasPrefix("/") || o.path.split(separator: "/").contains("..") {
-                return "output path \(o.path) escapes the output folder"
-            }
-            let full = outputDir + "/" + o.path
-            do {
-                let (size, sha) = try SHA256.file(full)
-                if size != o.size { return "output \(o.path): size \(size) on disk, \(o.size) reported" }
-                if sha != o.sha256 { return "output \(o.path): sha256 on disk differs from the reported one" }
-            } catch {
-                return "output \(o.path) unreadable: \(error)"
-            }
+extension CoordinatorInput: CustomStringConvertible where Peer: CustomStringConvertible {
+    /// One line naming the input (for log lines).
+    public var description: String {
+        switch self {
+        case let .hello(peer, workerId, _, _, _, _, _): return "READY of worker \(workerId) from peer \(peer)"
+        case let .request(peer, credits): return "REQUEST(\(credits)) from peer \(peer)"
+        case let .result(peer, c): return "RESULT for job \(c.jobId) shard \(c.shardId) attempt \(c.attempt) from peer \(peer)"
+        case let .failed(peer, job, shard, attempt, _, _): return "FAILED for job \(job) shard \(shard) attempt \(attempt) from peer \(peer)"
+        case let .gone(peer, reason): return "loss of peer \(peer) (\(reason))"
+        case let .dismissed(peer): return "dismissal of peer \(peer)"
         }
-        return nil
     }
 }
 

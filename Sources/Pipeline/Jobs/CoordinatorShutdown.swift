@@ -75,7 +75,10 @@ extension CoordinatorService {
         while true {
             let now = Self.now()
             awaited = awaited.filter { $0.value > now }
-            if awaited.isEmpty || now >= hardStop || shouldStop() { break }
+            // A RESULT being verified off the loop is waited for too (its shard is recorded).
+            let verifying = core.offLoop?.outstanding ?? 0
+            if (awaited.isEmpty && verifying == 0) || now >= hardStop || shouldStop() { break }
+            if verifying > 0 { applyFinishedWork() }
             for peer in endpoint.expiredPeers() {
                 _ = try core.handle(.gone(peer, reason: "silent for \(endpoint.liveness) heartbeats"))
             }
@@ -89,15 +92,13 @@ extension CoordinatorService {
                     if let id = core.workerId(of: peer) { awaited[id] = nil }
                     _ = try core.handle(.gone(peer, reason: "disconnected"))
                 }
-            case .ready(let h):
-                _ = try core.handle(.hello(peer, workerId: h.workerId, host: h.hostname, pid: Int(h.pid), threads: h.threads))
+            case .ready:
+                if let input = input(peer: peer, message: message) { _ = core.handleContained(input) }
                 try dismiss(peer)
             case .result, .failed:
+                // Recorded as usual (files hashed off the loop; the wait above includes that work).
                 if let input = Self.input(peer: peer, message: message) {
-                    try core.prepare(input)
-                    _ = core.takeReportAcks()
-                    _ = try core.ledger.batch { try core.handle(input) }
-                    acknowledge(core.takeReportAcks())
+                    apply(1, "report(s)") { core.handleContained(input) }
                 }
                 try dismiss(peer)
             case .request:

@@ -11,6 +11,8 @@ public final class LocalWorkerPool {
     public private(set) var restarts = 0
     public let maxRestarts: Int
     private let logger: Logger
+    /// How long a local worker waits for a coordinator that stopped answering before it exits (s).
+    public static let orphanTimeout = 20.0
 
     public init(executable: String, connect: String, count: Int, threads: Int, credits: Int,
                 maxRestarts: Int = 8, logger: Logger) throws {
@@ -18,7 +20,10 @@ public final class LocalWorkerPool {
             throw JobError.io(path: executable, reason: "worker executable not found (build dit-worker or pass --worker-binary)")
         }
         self.executable = executable
-        self.arguments = ["--connect", connect, "--threads", String(threads), "--credits", String(credits)]
+        // Workers die with this process (parent-death signal) and, should that be unavailable,
+        // give up once no coordinator has answered for `orphanTimeout` seconds.
+        self.arguments = ["--connect", connect, "--threads", String(threads), "--credits", String(credits),
+                          "--parent-pid", String(getpid()), "--give-up-after", String(LocalWorkerPool.orphanTimeout)]
         self.maxRestarts = maxRestarts
         self.logger = logger
         for _ in 0..<count { processes.append(try spawn()) }

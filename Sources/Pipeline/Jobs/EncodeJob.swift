@@ -79,8 +79,8 @@ public struct EncodeKind: JobKind {
 }
 
 final class EncodeExecutor: ShardExecutor {
-    private var vae: (path: String, model: AutoencoderKL)?
-    var cachedModels: [String] { [vae?.path].compactMap { $0 } }
+    private let vaes = ModelCache<AutoencoderKL>()
+    var cachedModels: [String] { [vaes.key].compactMap { $0 } }
 
     func execute(_ task: ShardTask, control: ShardControl) throws -> ShardReport {
         let s = try JobKinds.decode(EncodeSpec.self, task.jobSpec, kind: "encode")
@@ -88,8 +88,7 @@ final class EncodeExecutor: ShardExecutor {
         guard shard.paths.count == task.itemEnd - task.itemStart, shard.labels.count == shard.paths.count else {
             throw JobError.badSpec(kind: "encode", reason: "shard \(task.shardIndex) lists \(shard.paths.count) images for \(task.itemEnd - task.itemStart) items")
         }
-        if vae?.path != s.vae { vae = (s.vae, try AutoencoderKL.load(folder: s.vae)) }
-        guard let model = vae?.model else { throw JobError.ledger("no VAE") }
+        let model = try vaes.model(s.vae) { try AutoencoderKL.load(folder: s.vae) }
         let noise = PhiloxNoise(seed: s.seed)
         let root = task.outputDir
         var errors: [ItemFailure] = []
@@ -126,7 +125,7 @@ final class EncodeExecutor: ShardExecutor {
             }
         }
         var outputs: [FileDigest] = []
-        let shardName = String(format: "shards/shard-%06d.safetensors", task.shardIndex)
+        let shardName = EncodeManifest.shardPath(task.shardIndex)
         var w = SafeTensorsWriter()
         if !good.isEmpty {
             w.add("mean", Tensor.concat(mean))
@@ -152,10 +151,10 @@ final class EncodeExecutor: ShardExecutor {
             let shape = [1] + Array(lat.shape.dropFirst())
             for (r, g) in good.enumerated() {
                 let one = Tensor(shape: shape, values: Array(UnsafeBufferPointer(start: lat.data + r * per, count: per)))
-                outputs.append(try OutputFileWriter.write(NPY.encode(NPYArray(one)), to: root + "/features/\(g.index).npy",
+                outputs.append(try OutputFileWriter.write(NPY.encode(NPYArray(one)), to: root + "/" + EncodeLayout.features(g.index),
                                                           relativeTo: root))
                 outputs.append(try OutputFileWriter.write(NPY.encode(NPYArray(int64: [Int64(g.label)], shape: [1])),
-                                                          to: root + "/labels/\(g.index).npy", relativeTo: root))
+                                                          to: root + "/" + EncodeLayout.labels(g.index), relativeTo: root))
             }
         }
         return ShardReport(outputs: outputs, itemErrors: errors)

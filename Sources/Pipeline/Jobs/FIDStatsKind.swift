@@ -32,7 +32,7 @@ public struct FIDStatsSpec: Codable, Equatable {
     /// `STATS.npz` → `STATS.shards/shard-NNNNNN.npz` (relative to the output folder).
     func shardFile(_ index: Int) -> String {
         let stem = statsName.hasSuffix(".npz") ? String(statsName.dropLast(4)) : statsName
-        return stem + ".shards/" + String(format: "shard-%06d.npz", index)
+        return stem + ".shards/" + JobKinds.shardName(index) + ".npz"
     }
 
     var job: FIDStatsJob { FIDStatsJob(weights: inception, mode: mode, batch: batch, embedImages: embedImages) }
@@ -89,16 +89,15 @@ public struct FIDStatsKind: JobKind {
 
 /// Worker side: keeps the Inception network loaded across shards (keyed by its weights spec).
 final class FIDStatsExecutor: ShardExecutor {
-    private var model: (key: String, network: FIDInceptionV3)?
-    var cachedModels: [String] { [model?.key].compactMap { $0 } }
+    private let networks = ModelCache<FIDInceptionV3>()
+    var cachedModels: [String] { [networks.key].compactMap { $0 } }
 
     func execute(_ task: ShardTask, control: ShardControl) throws -> ShardReport {
         let s = try JobKinds.decode(FIDStatsSpec.self, task.jobSpec, kind: "fidstats")
         let shard = try JobKinds.decode(FIDStatsShardSpec.self, task.shardSpec, kind: "fidstats")
         let count = task.itemEnd - task.itemStart
         let key = "inception " + s.inception.description
-        if model?.key != key { model = (key, try s.inception.load()) }
-        guard let network = model?.network else { throw JobError.ledger("no Inception model") }
+        let network = try networks.model(key) { try s.inception.load() }
         let loadEnd = Date()
         var partial: FIDStatsPartial
         switch s.source {

@@ -43,6 +43,10 @@ public protocol JobKind {
     /// Runs once, on the coordinator, after every shard is done; writes job-level outputs
     /// (atomically) and returns their digests, which the ledger records with the job's end.
     func finalize(spec: Data, outputDir: String, shardOutputs: [FileDigest]) throws -> [FileDigest]
+    /// The files (relative to the job's output folder) shard `task` writes when the items in
+    /// `failedItems` (its RESULT's item errors) were skipped. The coordinator accepts a RESULT
+    /// only when it lists exactly these (ShardOutputs.swift).
+    func expectedOutputs(of task: ShardTask, failedItems: Set<Int>) throws -> Set<String>
     func makeExecutor() -> ShardExecutor
 }
 

@@ -20,11 +20,13 @@ public final class Ledger {
     private let commitTimers = PerKind(timer: .ledgerCommit)
     private var touchedKinds: Set<String> = []
 
-    public init(path: String) throws {
+    /// `busyTimeout`: how long a write waits for another process's lock before it fails with
+    /// SQLITE_BUSY (the serving coordinator's loop handles that as one failed message).
+    public init(path: String, busyTimeout: Double = 10) throws {
         self.path = path
         var config = Configuration()
         config.journalMode = .wal
-        config.busyMode = .timeout(10)
+        config.busyMode = .timeout(busyTimeout)
         config.foreignKeysEnabled = true
         config.label = "ledger"
         config.prepareDatabase { db in
@@ -41,6 +43,20 @@ public final class Ledger {
         }
     }
 
+    /// A ledger whose schema has migrations this build does not know was written by a newer
+    /// version: reading it could misread it and writing it could corrupt it (GRDB ignores
+    /// unknown migrations), so it is refused before anything is written.
+    static func refuseNewer(_ db: DatabaseQueue, path: String) throws {
+        let unknown = try db.read { db -> [String] in
+            guard try db.tableExists("grdb_migrations") else { return [] }
+            let known = Set(LedgerSchema.migrator.migrations)
+            return try LedgerSchema.migrator.appliedIdentifiers(db).filter { !known.contains($0) }.sorted()
+        }
+        guard unknown.isEmpty else {
+            throw JobError.ledger("\(path) was written by a newer version of this pipeline (schema migrations unknown to this build: \(unknown.map { "\"\($0)\"" }.joined(separator: ", "))); use that version, or another ledger")
+        }
+    }
+
     /// Opens the database and applies the schema migrations. Two processes opening a fresh
     /// ledger at once (`serve` starting while `submit` creates the file) race: switching the
     /// new file to WAL can find it locked, and both can see "no migrations applied" and try to
@@ -50,6 +66,7 @@ public final class Ledger {
         while true {
             do {
                 let db = try DatabaseQueue(path: path, configuration: configuration)
+                try refuseNewer(db, path: path)
                 try LedgerSchema.migrator.migrate(db)
                 return db
             } catch let e as DatabaseError {
@@ -120,6 +137,23 @@ public final class Ledger {
         }
     }
 
+    /// Inside a `batch`: runs `body` as a savepoint, so a transition that fails (a constraint, a
+    /// full disk) is undone alone and the batch goes on; the error is rethrown. Outside a
+    /// batch each transition is its own transaction already.
+    public func savepoint<T>(_ body: () throws -> T) throws -> T {
+        guard let db = batchDatabase else { return try body() }
+        do {
+            var result: T?
+            try db.inSavepoint {
+                result = try body()
+                return .commit
+            }
+            return result!
+        } catch let e as DatabaseError {
+            throw JobError.ledger(e.message ?? e.description)
+        }
+    }
+
     func read<T>(_ body: (Database) throws -> T) throws -> T {
         if let db = batchDatabase { return try body(db) }
         do { return try db.read(body) } catch let e as DatabaseError {
@@ -173,16 +207,22 @@ public final class Ledger {
 
     // MARK: workers
 
-    /// A worker said hello (or reconnected).
-    public func workerSeen(id: String, host: String, pid: Int, threads: Int) throws {
+    /// A worker said hello (or reconnected), bound to `credential` (see `WorkerCredential`).
+    public func workerSeen(id: String, host: String, pid: Int, threads: Int, credential: String? = nil) throws {
         let now = clock()
         try transaction { db in
             try db.execute(sql: """
-                INSERT INTO workers (id, host, pid, threads, first_seen, last_seen, connected) VALUES (?, ?, ?, ?, ?, ?, 1)
+                INSERT INTO workers (id, host, pid, threads, first_seen, last_seen, connected, credential)
+                VALUES (?, ?, ?, ?, ?, ?, 1, ?)
                 ON CONFLICT(id) DO UPDATE SET host = excluded.host, pid = excluded.pid, threads = excluded.threads,
-                    last_seen = excluded.last_seen, connected = 1
-                """, arguments: [id, host, pid, threads, now, now])
+                    last_seen = excluded.last_seen, connected = 1, credential = excluded.credential
+                """, arguments: [id, host, pid, threads, now, now, credential])
         }
+    }
+
+    /// The credential a worker id was last seen with (nil: never seen, or an older worker).
+    public func workerCredential(id: String) throws -> String? {
+        try read { db in try String.fetchOne(db, sql: "SELECT credential FROM workers WHERE id = ?", arguments: [id]) }
     }
 
     /// Workers holding at least one lease.
@@ -201,17 +241,17 @@ public final class Ledger {
             guard let row = try Row.fetchOne(db.cachedStatement(sql: """
                 SELECT s.id, s.job_id, s.idx, s.item_start, s.item_end, s.spec, s.attempts, j.lease_seconds
                 FROM shards s JOIN jobs j ON j.id = s.job_id
-                WHERE s.state = 'pending' AND j.state = 'running'
+                WHERE s.state = ? AND j.state = ?
                 ORDER BY s.job_id, s.idx LIMIT 1
-                """)) else { return nil }
+                """), arguments: [ShardState.pending, JobState.running.rawValue]) else { return nil }
             let shard: Int64 = row["id"], job: Int64 = row["job_id"]
             let attempt = (row["attempts"] as Int) + 1
             let expires = now + (row["lease_seconds"] as Double)
-            try db.cachedStatement(sql: "UPDATE shards SET state = 'leased', attempts = ? WHERE id = ?")
-                .execute(arguments: [attempt, shard])
+            try db.cachedStatement(sql: "UPDATE shards SET state = ?, attempts = ? WHERE id = ?")
+                .execute(arguments: [ShardState.leased, attempt, shard])
             try db.cachedStatement(sql: """
-                INSERT INTO attempts (shard_id, attempt, worker_id, started_at, outcome) VALUES (?, ?, ?, ?, 'running')
-                """).execute(arguments: [shard, attempt, workerId, now])
+                INSERT INTO attempts (shard_id, attempt, worker_id, started_at, outcome) VALUES (?, ?, ?, ?, ?)
+                """).execute(arguments: [shard, attempt, workerId, now, AttemptOutcome.running])
             try db.cachedStatement(sql: "INSERT INTO leases (shard_id, attempt, worker_id, expires_at) VALUES (?, ?, ?, ?)")
                 .execute(arguments: [shard, attempt, workerId, expires])
             try db.cachedStatement(sql: "UPDATE jobs SET started_at = ? WHERE id = ? AND started_at IS NULL")
@@ -229,10 +269,23 @@ public final class Ledger {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT l.worker_id, s.item_end - s.item_start AS items
             FROM leases l JOIN shards s ON s.id = l.shard_id JOIN jobs j ON j.id = s.job_id
-            WHERE l.shard_id = ? AND l.attempt = ? AND s.job_id = ? AND s.state = 'leased' AND j.state = 'running'
-            """), arguments: [shard, attempt, job]) else { return nil }
+            WHERE l.shard_id = ? AND l.attempt = ? AND s.job_id = ? AND s.state = ? AND j.state = ?
+            """), arguments: [shard, attempt, job, ShardState.leased, JobState.running.rawValue]) else { return nil }
         _ = try jobInfo(db, job)   // notes the job's kind for the commit latency
         return (row["worker_id"], row["items"])
+    }
+
+    /// The shard task of the current lease (job, shard, attempt) when `workerId` holds it; nil otherwise.
+    public func leasedTask(jobId: Int64, shardId: Int64, attempt: Int, workerId: String) throws -> ShardTask? {
+        try read { db in
+            guard let lease = try currentLease(db, job: jobId, shard: shardId, attempt: attempt), lease.worker == workerId,
+                  let row = try Row.fetchOne(db, sql: "SELECT idx, item_start, item_end, spec FROM shards WHERE id = ?",
+                                             arguments: [shardId]) else { return nil }
+            let info = try jobInfo(db, jobId)
+            return ShardTask(kind: info.kind, jobId: jobId, shardIndex: row["idx"], itemStart: row["item_start"],
+                             itemEnd: row["item_end"], outputDir: info.outputDir, jobSpec: info.spec,
+                             shardSpec: Data((row["spec"] as String).utf8))
+        }
     }
 
     /// The output folder of the job a report names, if the report matches a current lease.
@@ -265,13 +318,13 @@ public final class Ledger {
                 return .stale("shard \(c.shardId) attempt \(c.attempt) is leased to \(lease.worker), not \(workerId)")
             }
             let items = lease.items
-            try db.cachedStatement(sql: "UPDATE shards SET state = 'done', done_at = ?, last_error = NULL WHERE id = ?")
-                .execute(arguments: [now, c.shardId])
+            try db.cachedStatement(sql: "UPDATE shards SET state = ?, done_at = ?, last_error = NULL WHERE id = ?")
+                .execute(arguments: [ShardState.done, now, c.shardId])
             try db.cachedStatement(sql: "DELETE FROM leases WHERE shard_id = ?").execute(arguments: [c.shardId])
             try db.cachedStatement(sql: """
-                UPDATE attempts SET outcome = 'done', ended_at = ?, items = ?, elapsed = ?, metrics = ?
+                UPDATE attempts SET outcome = ?, ended_at = ?, items = ?, elapsed = ?, metrics = ?
                 WHERE shard_id = ? AND attempt = ?
-                """).execute(arguments: [now, items, c.elapsed, c.metrics.isEmpty ? nil : Ledger.json(c.metrics),
+                """).execute(arguments: [AttemptOutcome.done, now, items, c.elapsed, c.metrics.isEmpty ? nil : Ledger.json(c.metrics),
                                          c.shardId, c.attempt])
             let out = try db.cachedStatement(sql: """
                 INSERT INTO outputs (job_id, shard_id, path, size, sha256) VALUES (?, ?, ?, ?, ?)
@@ -285,7 +338,7 @@ public final class Ledger {
             try db.cachedStatement(sql: """
                 UPDATE workers SET last_seen = ?, shards_done = shards_done + 1, items_done = items_done + ?,
                     busy_seconds = busy_seconds + ? WHERE id = ?
-                """).execute(arguments: [now, items, max(c.elapsed, 0), workerId])
+                """).execute(arguments: [now, items, c.elapsed.isFinite ? max(c.elapsed, 0) : 0, workerId])
             return .accepted
         }
     }
@@ -299,14 +352,14 @@ public final class Ledger {
             guard let lease = try currentLease(db, job: jobId, shard: shardId, attempt: attempt), lease.worker == workerId else {
                 return .stale("no current lease for job \(jobId) shard \(shardId) attempt \(attempt) held by \(workerId)")
             }
-            let failed = try endAttempt(db, shard: shardId, attempt: attempt, outcome: "failed", reason: reason,
+            let failed = try endAttempt(db, shard: shardId, attempt: attempt, outcome: .failed, reason: reason,
                                         retryable: retryable, now: now)
             return failed ? .shardFailed : .retrying
         }
     }
 
     /// Ends an attempt without a result; returns true when the shard is now failed.
-    private func endAttempt(_ db: Database, shard: Int64, attempt: Int, outcome: String, reason: String,
+    private func endAttempt(_ db: Database, shard: Int64, attempt: Int, outcome: AttemptOutcome, reason: String,
                             retryable: Bool, now: Double, counts: Bool = true) throws -> Bool {
         if !counts {
             // Not the shard's fault (the coordinator dismissed its worker): no attempt used up.
@@ -323,7 +376,7 @@ public final class Ledger {
             .execute(arguments: [outcome, now, reason, shard, attempt])
         let why = exhausted && retryable ? "\(reason) (after \(row["used"] as Int) attempts)" : reason
         try db.cachedStatement(sql: "UPDATE shards SET state = ?, last_error = ? WHERE id = ?")
-            .execute(arguments: [exhausted ? "failed" : "pending", why, shard])
+            .execute(arguments: [exhausted ? ShardState.failed : ShardState.pending, why, shard])
         return exhausted
     }
 
@@ -339,8 +392,8 @@ public final class Ledger {
             var sum: [String: Double] = [:]
             for text in try String.fetchAll(db, sql: """
                 SELECT a.metrics FROM attempts a JOIN shards s ON s.id = a.shard_id
-                WHERE s.job_id = ? AND a.outcome = 'done' AND a.metrics IS NOT NULL
-                """, arguments: [jobId]) {
+                WHERE s.job_id = ? AND a.outcome = ? AND a.metrics IS NOT NULL
+                """, arguments: [jobId, AttemptOutcome.done]) {
                 let m = (try? JSONDecoder().decode([String: Double].self, from: Data(text.utf8))) ?? [:]
                 for (k, v) in m { sum[k, default: 0] += v }
             }
@@ -358,7 +411,7 @@ public final class Ledger {
                 WHERE l.expires_at <= ?
                 """), arguments: [now])
             return try rows.map { r in
-                let failed = try endAttempt(db, shard: r["shard_id"], attempt: r["attempt"], outcome: "expired",
+                let failed = try endAttempt(db, shard: r["shard_id"], attempt: r["attempt"], outcome: .expired,
                                             reason: "lease expired (worker \(r["worker_id"] as String) silent)",
                                             retryable: true, now: now)
                 return ExpiredLease(jobId: r["job_id"], shardId: r["shard_id"], attempt: r["attempt"],
@@ -370,19 +423,32 @@ public final class Ledger {
     /// A worker disconnected or went silent: its leases end now (back to pending). `countsAsAttempt`
     /// false when the coordinator itself dismissed the worker (the shard did nothing wrong).
     public func releaseWorker(_ workerId: String, reason: String, countsAsAttempt: Bool = true) throws -> [ExpiredLease] {
-        let now = clock()
-        return try transaction { db in
+        try transaction { db in
             try db.execute(sql: "UPDATE workers SET connected = 0 WHERE id = ?", arguments: [workerId])
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT l.shard_id, l.attempt, s.job_id FROM leases l JOIN shards s ON s.id = l.shard_id WHERE l.worker_id = ?
-                """, arguments: [workerId])
-            return try rows.map { r in
-                let failed = try endAttempt(db, shard: r["shard_id"], attempt: r["attempt"], outcome: "released",
-                                            reason: "worker \(workerId) \(reason)", retryable: true, now: now,
-                                            counts: countsAsAttempt)
-                return ExpiredLease(jobId: r["job_id"], shardId: r["shard_id"], attempt: r["attempt"],
-                                    workerId: workerId, shardFailed: failed)
-            }
+            return try releaseLeases(db, of: workerId, reason: reason, countsAsAttempt: countsAsAttempt) { _, _, _ in true }
+        }
+    }
+
+    /// Ends the leases of `workerId` that `release` selects (all by default), back to pending
+    /// (or failed past max attempts when they count).
+    public func releaseLeases(of workerId: String, reason: String, countsAsAttempt: Bool,
+                              where release: (_ jobId: Int64, _ shardId: Int64, _ attempt: Int) -> Bool = { _, _, _ in true })
+        throws -> [ExpiredLease] {
+        try transaction { db in try releaseLeases(db, of: workerId, reason: reason, countsAsAttempt: countsAsAttempt, where: release) }
+    }
+
+    private func releaseLeases(_ db: Database, of workerId: String, reason: String, countsAsAttempt: Bool,
+                               where release: (Int64, Int64, Int) -> Bool) throws -> [ExpiredLease] {
+        let now = clock()
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT l.shard_id, l.attempt, s.job_id FROM leases l JOIN shards s ON s.id = l.shard_id WHERE l.worker_id = ?
+            """, arguments: [workerId]).filter { release($0["job_id"], $0["shard_id"], $0["attempt"]) }
+        return try rows.map { r in
+            let failed = try endAttempt(db, shard: r["shard_id"], attempt: r["attempt"], outcome: .released,
+                                        reason: "worker \(workerId) \(reason)", retryable: true, now: now,
+                                        counts: countsAsAttempt)
+            return ExpiredLease(jobId: r["job_id"], shardId: r["shard_id"], attempt: r["attempt"],
+                                workerId: workerId, shardFailed: failed)
         }
     }
 }

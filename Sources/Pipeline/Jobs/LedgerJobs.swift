@@ -131,14 +131,14 @@ extension Ledger {
     public func shardCompletions(jobId: Int64) throws -> [(index: Int, state: ShardState, doneAttempts: Int)] {
         try read { db in
             try Row.fetchAll(db, sql: """
-                SELECT s.idx, s.state, (SELECT COUNT(*) FROM attempts a WHERE a.shard_id = s.id AND a.outcome = 'done') AS n
+                SELECT s.idx, s.state, (SELECT COUNT(*) FROM attempts a WHERE a.shard_id = s.id AND a.outcome = ?) AS n
                 FROM shards s WHERE s.job_id = ? ORDER BY s.idx
-                """, arguments: [jobId]).map { (index: $0["idx"], state: ShardState(rawValue: $0["state"]) ?? .pending, doneAttempts: $0["n"]) }
+                """, arguments: [AttemptOutcome.done, jobId]).map { (index: $0["idx"], state: $0["state"], doneAttempts: $0["n"]) }
         }
     }
 
     /// All attempts of one shard, oldest first: (attempt, worker, outcome, reason).
-    public func attempts(jobId: Int64, shardIndex: Int) throws -> [(attempt: Int, worker: String, outcome: String, reason: String?)] {
+    public func attempts(jobId: Int64, shardIndex: Int) throws -> [(attempt: Int, worker: String, outcome: AttemptOutcome, reason: String?)] {
         try read { db in
             try Row.fetchAll(db, sql: """
                 SELECT a.attempt, a.worker_id, a.outcome, a.reason FROM attempts a JOIN shards s ON s.id = a.shard_id
@@ -149,18 +149,18 @@ extension Ledger {
 }
 
 extension Ledger {
-    /// When a job was created, first leased and ended (seconds since the epoch).
-    /// How an attempt ended ("done", "failed", "expired", "released"; "running" while leased),
-    /// nil for an attempt the ledger never recorded. Tells a re-sent report from a stale one.
-    public func attemptOutcome(jobId: Int64, shardId: Int64, attempt: Int) throws -> String? {
+    /// How an attempt ended (`running` while leased), nil for an attempt the ledger never
+    /// recorded. Tells a re-sent report from a stale one.
+    public func attemptOutcome(jobId: Int64, shardId: Int64, attempt: Int) throws -> AttemptOutcome? {
         try read { db in
-            try String.fetchOne(db.cachedStatement(sql: """
+            try AttemptOutcome.fetchOne(db.cachedStatement(sql: """
                 SELECT a.outcome FROM attempts a JOIN shards s ON s.id = a.shard_id
                 WHERE a.shard_id = ? AND a.attempt = ? AND s.job_id = ?
                 """), arguments: [shardId, attempt, jobId])
         }
     }
 
+    /// When a job was created, first leased and ended (seconds since the epoch).
     public func jobTimes(_ jobId: Int64) throws -> (created: Double, started: Double?, finished: Double?) {
         try read { db in
             guard let r = try Row.fetchOne(db, sql: "SELECT created_at, started_at, finished_at FROM jobs WHERE id = ?",

@@ -91,6 +91,11 @@ enum LedgerSchema {
         m.registerMigration("v2: per-attempt metrics reported by workers") { db in
             try db.execute(sql: "ALTER TABLE attempts ADD COLUMN metrics TEXT")   // JSON object of numbers
         }
+        m.registerMigration("v3: the credential a worker id is bound to") { db in
+            // "curve:<public key>" and/or "session:<sha256 of the per-process token>" (see
+            // `WorkerCredential`); a READY with another credential is another process.
+            try db.execute(sql: "ALTER TABLE workers ADD COLUMN credential TEXT")
+        }
         return m
     }
 }

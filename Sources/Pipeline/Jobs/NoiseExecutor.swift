@@ -9,8 +9,8 @@ final class NoiseExecutor: ShardExecutor {
     /// The shard file's metadata key holding its `LossBuckets` (JSON).
     static let lossSumsKey = "loss_sums"
 
-    private var model: (key: String, dit: DiT)?
-    var cachedModels: [String] { [model?.key].compactMap { $0 } }
+    private let dits = ModelCache<DiT>()
+    var cachedModels: [String] { [dits.key].compactMap { $0 } }
 
     func execute(_ task: ShardTask, control: ShardControl) throws -> ShardReport {
         let s = try JobKinds.decode(NoiseSpec.self, task.jobSpec, kind: "noise")
@@ -144,7 +144,7 @@ final class NoiseExecutor: ShardExecutor {
         if s.flip { w.add("flip", int64: flips.map(Int64.init)) }
         w.metadata["x0"] = s.x0.rawValue
         let root = task.outputDir
-        let out = try OutputFileWriter.write(try w.encoded(), to: root + "/" + String(format: "shards/shard-%06d.safetensors", task.shardIndex),
+        let out = try OutputFileWriter.write(try w.encoded(), to: root + "/" + EncodeManifest.shardPath(task.shardIndex),
                                              relativeTo: root)
         return ShardReport(outputs: [out], itemErrors: errors, metrics: ["model_seconds": modelSeconds, "load_seconds": loadSeconds])
     }
@@ -152,11 +152,9 @@ final class NoiseExecutor: ShardExecutor {
     private func model(_ s: NoiseSpec, latentShape: [Int]) throws -> DiT {
         let side = latentShape.count == 3 ? latentShape[2] : 32
         let key = "\(s.dit ?? "")|\(s.config ?? "")|\(s.numHeads ?? 0)|\(side)"
-        if model?.key != key {
-            model = (key, try DiTModelSpec(parsing: s.dit ?? "").load(configFile: s.config, numHeads: s.numHeads, imageSize: side * 8))
+        return try dits.model(key) {
+            try DiTModelSpec(parsing: s.dit ?? "").load(configFile: s.config, numHeads: s.numHeads, imageSize: side * 8)
         }
-        guard let dit = model?.dit else { throw JobError.ledger("no model") }
-        return dit
     }
 
     /// `training_losses` per row: one forward per item with single-threaded kernels,
@@ -168,11 +166,10 @@ final class NoiseExecutor: ShardExecutor {
         let per = x0.count / n
         let xT = Tensor(uninitialized: x0.shape)
         let results = RowTerms(count: n)
-        let previous = Threads.count
-        Threads.set(1)
-        defer { Threads.set(previous) }
         let w = max(1, min(workers, n))
-        DispatchQueue.concurrentPerform(iterations: w) { k in
+        // One thread per item on the workers' own call paths (`Threads.with`), single-threaded
+        // BLAS: shards running beside this one keep their thread counts.
+        BLAS.withThreads(1) { concurrentPerform(w) { k in Threads.with(1) {
             for r in stride(from: k, to: n, by: w) {
                 do {
                     try control.checkpoint()
@@ -186,7 +183,7 @@ final class NoiseExecutor: ShardExecutor {
                     return
                 }
             }
-        }
+        } } }
         let (mse, vb, loss) = try results.values()
         return (xT, mse, vb, loss)
     }

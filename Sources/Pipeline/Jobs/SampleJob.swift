@@ -34,11 +34,18 @@ public struct SampleSpec: Codable, Equatable {
     public var batch: Int
     public var modelCalls: String
     public var samplesPerShard: Int
+    /// A diffusers sampler's full resolved config (diffusers' JSON keys), so every worker and
+    /// the recipe see the same schedule whatever files they can read.
+    public var scheduler: String?
+    /// `--cfg-interval LO,HI`.
+    public var cfgInterval: String?
 
     public init(outputDir: String, dit: String, config: String? = nil, numHeads: Int? = nil, imageSize: Int = 256,
                 vae: String? = nil, numSamples: Int, seed: UInt64 = 0, cfgScale: Float = 1.5, guideAllChannels: Bool = false,
                 sampler: String = "ddpm", steps: Int = 250, respacing: String? = nil, eta: Float = 0,
-                labels: String = "uniform", batch: Int = 16, modelCalls: String = "per-sample", samplesPerShard: Int = 64) {
+                labels: String = "uniform", batch: Int = 16, modelCalls: String = "per-sample", samplesPerShard: Int = 64,
+                scheduler: String? = nil, cfgInterval: String? = nil) {
+        self.scheduler = scheduler; self.cfgInterval = cfgInterval
         self.outputDir = outputDir; self.dit = dit; self.config = config; self.numHeads = numHeads
         self.imageSize = imageSize; self.vae = vae; self.numSamples = numSamples; self.seed = seed
         self.cfgScale = cfgScale; self.guideAllChannels = guideAllChannels; self.sampler = sampler; self.steps = steps
@@ -52,21 +59,36 @@ public struct SampleSpec: Codable, Equatable {
         r.outputDir = ""
         struct Recipe: Codable { var kind: String; var spec: SampleSpec }
         var e = try JSONSerialization.jsonObject(with: try JobKinds.encode(Recipe(kind: "sample", spec: r))) as? [String: Any] ?? [:]
-        if var spec = e["spec"] as? [String: Any] { spec["outputDir"] = nil; e["spec"] = spec }
+        if var spec = e["spec"] as? [String: Any] {
+            spec["outputDir"] = nil
+            // The scheduler config as a JSON object, not escaped text.
+            if let text = scheduler, let obj = try? JSONSerialization.jsonObject(with: Data(text.utf8)) { spec["scheduler"] = obj }
+            e["spec"] = spec
+        }
         return try JSONSerialization.data(withJSONObject: e, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
     }
 
     func settings() throws -> SamplerSettings {
-        guard let kind = SamplerKind(rawValue: sampler) else {
-            throw JobError.badSpec(kind: "sample", reason: "sampler must be ddpm or ddim, got \(sampler)")
-        }
+        let choice: SamplerChoice
+        do {
+            choice = try SamplerChoice(name: sampler)
+        } catch { throw JobError.badSpec(kind: "sample", reason: "\(error)") }
         let batching: ModelBatching
         switch modelCalls {
         case "per-sample": batching = .deterministic
         case "batched": batching = .batched
         default: throw JobError.badSpec(kind: "sample", reason: "model calls must be per-sample or batched, got \(modelCalls)")
         }
-        return SamplerSettings(kind: kind, cfgScale: cfgScale, eta: eta, guideAllChannels: guideAllChannels, batching: batching)
+        var settings = choice.settings(cfgScale: cfgScale, eta: eta, guideAllChannels: guideAllChannels, batching: batching)
+        do {
+            settings.cfgInterval = try cfgInterval.map(GuidanceInterval.init(parsing:))
+            if case .diffusers = choice, let text = scheduler {
+                var config = settings.scheduler!
+                try config.apply(jsonData: Data(text.utf8), source: "the job's scheduler config")
+                settings.scheduler = config
+            }
+        } catch { throw JobError.badSpec(kind: "sample", reason: "\(error)") }
+        return settings
     }
 }
 
@@ -80,7 +102,11 @@ public struct SampleKind: JobKind {
         guard s.samplesPerShard > 0, s.batch > 0, s.steps > 0 else {
             throw JobError.badSpec(kind: name, reason: "samples per shard, batch and steps must be > 0")
         }
-        try s.settings().validate()
+        let settings = try s.settings()
+        try settings.validate()
+        if let config = settings.scheduler {
+            do { _ = try config.scheduler(steps: s.steps) } catch { throw JobError.badSpec(kind: name, reason: "\(error)") }
+        }
         _ = try DiTModelSpec(parsing: s.dit)
         if case .list(let l) = try ClassLabelPolicy(parsing: s.labels), l.count < s.numSamples {
             throw JobError.badSpec(kind: name, reason: "labels file \(s.labels) has \(l.count) labels for \(s.numSamples) samples")
@@ -99,21 +125,20 @@ public struct SampleKind: JobKind {
 
 /// Worker side: keeps the DiT and the VAE loaded across shards (keyed by their specs).
 final class SampleExecutor: ShardExecutor {
-    private var model: (key: String, dit: DiT)?
-    private var vae: (path: String, model: Autoencoder)?
+    private let dits = ModelCache<DiT>()
+    private let vaes = ModelCache<Autoencoder>()
 
-    var cachedModels: [String] { [model?.key, vae?.path].compactMap { $0 } }
+    var cachedModels: [String] { [dits.key, vaes.key].compactMap { $0 } }
 
     func execute(_ task: ShardTask, control: ShardControl) throws -> ShardReport {
         let s = try JobKinds.decode(SampleSpec.self, task.jobSpec, kind: "sample")
         let loadStart = Date()
         let key = "\(s.dit)|\(s.config ?? "")|\(s.numHeads ?? 0)|\(s.imageSize)"
-        if model?.key != key {
-            model = (key, try DiTModelSpec(parsing: s.dit).load(configFile: s.config, numHeads: s.numHeads, imageSize: s.imageSize))
+        let dit = try dits.model(key) {
+            try DiTModelSpec(parsing: s.dit).load(configFile: s.config, numHeads: s.numHeads, imageSize: s.imageSize)
         }
-        guard let dit = model?.dit else { throw JobError.ledger("no model") }
-        if let path = s.vae, vae?.path != path { vae = (path, try AutoencoderSpec.load(path)) }
-        if s.vae != nil, let v = vae?.model, v.latentChannels != dit.inChannels {
+        let vae = try s.vae.map { path in try vaes.model(path) { try AutoencoderSpec.load(path) } }
+        if let v = vae, v.latentChannels != dit.inChannels {
             throw JobError.badSpec(kind: "sample", reason: "the VAE has \(v.latentChannels) latent channels, the DiT \(dit.inChannels)")
         }
         let loadSeconds = Date().timeIntervalSince(loadStart)
@@ -130,7 +155,7 @@ final class SampleExecutor: ShardExecutor {
         try engine.generate(indices: indices, batchSize: s.batch) { batch, y, x in
             try control.checkpoint()
             labels += y.map(Int64.init)
-            if let vae = self.vae?.model, s.vae != nil {
+            if let vae {
                 // One sample per decode, so a sample's pixels never depend on which samples share
                 // its shard or sampler batch (nor, see AutoencoderKL.threadInvariant, on threads).
                 let images = Tensor.concat(try (0..<batch.count).map { try vae.decode(x.slice($0..<($0 + 1))) })
@@ -148,12 +173,11 @@ final class SampleExecutor: ShardExecutor {
             }
             t0 = Date()
         }
-        let shardName = String(format: "shard-%06d.npy", task.shardIndex)
         outputs.append(try OutputFileWriter.write(NPY.encode(NPYArray(int64: labels, shape: [labels.count])),
-                                                  to: root + "/labels/" + shardName, relativeTo: root))
+                                                  to: root + "/" + SampleLayout.labels(task.shardIndex), relativeTo: root))
         if s.vae == nil {
             outputs.append(try OutputFileWriter.write(NPY.encode(NPYArray(Tensor.concat(latents))),
-                                                      to: root + "/latents/" + shardName, relativeTo: root))
+                                                      to: root + "/" + SampleLayout.latents(task.shardIndex), relativeTo: root))
         }
         return ShardReport(outputs: outputs, metrics: ["model_seconds": modelSeconds, "load_seconds": loadSeconds])
     }
@@ -162,4 +186,7 @@ final class SampleExecutor: ShardExecutor {
 enum SampleLayout {
     /// As `dit-worker sample --vae` names them.
     static func png(_ index: Int) -> String { String(format: "%06d.png", index) }
+    /// A shard's class labels, and without a VAE its latents (.npy).
+    static func labels(_ shard: Int) -> String { "labels/" + JobKinds.shardName(shard) + ".npy" }
+    static func latents(_ shard: Int) -> String { "latents/" + JobKinds.shardName(shard) + ".npy" }
 }

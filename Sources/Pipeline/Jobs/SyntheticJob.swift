@@ -70,7 +70,7 @@ final class SyntheticExecutor: ShardExecutor {
         let bad = Set(s.badItems)
         var errors: [ItemFailure] = []
         guard s.bytesPerItem > 0 else { return ShardReport(outputs: []) }
-        let path = task.outputDir + "/synthetic/" + String(format: "shard-%06d.bin", task.shardIndex)
+        let path = task.outputDir + "/" + SyntheticKind.shardFile(task.shardIndex)
         let w = try OutputFileWriter(path: path)
         do {
             for item in task.itemStart..<task.itemEnd {

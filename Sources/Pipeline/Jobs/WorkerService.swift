@@ -8,7 +8,7 @@ public final class WorkerService {
     public let endpoint: WorkerEndpoint
 
     public init(connect address: String, threads: Int, keysDirectory: String?, keyName: String? = nil,
-                credits: Int = 1, heartbeatInterval: Double = 1, liveness: Int = 3) throws {
+                credits: Int = 1, heartbeatInterval: Double = 1, liveness: Int = 3, giveUpAfter: Double? = nil) throws {
         runner = ShardRunner(threads: threads)
         let host = ProcessInfo.processInfo.hostName
         let pid = getpid()
@@ -17,6 +17,7 @@ public final class WorkerService {
         let curve = try keysDirectory.map { try KeyStore.loadClientKeys(directory: $0, name: keyName) }
         endpoint = try WorkerEndpoint(connect: address, hello: hello, curve: curve, credits: credits,
                                       heartbeatInterval: heartbeatInterval, liveness: liveness)
+        endpoint.giveUpAfter = giveUpAfter
     }
 
     /// Blocks until stopped or dismissed by the coordinator.

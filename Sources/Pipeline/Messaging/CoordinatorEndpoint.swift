@@ -33,12 +33,16 @@ public final class CoordinatorEndpoint {
     private var nextHeartbeat: Double
     /// Set on the way out (see `dismissing`).
     private var dismissAll = false
+    /// Makes a blocked `receive` return early (`interrupt`, from any thread).
+    private let wake: WakePipe
 
     struct PeerState {
         var hello: WorkerHello
         var lastSeen: Double
         /// The CURVE public key ZAP admitted the connection with (nil without CURVE).
         var clientKey: String?
+        /// What the worker id is bound to (see `WorkerCredential`).
+        var credential: WorkerCredential
         /// When a send found the connection gone (EHOSTUNREACH). The peer expires one
         /// heartbeat interval later, so messages it sent before closing are still read.
         var goneSince: Double?
@@ -60,6 +64,7 @@ public final class CoordinatorEndpoint {
         self.maxMessageBytes = maxMessageBytes
         self.logger = logger
         isEncrypted = curve != nil
+        wake = try WakePipe()
         context = try ZMQContext()
         do {
             if let curve {
@@ -106,6 +111,13 @@ public final class CoordinatorEndpoint {
 
     /// The READY data of a connected worker.
     public func hello(of peer: PeerID) -> WorkerHello? { peers[peer]?.hello }
+
+    /// What a connected worker's id is bound to (its CURVE key and/or session token).
+    public func credential(of peer: PeerID) -> WorkerCredential? { peers[peer]?.credential }
+
+    /// Makes a `receive` blocked on another thread return nil now (thread-safe): work done
+    /// off the coordinator's loop calls it when its result is ready.
+    public func interrupt() { wake.wake() }
 
     /// The CURVE public key (Z85) a connected worker was admitted with; nil without CURVE.
     /// READY's `workerId` is the worker's claim; this key is what authenticated it.
@@ -159,7 +171,12 @@ public final class CoordinatorEndpoint {
             let now = monotonicNow()
             collectExpired(now: now)
             if now >= deadline { return nil }
-            _ = try ZMQPoll.readable([.socket(router)], timeout: min(deadline, nextHeartbeat) - now)
+            let ready = try ZMQPoll.readable([.socket(router), .fd(wake.readFD)], timeout: min(deadline, nextHeartbeat) - now)
+            if ready[1] {
+                wake.drain()
+                try pump()
+                if inboxHead == inbox.count { return nil }
+            }
         }
     }
 
@@ -191,7 +208,10 @@ public final class CoordinatorEndpoint {
             }
             guard let frames else { return }
             n += 1
-            if let delivered = handle(frames, clientKey: userID, now: monotonicNow()) { inbox.append(delivered) }
+            let now = monotonicNow()
+            if let delivered = handle(frames, clientKey: userID, now: now) { inbox.append(delivered) }
+            // A flood of messages (each decoded here) must not hold back the heartbeats.
+            if now >= nextHeartbeat { sendHeartbeats(now: now) }
         }
     }
 
@@ -229,15 +249,26 @@ public final class CoordinatorEndpoint {
             }
             switch message {
             case .ready(let hello):
-                // A worker process that reconnected (new socket, new identity) leaves its old
-                // connection behind: report that one expired now rather than after the liveness window.
-                for (old, s) in peers where s.hello.workerId == hello.workerId && s.hello.hostname == hello.hostname
-                    && s.hello.pid == hello.pid {
+                let credential = WorkerCredential(clientKey: clientKey, hello: hello)
+                for (old, s) in peers where s.hello.workerId == hello.workerId {
+                    // Another process claiming a connected worker's id: refused (an admitted
+                    // worker never takes over another's id, connection or leases).
+                    guard s.credential == credential || s.goneSince != nil else {
+                        dropLog.log(logger, .warning, "refused READY from peer \(peer) claiming worker id \(hello.workerId): that worker is connected as peer \(old) with another \(s.credential)")
+                        return nil
+                    }
+                    // A READY from an older connection of the same process, read late: the newer stays.
+                    if let mine = hello.connection, let current = s.hello.connection, mine < current {
+                        dropLog.log(logger, .warning, "dropped a stale READY of worker \(hello.workerId) from peer \(peer) (connection \(mine); connection \(current) is peer \(old))")
+                        return nil
+                    }
+                    // The worker reconnected (new socket, new identity) and left its old connection
+                    // behind: report that one expired now rather than after the liveness window.
                     peers[old] = nil
                     expired.append(old)
                     logger.log(level: .info, "worker \(hello.workerId) reconnected as peer \(peer): peer \(old) expired")
                 }
-                peers[peer] = PeerState(hello: hello, lastSeen: now, clientKey: clientKey)
+                peers[peer] = PeerState(hello: hello, lastSeen: now, clientKey: clientKey, credential: credential)
                 logger.log(level: .info, "worker \(hello.workerId) (\(hello.hostname) pid \(hello.pid), \(hello.threads) threads) ready as peer \(peer)\(clientKey.map { " with CURVE key \($0)" } ?? "")")
                 return (peer, message)
             case .disconnect:

@@ -14,10 +14,17 @@ import Foundation
 /// - 2: ACK (0x08, coordinator -> worker) for every RESULT/FAILED once the ledger has it;
 ///   a revision-2 worker keeps each report until acknowledged and re-sends it after a
 ///   reconnect. The coordinator sends ACK only to revision-2 workers.
+/// - 3: READY's optional `session` (a per-process random token), `connection` (the process's
+///   connection number) and `holding` (the leases the worker holds). The coordinator binds a
+///   worker id to its credential (CURVE key and/or session token; host and pid for older
+///   workers): a READY claiming a connected worker's id with another credential is refused,
+///   one from an older connection than the current is dropped as stale, and leases the
+///   worker does not list are released at once (their ASSIGN went to a dead connection).
+///   RESULT metrics must be finite: the coordinator drops non-finite ones (logged).
 public enum WireCodec {
     public static let version = "DITP/1"
     /// The newest revision this build speaks (see above).
-    public static let revision = 2
+    public static let revision = 3
     static let versionBytes = Array(version.utf8)
     /// Default cap on one message (and, through ZMQ_MAXMSGSIZE, on one frame).
     public static let defaultMaxMessageBytes = 16 << 20

@@ -13,9 +13,21 @@ public struct WorkerHello: Codable, Equatable, Sendable {
     /// The DITP/1 revision the worker speaks (`WireCodec.revision`); absent (nil) in
     /// revision 1, whose workers neither expect nor understand ACK.
     public var revision: Int?
+    /// Revision 3: a random token drawn once per worker process (never logged, never sent
+    /// back). With the CURVE key where CURVE is on, it is what the worker id is bound to:
+    /// a READY claiming a connected worker's id with another credential is refused.
+    public var session: String?
+    /// Revision 3: this process's connection number (1, 2, ... per reconnect), so a READY
+    /// from an older connection that arrives late never displaces a newer one.
+    public var connection: Int?
+    /// Revision 3: the leases the worker holds as it says READY (queued, running, or reported
+    /// and not yet acknowledged). The coordinator releases at once any other lease it had
+    /// given this worker: its ASSIGN went to a connection the worker had already left.
+    public var holding: [LeaseRef]?
 
     public init(workerId: String, hostname: String, pid: Int32, threads: Int,
-                capabilities: [String] = [], cachedModels: [String] = [], revision: Int? = WireCodec.revision) {
+                capabilities: [String] = [], cachedModels: [String] = [], revision: Int? = WireCodec.revision,
+                session: String? = nil, connection: Int? = nil, holding: [LeaseRef]? = nil) {
         self.workerId = workerId
         self.hostname = hostname
         self.pid = pid
@@ -23,10 +35,26 @@ public struct WorkerHello: Codable, Equatable, Sendable {
         self.capabilities = capabilities
         self.cachedModels = cachedModels
         self.revision = revision
+        self.session = session
+        self.connection = connection
+        self.holding = holding
     }
 
     /// True when the worker keeps RESULT/FAILED until the coordinator acknowledges them.
     public var expectsAcknowledgements: Bool { (revision ?? 1) >= 2 }
+}
+
+/// One lease as READY lists it (revision 3): (job, shard, attempt).
+public struct LeaseRef: Codable, Hashable, Sendable, CustomStringConvertible {
+    public var jobId: Int64
+    public var shardId: Int64
+    public var attempt: Int
+    public init(jobId: Int64, shardId: Int64, attempt: Int) {
+        self.jobId = jobId
+        self.shardId = shardId
+        self.attempt = attempt
+    }
+    public var description: String { "job \(jobId) shard \(shardId) attempt \(attempt)" }
 }
 
 /// ASSIGN: one shard lease. `payload` is the jobs layer's JSON shard spec.

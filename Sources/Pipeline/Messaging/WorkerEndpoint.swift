@@ -37,9 +37,17 @@ public final class WorkerEndpoint: @unchecked Sendable {
     public let liveness: Int
     public let maxMessageBytes: Int
     public let logger: Logger
+    /// The largest back-off by default; a coordinator's reconnect grace after a restart
+    /// (`CoordinatorService.reconnectGrace`) is longer, so slow returners keep their leases.
+    public static let defaultReconnectMax: Double = 32
     /// First and largest wait before reconnecting after the coordinator went silent (s). Set before `run`.
     public var reconnectInitial: Double = 1
-    public var reconnectMax: Double = 32
+    public var reconnectMax: Double = WorkerEndpoint.defaultReconnectMax
+    /// When set, `run` gives up (abandoning its work) once no message has come from any
+    /// coordinator for this long (s): a worker of an embedded `run` whose coordinator is gone.
+    public var giveUpAfter: Double?
+    /// True when `run` ended because of `giveUpAfter`.
+    public private(set) var gaveUp = false
     /// How long `run` lets the final FAILED/DISCONNECT messages leave after a stop (ms).
     public var closeLinger: Int32 = 2000
     /// How long an unacknowledged RESULT/FAILED waits before it is sent again on the same
@@ -78,6 +86,8 @@ public final class WorkerEndpoint: @unchecked Sendable {
             throw MessagingError.curveRequired(endpoint: endpoint)
         }
         self.endpoint = endpoint
+        var hello = hello
+        if hello.session == nil && (hello.revision ?? 1) >= 3 { hello.session = WorkerCredential.newSessionToken() }
         self.hello = hello
         self.curve = curve
         self.credits = credits
@@ -150,6 +160,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
             context.terminate()
         }
         var backoff = reconnectInitial
+        lastHeard = monotonicNow()
         while true {
             let (socket, monitor) = try openSocket()
             let outcome: SessionEnd
@@ -179,15 +190,33 @@ public final class WorkerEndpoint: @unchecked Sendable {
                     busy = !inFlight.isEmpty || reports.hasUnsent || awaitingAcks(connected: true)
                     state.unlock()
                     let left = until - monotonicNow()
-                    if mode != nil || left <= 0 { break }
+                    if mode != nil || left <= 0 || orphaned() { break }
                     _ = try ZMQPoll.readable([.fd(wake.readFD)], timeout: left)
                     wake.drain()
                 }
                 backoff = min(backoff * 2, reconnectMax)
+                if orphaned() {
+                    giveUp()
+                    return
+                }
                 // With no coordinator to report to, a stop ends here unless finished work is waiting to go out.
                 if mode == .abandon || (mode == .graceful && !busy) { return }
             }
         }
+    }
+
+    /// When the last message from a coordinator arrived (socket thread only).
+    private var lastHeard = 0.0
+
+    private func orphaned() -> Bool {
+        guard let giveUpAfter else { return false }
+        return monotonicNow() - lastHeard > giveUpAfter
+    }
+
+    private func giveUp() {
+        gaveUp = true
+        logger.log(level: .error, "no coordinator at \(endpoint) for \(String(format: "%.0f", giveUpAfter ?? 0)) s: giving up")
+        abandonAll(report: nil)
     }
 
     private enum SessionEnd {
@@ -253,7 +282,17 @@ public final class WorkerEndpoint: @unchecked Sendable {
         var reportedHandshake = false
         var connected = false
         var reportedWaiting = false
-        _ = try send(.ready(hello), on: socket)
+        state.lock()
+        var ready = hello
+        if (hello.revision ?? 1) >= 3 {
+            ready.connection = sessionsOpened
+            // Everything this process still answers for: the coordinator releases the rest.
+            let held = (inFlight + queued).map { LeaseRef(jobId: $0.jobId, shardId: $0.shardId, attempt: $0.attempt) }
+                + reports.pendingKeys.map { LeaseRef(jobId: $0.jobId, shardId: $0.shardId, attempt: $0.attempt) }
+            ready.holding = Array(Set(held)).sorted { ($0.jobId, $0.shardId, $0.attempt) < ($1.jobId, $1.shardId, $1.attempt) }
+        }
+        state.unlock()
+        _ = try send(.ready(ready), on: socket)
         state.lock()
         // Reports the last connection did not see acknowledged go again (the coordinator may
         // have died before its ledger had them, or restarted). The REQUEST below asks for
@@ -288,6 +327,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
                     continue
                 }
                 deadline = monotonicNow() + window
+                lastHeard = monotonicNow()
                 backoff = reconnectInitial
                 connected = true   // whatever the monitor said: the coordinator is there
                 switch message {
@@ -345,6 +385,10 @@ public final class WorkerEndpoint: @unchecked Sendable {
             }
             // 5. Liveness.
             now = monotonicNow()
+            if orphaned() {
+                giveUp()
+                return .finished
+            }
             if now >= deadline {
                 if connected { return .lost("no message from the coordinator for \(String(format: "%.1f", window)) s") }
                 if !reportedWaiting {

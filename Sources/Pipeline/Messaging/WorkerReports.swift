@@ -41,6 +41,9 @@ struct WorkerReports {
 
     var hasUnsent: Bool { !outbox.isEmpty }
 
+    /// The leases of every report not yet acknowledged (sent or not).
+    var pendingKeys: [ReportKey] { outbox.map(\.outcome.reportKey) + unacknowledged.map(\.outcome.reportKey) }
+
     /// A shard's outcome, to be sent (with a REQUEST for more when `asksForMore`).
     mutating func add(_ outcome: WorkOutcome, asksForMore: Bool = true) {
         outbox.append(Pending(outcome: outcome, asksForMore: asksForMore))

@@ -2,7 +2,7 @@ import Foundation
 
 /// Geometry of a 2-D convolution (`nn.Conv2d`, groups = 1, dilation = 1),
 /// with per-side padding so that asymmetric pads (the VAE's (0,1,0,1)) need no copy.
-public struct Conv2DGeometry: Equatable {
+public struct Conv2DGeometry: Equatable, Sendable {
     public var kernelH: Int, kernelW: Int
     public var strideH: Int, strideW: Int
     public var padTop: Int, padBottom: Int, padLeft: Int, padRight: Int
@@ -27,10 +27,11 @@ public struct Conv2DGeometry: Equatable {
 
 public enum Convolution {
     /// Upper bound on the im2col buffer, in floats; larger outputs are tiled by rows.
-    public static var columnBudget = 8 << 20
+    public static let columnBudget = 8 << 20
 
     /// out = conv2d(x, weight) + bias for x (N, Cin, H, W), weight (Cout, Cin, kh, kw).
-    public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: Conv2DGeometry) -> Tensor {
+    public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, geometry g: Conv2DGeometry,
+                              columnBudget: Int = Convolution.columnBudget) -> Tensor {
         precondition(x.rank == 4 && weight.rank == 4, "conv2d: input \(x.shape), weight \(weight.shape)")
         let n = x.shape[0], cin = x.shape[1], h = x.shape[2], w = x.shape[3]
         let cout = weight.shape[0]

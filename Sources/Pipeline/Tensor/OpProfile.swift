@@ -1,10 +1,20 @@
 import Foundation
 
 /// Optional per-operation timing (for `bench vae --profile`, `bench inception --profile`).
-/// Off by default; the models run their layers one after another, so a plain accumulator suffices.
+/// Off by default. Profiling is process-wide by nature (one report per process), so the
+/// switch and the totals sit behind a lock: shards timing on several threads add up safely.
 public enum OpProfile {
-    nonisolated(unsafe) public static var enabled = false
-    nonisolated(unsafe) private static var totals: [String: (seconds: Double, calls: Int)] = [:]
+    private struct State {
+        var enabled = false
+        var totals: [String: (seconds: Double, calls: Int)] = [:]
+    }
+    private static let state = Locked(State())
+
+    /// Whether `measure` records (set once by a command's `--profile`).
+    public static var enabled: Bool {
+        get { state.withLock { $0.enabled } }
+        set { state.withLock { $0.enabled = newValue } }
+    }
 
     @inline(__always)
     package static func measure<T>(_ name: @autoclosure () -> String, _ body: () throws -> T) rethrows -> T {
@@ -13,16 +23,18 @@ public enum OpProfile {
         let r = try body()
         let s = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let key = name()
-        let old = totals[key] ?? (0, 0)
-        totals[key] = (old.seconds + s, old.calls + 1)
+        state.withLock { st in
+            let old = st.totals[key] ?? (0, 0)
+            st.totals[key] = (old.seconds + s, old.calls + 1)
+        }
         return r
     }
 
-    public static func reset() { totals = [:] }
+    public static func reset() { state.withLock { $0.totals = [:] } }
 
     /// (operation, seconds, calls), slowest first.
     public static var report: [(String, Double, Int)] {
-        totals.map { ($0.key, $0.value.seconds, $0.value.calls) }.sorted { $0.1 > $1.1 }
+        state.withLock { $0.totals }.map { ($0.key, $0.value.seconds, $0.value.calls) }.sorted { $0.1 > $1.1 }
     }
 }
 

@@ -18,7 +18,7 @@ extension BLAS {
         if m >= 16 * threads {
             // Row blocks, multiples of 16 so each part keeps whole register tiles.
             let chunk = ((m + threads - 1) / threads + 15) / 16 * 16
-            DispatchQueue.concurrentPerform(iterations: threads) { i in
+            concurrentPerform(threads) { i in
                 let r0 = i * chunk, r1 = min(m, r0 + chunk)
                 guard r0 < r1 else { return }
                 sgemm(transA: false, transB: transB, m: r1 - r0, n: n, k: k, alpha: alpha, a: a + r0 * lda, lda: lda,
@@ -26,7 +26,7 @@ extension BLAS {
             }
         } else {
             let chunk = ((n + threads - 1) / threads + 15) / 16 * 16
-            DispatchQueue.concurrentPerform(iterations: threads) { i in
+            concurrentPerform(threads) { i in
                 let c0 = i * chunk, c1 = min(n, c0 + chunk)
                 guard c0 < c1 else { return }
                 let bPart = transB ? b + c0 * ldb : b + c0

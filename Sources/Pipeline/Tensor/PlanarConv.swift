@@ -7,15 +7,16 @@ import Foundation
 /// is writing into a row offset of a shared output (`ldOut`).
 public enum PlanarConv {
     /// Upper bound on the unfolded column buffer, in floats; larger outputs are tiled by columns.
-    public static var columnBudget = 4 << 20
+    public static let columnBudget = 4 << 20
 
-    /// Multiply-add FLOPs (2·M·N·K) of every convolution run so far, counted as im2col + sgemm
-    /// would do them also where a fast algorithm did fewer; benchmarks read it.
-    nonisolated(unsafe) public static var flopCount: Double = 0
+    /// Multiply-add FLOPs (2·M·N·K) of every convolution run so far in this process, counted
+    /// as im2col + sgemm would do them also where a fast algorithm did fewer; benchmarks read
+    /// it. A profiling counter, process-wide by nature, so it sits behind a lock.
+    public static let flops = Locked(0.0)
 
     static func countFlops(_ c: PlanarConvolution, h: Int, w: Int, n: Int) {
         let (oh, ow) = c.geometry.outputSize(height: h, width: w)
-        flopCount += 2 * Double(c.outChannels) * Double(c.weight.count / c.outChannels) * Double(n * oh * ow)
+        flops.withLock { $0 += 2 * Double(c.outChannels) * Double(c.weight.count / c.outChannels) * Double(n * oh * ow) }
     }
 
     /// out rows `0..<cout` (row stride `ldOut`, N·OH·OW columns each) =
@@ -33,7 +34,7 @@ public enum PlanarConv {
         let (oh, ow) = g.outputSize(height: h, width: w)
         let total = n * oh * ow
         let kdim = cin * g.kernelH * g.kernelW
-        flopCount += 2 * Double(cout) * Double(kdim) * Double(total)
+        flops.withLock { $0 += 2 * Double(cout) * Double(kdim) * Double(total) }
         let pointwise = g.kernelH == 1 && g.kernelW == 1 && g.strideH == 1 && g.strideW == 1
             && g.padTop == 0 && g.padBottom == 0 && g.padLeft == 0 && g.padRight == 0
         let threads = Threads.count
@@ -63,15 +64,6 @@ public enum PlanarConv {
             }
         }
     }
-
-    /// Whether `PlanarConvolution` may use its fast algorithms (Winograd F(4x4, 3x3) for 3×3
-    /// stride-1 kernels, 1-D Winograd for 1×3, 3×1, 1×7, 7×1, and 5×5 as five 1×5 rows). Off: every convolution is
-    /// im2col + sgemm, the reference arithmetic (the fast ones differ by a few 1e-6 relative).
-    nonisolated(unsafe) public static var useFastAlgorithms = true
-
-    /// Bound, in floats, on a fast convolution's transformed input and output per chunk:
-    /// small enough to stay in the last-level cache between the transforms and the GEMMs.
-    nonisolated(unsafe) public static var fastChunkBudget = 1 << 20
 
     /// out[r, :] = act(out[r, :] + bias[r]) over `rows` rows of `cols` values, on this thread.
     public static func biasActivate(_ out: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int,
@@ -136,7 +128,8 @@ public enum PlanarConv {
 }
 
 /// A convolution prepared for the channel-major layout: the weights as (Cout, Cin·kh·kw), and
-/// their Winograd transform when the kernel has a fast algorithm (`PlanarConv.useFastAlgorithms`).
+/// their Winograd transform when the kernel has a fast algorithm (used when
+/// `ConvolutionOptions.current.fastAlgorithms`).
 public struct PlanarConvolution {
     public let inChannels: Int, outChannels: Int
     public let geometry: Conv2DGeometry
@@ -176,7 +169,7 @@ public struct PlanarConvolution {
 
     /// The algorithm `apply` runs now, for profiles.
     public var algorithm: String {
-        switch PlanarConv.useFastAlgorithms ? fast : nil {
+        switch ConvolutionOptions.current.fastAlgorithms ? fast : nil {
         case .winograd3x3?: return "winograd F(4x4,3x3)"
         case let .winograd1D(f, _, _)?: return "winograd F(\(f.outputs),\(f.kernel))" + (geometry.kernelH > 1 && geometry.kernelW > 1 ? " x\(geometry.kernelH) rows" : "")
         case nil: return geometry.kernelH * geometry.kernelW == 1 && geometry.strideH == 1 ? "gemm" : "im2col"
@@ -187,12 +180,13 @@ public struct PlanarConvolution {
     public func apply(_ x: UnsafePointer<Float>, n: Int, h: Int, w: Int, relu: Bool,
                       out: UnsafeMutablePointer<Float>, ldOut: Int) {
         let g = geometry
-        switch PlanarConv.useFastAlgorithms ? fast : nil {
+        let options = ConvolutionOptions.current
+        switch options.fastAlgorithms ? fast : nil {
         case let .winograd3x3(u)?:
             PlanarConv.countFlops(self, h: h, w: w, n: n)
             Winograd.conv3x3Planar(x: x, cin: inChannels, n: n, h: h, w: w, transformedWeight: u, bias: bias?.data,
                                    relu: relu, padTop: g.padTop, padBottom: g.padBottom, padLeft: g.padLeft,
-                                   padRight: g.padRight, out: out, ldOut: ldOut, budget: PlanarConv.fastChunkBudget)
+                                   padRight: g.padRight, out: out, ldOut: ldOut, budget: options.planarChunkBudget)
         case let .winograd1D(f, axis, u)?:
             PlanarConv.countFlops(self, h: h, w: w, n: n)
             f.convPlanar(x: x, cin: inChannels, n: n, h: h, w: w, axis: axis,
@@ -200,7 +194,7 @@ public struct PlanarConvolution {
                          padAfter: axis == .height ? g.padBottom : g.padRight,
                          taps: axis == .height ? 1 : g.kernelH, acrossPad: axis == .height ? (0, 0) : (g.padTop, g.padBottom),
                          transformedWeight: u, bias: bias?.data, relu: relu, out: out, ldOut: ldOut,
-                         budget: PlanarConv.fastChunkBudget)
+                         budget: options.planarChunkBudget)
         case nil:
             PlanarConv.conv(x: x, cin: inChannels, n: n, h: h, w: w, weight: weight.data, bias: bias?.data,
                             cout: outChannels, geometry: g, relu: relu, out: out, ldOut: ldOut)

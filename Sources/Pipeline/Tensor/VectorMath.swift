@@ -48,15 +48,6 @@ public enum VectorMath {
         }
     }
 
-    /// Softmax of one row in place: exp(x − max) / Σ.
-    @inline(__always)
-    public static func softmaxRow(_ p: UnsafeMutablePointer<Float>, width: Int) {
-        let m = max(p, count: width)
-        for i in 0..<width { p[i] = exp(p[i] - m) }
-        let inv = 1 / sum(p, count: width)
-        for i in 0..<width { p[i] *= inv }
-    }
-
     /// max x[i] (−∞ for none) with eight-lane partial maxima (a scalar `max` loop does not vectorise).
     @inline(__always)
     public static func max(_ p: UnsafePointer<Float>, count: Int) -> Float {

@@ -7,11 +7,8 @@ import Foundation
 /// the direct convolution by a few units of 1e-6 relative to the output's magnitude.
 ///
 /// Memory is bounded: tiles are processed in chunks of whole tile rows whose transformed
-/// input and output fit `Winograd.chunkBudget` floats.
+/// input and output fit `ConvolutionOptions.winogradChunkBudget` floats.
 public enum Winograd {
-    /// Upper bound, in floats, of a chunk's transformed input plus transformed output.
-    public static var chunkBudget = 6 << 20
-
     static let points = 36     // (4 + 3 - 1)²
 
     /// out = conv2d(x, weight, stride 1, the given per-side zero padding) + bias,
@@ -87,7 +84,7 @@ public enum Winograd {
                          input: PlaneLayout(imageStride: cin * h * w, channelStride: h * w),
                          output: PlaneLayout(imageStride: cout * oh * ow, channelStride: oh * ow), relu: false)
         convolve(x.data, g, transformedWeight: u.data, bias: bias?.data, into: out.data,
-                 budget: chunkBudget, spanImages: false)
+                 budget: ConvolutionOptions.current.winogradChunkBudget, spanImages: false)
         return out
     }
 
@@ -205,7 +202,7 @@ public enum Winograd {
         BLAS.withThreads(1) {
             if perThread {
                 let v = Tensor(uninitialized: [threads, vSize]), m = Tensor(uninitialized: [threads, mSize])
-                DispatchQueue.concurrentPerform(iterations: threads) { t in
+                concurrentPerform(threads) { t in
                     var c = t
                     while c < count {
                         run(c, v: v.data + t * vSize, m: m.data + t * mSize, parallel: false)

@@ -65,8 +65,8 @@ extension TrainableDiT {
         TrainingKernels.gatedResidualBackward(dx: dx, y: a.o.data, gate: mod + 2 * d, dy: s.dD.data, dgate: dMod + 2 * d,
                                               modStride: md, rows: m, width: d, tokensPerItem: tk)
         b.proj.backward(a.attn.data, dy: s.dD.data, rows: m, dx: s.dAttn.data)
-        TrainingAttention.backward(qkv: a.qkv.data, probs: a.probs.data, dOut: s.dAttn.data, dqkv: s.dQKV.data,
-                                   batch: n, tokens: tk, dim: d, heads: b.heads)
+        Attention.packedBackward(qkv: a.qkv.data, probabilities: a.probs.data, dOut: s.dAttn.data, dqkv: s.dQKV.data,
+                                 batch: n, tokens: tk, dim: d, heads: b.heads)
         b.qkv.backward(a.h1.data, dy: s.dQKV.data, rows: m, dx: s.dD.data)
         TrainingKernels.modulateBackward(dh: s.dD.data, xhat: a.xhat1.data, dxhat: s.dXhat.data, rows: m, width: d, tokensPerItem: tk,
                                          scale: mod + d, dshift: dMod, dscale: dMod + d, modStride: md)

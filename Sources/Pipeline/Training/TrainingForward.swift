@@ -121,7 +121,7 @@ extension TrainableDiT {
         TrainingKernels.modulate(a.xhat1.data, out: a.h1.data, rows: m, width: d, tokensPerItem: tk,
                                  shift: mod, scale: mod + d, modStride: md)
         b.qkv.forward(a.h1.data, rows: m, into: a.qkv.data)
-        TrainingAttention.forward(qkv: a.qkv.data, probs: a.probs.data, out: a.attn.data, batch: n, tokens: tk, dim: d, heads: b.heads)
+        Attention.packed(qkv: a.qkv.data, out: a.attn.data, batch: n, tokens: tk, dim: d, heads: b.heads, probabilities: a.probs.data)
         b.proj.forward(a.attn.data, rows: m, into: a.o.data)
         TrainingKernels.gatedResidual(x, a.o.data, gate: mod + 2 * d, modStride: md, rows: m, width: d, tokensPerItem: tk)
 
@@ -171,50 +171,6 @@ enum Patchify {
                     }
                 }
             }
-        }
-    }
-}
-
-/// Multi-head attention over packed q|k|v rows, keeping the softmax probabilities.
-enum TrainingAttention {
-    static func forward(qkv: UnsafePointer<Float>, probs: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
-                        batch: Int, tokens t: Int, dim d: Int, heads: Int) {
-        let hd = d / heads, ld = 3 * d
-        let scale = 1 / Float(hd).squareRoot()
-        for pair in 0..<(batch * heads) {
-            let item = pair / heads, h = pair % heads
-            let q = qkv + item * t * ld + h * hd, p = probs + pair * t * t
-            BLAS.sgemm(transB: true, m: t, n: t, k: hd, alpha: scale, a: q, lda: ld, b: q + d, ldb: ld, beta: 0, c: p, ldc: t)
-            for r in 0..<t { VectorMath.softmaxRow(p + r * t, width: t) }
-            BLAS.sgemm(m: t, n: hd, k: t, a: p, lda: t, b: q + 2 * d, ldb: ld, beta: 0, c: out + item * t * d + h * hd, ldc: d)
-        }
-    }
-
-    /// Given d(out), writes d(qkv) (packed like qkv). `scratch` holds T·T floats.
-    static func backward(qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>, dOut: UnsafePointer<Float>,
-                         dqkv: UnsafeMutablePointer<Float>, batch: Int, tokens t: Int, dim d: Int, heads: Int) {
-        let hd = d / heads, ld = 3 * d
-        let scale = 1 / Float(hd).squareRoot()
-        let dp = UnsafeMutablePointer<Float>.allocate(capacity: t * t)
-        defer { dp.deallocate() }
-        for pair in 0..<(batch * heads) {
-            let item = pair / heads, h = pair % heads
-            let q = qkv + item * t * ld + h * hd, k = q + d, v = q + 2 * d
-            let dq = dqkv + item * t * ld + h * hd, dk = dq + d, dv = dq + 2 * d
-            let p = probs + pair * t * t, go = dOut + item * t * d + h * hd
-            // dV = Pᵀ·dO; dP = dO·Vᵀ.
-            BLAS.sgemm(transA: true, m: t, n: hd, k: t, a: p, lda: t, b: go, ldb: d, beta: 0, c: dv, ldc: ld)
-            BLAS.sgemm(transB: true, m: t, n: t, k: hd, a: go, lda: d, b: v, ldb: ld, beta: 0, c: dp, ldc: t)
-            // dS = P ⊙ (dP − rowsum(dP ⊙ P)), then the 1/√d scale.
-            for r in 0..<t {
-                let pr = p + r * t, gr = dp + r * t
-                var dot: Float = 0
-                for j in 0..<t { dot += pr[j] * gr[j] }
-                for j in 0..<t { gr[j] = pr[j] * (gr[j] - dot) * scale }
-            }
-            // dQ = dS·K; dK = dSᵀ·Q.
-            BLAS.sgemm(m: t, n: hd, k: t, a: dp, lda: t, b: k, ldb: ld, beta: 0, c: dq, ldc: ld)
-            BLAS.sgemm(transA: true, m: t, n: hd, k: t, a: dp, lda: t, b: q, ldb: ld, beta: 0, c: dk, ldc: ld)
         }
     }
 }

@@ -44,7 +44,7 @@ public enum TrainingRandom {
     /// A standard normal (Box–Muller on two 53-bit uniforms).
     public static func gaussian(_ rng: inout SplitMix64) -> Float {
         let u1 = max(rng.unit(), 1e-300), u2 = rng.unit()
-        return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2))
+        return Float(BoxMuller.first(u1, u2))
     }
 
     /// The stream for one purpose of one step.

@@ -16,13 +16,13 @@ public final class AutoencoderKL: Autoencoder {
     public var latentChannels: Int { config.latentChannels }
     public var downsamplingFactor: Int { config.downsamplingFactor }
 
-    /// Largest image (H·W) accepted, to refuse absurd inputs before allocating: a 2048² decode
-    /// peaks near 16× the 512² figure (about 10 GiB with the SD VAE).
-    nonisolated(unsafe) public static var maxPixels = 2048 * 2048
+    /// Winograd on or off, chunk budget, largest image accepted.
+    public let options: VAEOptions
 
-    public init(config: AutoencoderKLConfig, parameters p: VAEParameters) throws {
+    public init(config: AutoencoderKLConfig, parameters p: VAEParameters, options: VAEOptions = .standard) throws {
         try config.validate(source: "AutoencoderKL")
         self.config = config
+        self.options = options
         let l = config.latentChannels
         encoder = try VAEEncoder(p.child("encoder"), config: config)
         decoder = try VAEDecoder(p.child("decoder"), config: config)
@@ -37,7 +37,7 @@ public final class AutoencoderKL: Autoencoder {
     /// or a weights file with an optional `config.json` beside it. Without a config the
     /// architecture is inferred from the tensor shapes (`AutoencoderKLConfig.infer`). Every
     /// tensor must be used and match.
-    public static func load(folder path: String) throws -> AutoencoderKL {
+    public static func load(folder path: String, options: VAEOptions = .standard) throws -> AutoencoderKL {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw WeightError.unreadable(file: path, reason: "no such file or folder")
@@ -58,13 +58,14 @@ public final class AutoencoderKL: Autoencoder {
         let config = FileManager.default.fileExists(atPath: configPath)
             ? try AutoencoderKLConfig.load(path: configPath)
             : try AutoencoderKLConfig.infer(from: source)
-        return try load(config: config, weights: source)
+        return try load(config: config, weights: source, options: options)
     }
 
     /// Builds the model from `source` strictly (missing, unknown or mis-shaped tensors throw).
-    public static func load(config: AutoencoderKLConfig, weights source: TensorSource) throws -> AutoencoderKL {
+    public static func load(config: AutoencoderKLConfig, weights source: TensorSource,
+                            options: VAEOptions = .standard) throws -> AutoencoderKL {
         let sd = StateDict(source)
-        let model = try AutoencoderKL(config: config, parameters: sd)
+        let model = try AutoencoderKL(config: config, parameters: sd, options: options)
         try sd.finish()
         return model
     }
@@ -75,13 +76,13 @@ public final class AutoencoderKL: Autoencoder {
         try checkImages(images, "VAE input")
         let h = images.shape[2], w = images.shape[3]
         // Every down-sampler halves (floor) a side and needs at least 2 rows and columns.
-        guard images.shape[0] >= 1, h >= downsamplingFactor, w >= downsamplingFactor, h * w <= AutoencoderKL.maxPixels else {
+        guard images.shape[0] >= 1, h >= downsamplingFactor, w >= downsamplingFactor, h * w <= options.maxPixels else {
             throw VAEError.badInput(what: "VAE input",
-                                    reason: "image size \(h)x\(w) outside \(downsamplingFactor)...\(AutoencoderKL.maxPixels) pixels")
+                                    reason: "image size \(h)x\(w) outside \(downsamplingFactor)...\(options.maxPixels) pixels")
         }
         // One image at a time: memory stays that of a single image whatever the batch.
         // Single-threaded BLAS (see `threadInvariant`): the same bits on every worker.
-        let moments = AutoencoderKL.threadInvariant {
+        let moments = threadInvariant {
             Tensor.concat((0..<images.shape[0]).map { i in
                 var m = encoder(images.shape[0] == 1 ? images : images.slice(i..<(i + 1)))
                 if let quantConv { m = quantConv(m) }
@@ -121,11 +122,11 @@ public final class AutoencoderKL: Autoencoder {
             throw VAEError.badInput(what: "VAE latents", reason: "expected (N, \(latentChannels), h, w), got \(z.shape)")
         }
         let side = downsamplingFactor
-        guard z.shape[2] * z.shape[3] * side * side <= AutoencoderKL.maxPixels else {
-            throw VAEError.badInput(what: "VAE latents", reason: "latent \(z.shape) decodes to more than \(AutoencoderKL.maxPixels) pixels")
+        guard z.shape[2] * z.shape[3] * side * side <= options.maxPixels else {
+            throw VAEError.badInput(what: "VAE latents", reason: "latent \(z.shape) decodes to more than \(options.maxPixels) pixels")
         }
         // One latent at a time, as in `encode`.
-        return AutoencoderKL.threadInvariant { Tensor.concat((0..<z.shape[0]).map { i in
+        return threadInvariant { Tensor.concat((0..<z.shape[0]).map { i in
             var h = z.shape[0] == 1 ? z : z.slice(i..<(i + 1))
             if let postQuantConv { h = postQuantConv(h) }
             return decoder(h)
@@ -137,7 +138,8 @@ public final class AutoencoderKL: Autoencoder {
     /// latents) must not depend on how many threads a worker has; the heavy 3x3
     /// convolutions still run on all threads (Winograd splits fixed-size chunks
     /// across them), only the small GEMMs (1x1 convolutions, attention) lose threads.
-    static func threadInvariant<R>(_ body: () throws -> R) rethrows -> R {
-        try BLAS.withThreads(1, body)
+    /// The model's `options` are bound for the kernels on this call path.
+    func threadInvariant<R>(_ body: () throws -> R) rethrows -> R {
+        try options.convolutions.run { try BLAS.withThreads(1, body) }
     }
 }

@@ -17,22 +17,22 @@ public enum VAEError: Error, CustomStringConvertible, Equatable {
 }
 
 /// diffusers' encoder block kinds. AutoencoderKL only builds `DownEncoderBlock2D`.
-public enum VAEDownBlockType: String, Codable, Equatable {
+public enum VAEDownBlockType: String, Codable, Equatable, Sendable {
     case downEncoderBlock2D = "DownEncoderBlock2D"
 }
 
 /// diffusers' decoder block kinds. AutoencoderKL only builds `UpDecoderBlock2D`.
-public enum VAEUpBlockType: String, Codable, Equatable {
+public enum VAEUpBlockType: String, Codable, Equatable, Sendable {
     case upDecoderBlock2D = "UpDecoderBlock2D"
 }
 
 /// The activation named by `act_fn`; the SD VAEs use SiLU.
-public enum VAEActivation: String, Codable, Equatable {
+public enum VAEActivation: String, Codable, Equatable, Sendable {
     case silu
 }
 
 /// diffusers `AutoencoderKL` constructor arguments, as its `config.json` stores them.
-public struct AutoencoderKLConfig: Equatable {
+public struct AutoencoderKLConfig: Equatable, Sendable {
     public var inChannels: Int               // in_channels
     public var outChannels: Int              // out_channels
     public var blockOutChannels: [Int]       // block_out_channels

@@ -43,19 +43,12 @@ public final class VAEAttentionBlock {
         let qkv = Tensor(uninitialized: [3 * c, t])
         let scores = Tensor(uninitialized: [t, t])
         let attended = Tensor(uninitialized: [c, t])
-        let scale = 1 / Float(c).squareRoot()
         for b in 0..<n {
             let xb = hn.data + b * c * t
             for r in 0..<(3 * c) { (qkv.data + r * t).update(repeating: qkvBias.data[r], count: t) }
             BLAS.sgemm(m: 3 * c, n: t, k: c, a: qkvWeight.data, lda: c, b: xb, ldb: t, beta: 1, c: qkv.data, ldc: t)
-            let q = qkv.data, k = qkv.data + c * t, v = qkv.data + 2 * c * t
-            // scores[i][j] = Σ_c q[c][i] k[c][j] / √C
-            BLAS.sgemm(transA: true, m: t, n: t, k: c, alpha: scale, a: q, lda: t, b: k, ldb: t,
-                       beta: 0, c: scores.data, ldc: t)
-            Softmax.rows(scores.data, rows: t, width: t)
-            // attended[c][i] = Σ_j v[c][j] scores[i][j]
-            BLAS.sgemm(transB: true, m: c, n: t, k: t, a: v, lda: t, b: scores.data, ldb: t,
-                       beta: 0, c: attended.data, ldc: t)
+            Attention.channelMajor(q: qkv.data, k: qkv.data + c * t, v: qkv.data + 2 * c * t, channels: c, tokens: t,
+                                   scores: scores.data, out: attended.data)
             let ob = out.data + b * c * t
             for r in 0..<c { let bias = outBias.data[r]; let row = ob + r * t; for i in 0..<t { row[i] += bias } }
             BLAS.sgemm(m: c, n: t, k: c, a: outWeight.data, lda: c, b: attended.data, ldb: t, beta: 1, c: ob, ldc: t)

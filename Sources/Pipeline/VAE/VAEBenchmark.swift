@@ -23,8 +23,9 @@ public enum VAEBenchmark {
     /// Builds the model (random weights, seed 0), then times `iterations` encodes of a batch of
     /// random images (skipped when `decodeOnly`) and `iterations` decodes of a batch of latents.
     public static func run(config: AutoencoderKLConfig = .stableDiffusion, imageSize: Int, batch: Int = 1,
-                           iterations: Int = 1, decodeOnly: Bool = false) throws -> VAEBenchmarkResult {
-        let vae = try AutoencoderKL(config: config, parameters: RandomVAEParameters(seed: 0))
+                           iterations: Int = 1, decodeOnly: Bool = false,
+                           options: VAEOptions = .standard) throws -> VAEBenchmarkResult {
+        let vae = try AutoencoderKL(config: config, parameters: RandomVAEParameters(seed: 0), options: options)
         let f = config.downsamplingFactor
         guard imageSize >= f, imageSize % f == 0 else {
             throw VAEError.badInput(what: "bench vae", reason: "image size \(imageSize) is not a multiple of \(f)")
@@ -55,7 +56,7 @@ public enum VAEBenchmark {
         let decFlops = vae.decoder.flops(height: side, width: side)
             + (vae.postQuantConv?.flops(height: side, width: side) ?? 0)
         return VAEBenchmarkResult(
-            imageSize: imageSize, batch: batch, threads: Threads.count, winograd: VAEConv2d.useWinograd,
+            imageSize: imageSize, batch: batch, threads: Threads.count, winograd: options.winograd,
             encodeSecondsPerImage: encodeTime, decodeSecondsPerImage: decodeTime,
             encodeGFLOPS: encodeTime.map { encFlops / $0 / 1e9 }, decodeGFLOPS: decFlops / decodeTime / 1e9,
             encodeGFLOPPerImage: encFlops / 1e9, decodeGFLOPPerImage: decFlops / 1e9,
@@ -65,28 +66,29 @@ public enum VAEBenchmark {
     /// Runs encode and decode of one random image of side `imageSize` through Winograd and through
     /// im2col + sgemm for every convolution, and returns the largest difference of each output
     /// relative to the im2col result's largest magnitude (floored at 1), the fixtures' rule.
-    public static func winogradDeviation(config: AutoencoderKLConfig = .stableDiffusion,
-                                         imageSize: Int) throws -> (encode: Float, decode: Float) {
-        let vae = try AutoencoderKL(config: config, parameters: RandomVAEParameters(seed: 0))
+    public static func winogradDeviation(config: AutoencoderKLConfig = .stableDiffusion, imageSize: Int,
+                                         options: VAEOptions = .standard) throws -> (encode: Float, decode: Float) {
+        // The same random weights (seed 0) in two models, one per algorithm.
+        var direct = options, fast = options
+        direct.winograd = false
+        fast.winograd = true
+        let viaWinograd = try AutoencoderKL(config: config, parameters: RandomVAEParameters(seed: 0), options: fast)
+        let viaIm2col = try AutoencoderKL(config: config, parameters: RandomVAEParameters(seed: 0), options: direct)
         let x = Tensor(uninitialized: [1, config.inChannels, imageSize, imageSize])
         for i in 0..<x.count { x.data[i] = sinf(Float(i) * 0.013) }
-        let saved = VAEConv2d.useWinograd
-        defer { VAEConv2d.useWinograd = saved }
-        func outputs(_ winograd: Bool) throws -> (Tensor, Tensor) {
-            VAEConv2d.useWinograd = winograd
+        func outputs(_ vae: AutoencoderKL) throws -> (Tensor, Tensor) {
             let mean = try vae.encode(x).mean
             return (mean, try vae.decodeUnscaled(mean))
         }
-        let fast = try outputs(true), direct = try outputs(false)
+        let f = try outputs(viaWinograd), d = try outputs(viaIm2col)
         func deviation(_ a: Tensor, _ b: Tensor) -> Float {
             var worst: Float = 0
             for i in 0..<a.count { worst = max(worst, abs(a.data[i] - b.data[i])) }
             return worst / max(b.maxAbs, 1)
         }
         // Decode the same latent both ways so that only the decoder's difference is measured.
-        VAEConv2d.useWinograd = true
-        let decodedFast = try vae.decodeUnscaled(direct.0)
-        return (deviation(fast.0, direct.0), deviation(decodedFast, direct.1))
+        let decodedFast = try viaWinograd.decodeUnscaled(d.0)
+        return (deviation(f.0, d.0), deviation(decodedFast, d.1))
     }
 
     /// ru_maxrss of this process, MiB.

@@ -3,15 +3,15 @@ import PipelineTensor
 
 /// `nn.Conv2d` with bias, as the VAE uses it: 3x3 (padding 1, or the down-sampler's stride 2
 /// with an explicit pad) and 1x1 (quant convs, shortcuts). 3x3 stride-1 convolutions go
-/// through Winograd F(4x4, 3x3) unless `VAEConv2d.useWinograd` is off.
+/// through Winograd F(4x4, 3x3) unless the model's `VAEOptions.winograd` is off (bound on the
+/// call path as `ConvolutionOptions.current` by `AutoencoderKL`).
 public final class VAEConv2d {
     public let weight: Tensor           // weight (Cout, Cin, kh, kw)
     public let bias: Tensor             // bias (Cout)
     public let geometry: Conv2DGeometry
 
-    /// Routes 3x3 stride-1 convolutions with at least `winogradMinChannels` input channels
-    /// through Winograd; im2col + sgemm otherwise.
-    nonisolated(unsafe) public static var useWinograd = true
+    /// 3x3 stride-1 convolutions with at least this many input channels go through Winograd;
+    /// im2col + sgemm otherwise.
     public static let winogradMinChannels = 8
 
     public var inChannels: Int { weight.shape[1] }
@@ -38,7 +38,7 @@ public final class VAEConv2d {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let g = geometry
-        if VAEConv2d.useWinograd, g.kernelH == 3, g.kernelW == 3, g.strideH == 1, g.strideW == 1,
+        if ConvolutionOptions.current.fastAlgorithms, g.kernelH == 3, g.kernelW == 3, g.strideH == 1, g.strideW == 1,
            inChannels >= VAEConv2d.winogradMinChannels {
             return VAEProfile.measure("conv3x3 winograd \(inChannels)->\(outChannels) @\(x.shape[2])") {
                 Winograd.conv3x3(x, weight: weight, bias: bias, padTop: g.padTop, padBottom: g.padBottom,

@@ -64,7 +64,10 @@ public final class TorchCheckpoint: TensorSource {
     /// The zip format: finds `<archive>/data.pkl`, checks it and unpickles it.
     private static func loadZip(file path: String, base: UnsafeRawPointer, size: Int) throws -> (PickleValue, TorchPickleHooks) {
         func bad(_ r: String) -> WeightError { .malformed(file: path, reason: r) }
-        let zip = try ZipDirectory(file: path, base: base, size: size)
+        let zip: ZipDirectory
+        do { zip = try ZipDirectory(file: path, base: base, size: size) } catch let e as ZipError {
+            throw bad(e.reason)
+        }
         if zip.entries.contains(where: { $0.name.hasSuffix("/constants.pkl") }) {
             throw bad("this is a TorchScript archive (torch.jit.save), not a torch.save checkpoint")
         }
@@ -78,9 +81,15 @@ public final class TorchCheckpoint: TensorSource {
         }
         guard pickles.count == 1 else { throw bad("zip archive holds \(pickles.count) data.pkl members") }
         let prefix = String(pkl.name.dropLast("data.pkl".count))
+        // Every member is read only after its method is checked: the directory
+        // bounds a member's *compressed* bytes by the file, so only a stored
+        // member's `size` bytes are known to lie in the mapping.
         if let bo = zip[prefix + "byteorder"] {
+            guard bo.method == 0 else {
+                throw bad("'\(bo.name)' is compressed (method \(bo.method)); torch.save stores it uncompressed")
+            }
             let text = String(decoding: UnsafeRawBufferPointer(start: base + bo.dataOffset, count: min(bo.size, 16)), as: UTF8.self)
-            guard bo.method == 0, text == "little" else { throw bad("byte order '\(text)' is not supported (only little-endian)") }
+            guard text == "little" else { throw bad("byte order '\(text)' is not supported (only little-endian)") }
         }
         guard pkl.method == 0 else { throw bad("'\(pkl.name)' is compressed (method \(pkl.method)); torch.save stores it uncompressed") }
         // A recorded CRC of 0 means "not computed" (torch.serialization.set_crc32_options(False)).

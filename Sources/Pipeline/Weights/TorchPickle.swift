@@ -50,10 +50,14 @@ final class TorchTensor {
         if count > storage.numel, o4 || bytes > Self.maxExpandedBytes {
             throw bad("size \(shape) with stride \(strides) expands a \(storage.numel)-element storage beyond \(Self.maxExpandedBytes >> 30) GiB")
         }
+        // Row-major check; `expected` is a partial product of `shape`, which cannot
+        // overflow while `count` did not, except when a 0 elsewhere hid a huge dim.
         var expected = 1, contiguous = true
         for (n, s) in zip(shape, strides).reversed() where n != 1 {
             if s != expected { contiguous = false }
-            expected *= n
+            let (e, overflow) = expected.multipliedReportingOverflow(by: n)
+            if overflow { contiguous = false; break }
+            expected = e
         }
         self.storage = storage; self.offset = offset; self.shape = shape; self.strides = strides
         self.count = count; self.isContiguous = contiguous || count == 0
