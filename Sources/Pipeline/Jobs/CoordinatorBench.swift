@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PipelineMessaging
 
 /// `dit-coordinator bench`: the coordinator's own cost, measured end to end with real
 /// worker processes on loopback.
