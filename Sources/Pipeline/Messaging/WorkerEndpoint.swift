@@ -1,5 +1,6 @@
 import CZMQ
 import Foundation
+import Logging
 
 /// What a worker's handler made of one assignment.
 public enum WorkOutcome: Equatable, Sendable {
@@ -35,7 +36,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
     public let heartbeatInterval: Double
     public let liveness: Int
     public let maxMessageBytes: Int
-    public let logger: MessagingLogger
+    public let logger: Logger
     /// The largest back-off by default; a coordinator's reconnect grace after a restart
     /// (`CoordinatorService.reconnectGrace`) is longer, so slow returners keep their leases.
     public static let defaultReconnectMax: Double = 32
@@ -77,7 +78,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
     public init(connect endpoint: String, hello: WorkerHello, curve: CurveClientKeys?, credits: Int = 1,
                 heartbeatInterval: Double = 1, liveness: Int = 3,
                 maxMessageBytes: Int = WireCodec.defaultMaxMessageBytes, insecure: Bool = false,
-                logger: MessagingLogger = .standardError) throws {
+                logger: Logger = Logger(label: "dit.messaging")) throws {
         guard credits >= 1, heartbeatInterval > 0, liveness >= 1 else {
             throw MessagingError.invalidUse("credits \(credits), heartbeat interval \(heartbeatInterval) s and liveness \(liveness) must be positive")
         }
@@ -177,7 +178,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
             case .lost(let why):
                 try? socket.setLinger(milliseconds: 0)
                 socket.close()
-                logger.log(.warning, "\(why): reconnecting to \(endpoint) in \(String(format: "%.1f", backoff)) s")
+                logger.log(level: .warning, "\(why): reconnecting to \(endpoint) in \(String(format: "%.1f", backoff)) s")
                 // Sleep out the back-off; only a stop cuts it short (finished shards wait in the outbox).
                 let until = monotonicNow() + backoff
                 var mode: StopMode?
@@ -213,7 +214,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
 
     private func giveUp() {
         gaveUp = true
-        logger.log(.error, "no coordinator at \(endpoint) for \(String(format: "%.0f", giveUpAfter ?? 0)) s: giving up")
+        logger.log(level: .error, "no coordinator at \(endpoint) for \(String(format: "%.0f", giveUpAfter ?? 0)) s: giving up")
         abandonAll(report: nil)
     }
 
@@ -298,7 +299,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
         let resending = reports.reopen()
         let free = stopMode == nil ? credits - inFlight.count - queued.count : 0
         state.unlock()
-        if resending > 0 { logger.log(.info, "re-sending \(resending) unacknowledged report(s) on the new connection") }
+        if resending > 0 { logger.log(level: .info, "re-sending \(resending) unacknowledged report(s) on the new connection") }
         if free > 0 { _ = try send(.request(credits: free), on: socket) }
         var deadline = monotonicNow() + window
         var nextHeartbeat = monotonicNow() + heartbeatInterval
@@ -311,17 +312,17 @@ public final class WorkerEndpoint: @unchecked Sendable {
                                                 maxBytes: maxMessageBytes + 1024)
                 } catch let e as MessagingError {
                     if case .zmq = e { throw e }
-                    logger.log(.warning, "dropped a message from the coordinator: \(e)")
+                    logger.log(level: .warning, "dropped a message from the coordinator: \(e)")
                     continue
                 }
                 guard let frames else { break }
                 let message: WireMessage
                 do { message = try WireCodec.decode(frames, maxBytes: maxMessageBytes) } catch {
-                    logger.log(.warning, "dropped a message from the coordinator: \(error)")
+                    logger.log(level: .warning, "dropped a message from the coordinator: \(error)")
                     continue
                 }
                 guard message.command.sentByCoordinator else {
-                    logger.log(.warning, "dropped \(message.command) from the coordinator: coordinators never send it")
+                    logger.log(level: .warning, "dropped \(message.command) from the coordinator: coordinators never send it")
                     continue
                 }
                 deadline = monotonicNow() + window
@@ -332,7 +333,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
                 case .assign(let a): accept(a)
                 case .ack(let k): acknowledged(k)
                 case .disconnect:
-                    logger.log(.info, "the coordinator dismissed this worker (DISCONNECT)")
+                    logger.log(level: .info, "the coordinator dismissed this worker (DISCONNECT)")
                     abandonAll(report: nil)
                     // Revision 2: confirm, so a coordinator on its way out knows this worker heard it.
                     _ = try? send(.disconnect, on: socket)
@@ -360,7 +361,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
                 let dropped = reports.settle(unsent: pending, sent: sent, at: sendTime, limit: maxUnacknowledged)
                 state.unlock()
                 if dropped > 0 {
-                    logger.log(.warning, "\(dropped) report(s) never acknowledged by the coordinator forgotten (is it older than DITP/1 revision 2?)")
+                    logger.log(level: .warning, "\(dropped) report(s) never acknowledged by the coordinator forgotten (is it older than DITP/1 revision 2?)")
                 }
             }
             // 3. Heartbeat.
@@ -378,7 +379,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
                 abandonAll { outcome in _ = try? self.send(outcome.message, on: socket) }
                 _ = try send(.disconnect, on: socket)
                 try? socket.setLinger(milliseconds: closeLinger)
-                logger.log(.info, "worker \(hello.workerId) stopped (\(mode == .abandon ? "abandoning running work" : "graceful"))")
+                logger.log(level: .info, "worker \(hello.workerId) stopped (\(mode == .abandon ? "abandoning running work" : "graceful"))")
                 return .finished
             }
             // 5. Liveness.
@@ -391,7 +392,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
                 if connected { return .lost("no message from the coordinator for \(String(format: "%.1f", window)) s") }
                 if !reportedWaiting {
                     reportedWaiting = true
-                    logger.log(.warning, "the coordinator at \(endpoint) is not reachable yet; still trying")
+                    logger.log(level: .warning, "the coordinator at \(endpoint) is not reachable yet; still trying")
                 }
                 deadline = now + window
             }
@@ -403,7 +404,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
                 for e in monitor.drain() {
                     if e.isHandshakeFailure && !reportedHandshake {
                         reportedHandshake = true
-                        logger.log(.error, e.isAuthFailure
+                        logger.log(level: .error, e.isAuthFailure
                             ? "the coordinator at \(endpoint) refused this worker's CURVE key (\(e.summary)): add its .pub to the coordinator's workers/ allow-list"
                             : "handshake with \(endpoint) failed (\(e.summary)): check coordinator.pub and that both sides agree on CURVE")
                     }
@@ -411,7 +412,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
                     if e.code == ZMQ_EVENT_CONNECTED && !connected {
                         connected = true
                         deadline = monotonicNow() + window
-                        if reportedWaiting { logger.log(.info, "connected to the coordinator at \(endpoint)") }
+                        if reportedWaiting { logger.log(level: .info, "connected to the coordinator at \(endpoint)") }
                     }
                 }
                 // A failed handshake also disconnects; that case waits for the liveness window and
@@ -436,11 +437,11 @@ public final class WorkerEndpoint: @unchecked Sendable {
         state.unlock()
         switch k.verdict {
         case .recorded: break
-        case .duplicate: logger.log(.info, "the coordinator already had the report for \(key) (a re-send)")
-        case .stale: logger.log(.warning, "the coordinator ignored the report for \(key): no longer its current lease")
-        case .rejected: logger.log(.warning, "the coordinator rejected the outputs reported for \(key)")
+        case .duplicate: logger.log(level: .info, "the coordinator already had the report for \(key) (a re-send)")
+        case .stale: logger.log(level: .warning, "the coordinator ignored the report for \(key): no longer its current lease")
+        case .rejected: logger.log(level: .warning, "the coordinator rejected the outputs reported for \(key)")
         }
-        if !known { logger.log(.debug, "ACK for \(key), which was not waiting for one") }
+        if !known { logger.log(level: .debug, "ACK for \(key), which was not waiting for one") }
         wake.wake()
     }
 
@@ -453,7 +454,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
             return
         }
         if inFlight.count + queued.count >= credits {
-            logger.log(.warning, "ASSIGN job \(a.jobId) shard \(a.shardId) beyond the \(credits) credit(s) granted: queued")
+            logger.log(level: .warning, "ASSIGN job \(a.jobId) shard \(a.shardId) beyond the \(credits) credit(s) granted: queued")
         }
         queued.append(a)
         state.signal()
@@ -473,7 +474,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
         poolShutdown = true
         state.broadcast()
         state.unlock()
-        if unconfirmed > 0 { logger.log(.info, "leaving with \(unconfirmed) report(s) not acknowledged by the coordinator") }
+        if unconfirmed > 0 { logger.log(level: .info, "leaving with \(unconfirmed) report(s) not acknowledged by the coordinator") }
         guard let report else { return }
         for outcome in unsent { report(outcome) }
         for a in left {
