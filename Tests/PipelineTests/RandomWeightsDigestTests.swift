@@ -53,35 +53,44 @@ final class RandomWeightsDigestTests: XCTestCase {
             ("SD kl-f8 seed 0", AutoencoderKLConfig.stableDiffusion, UInt64(0),
              "d6808325e1772e22201259bc1903ccdefe4ad8ef484de85251d3bd4527b50c89"),
         ] {
-            let p = RandomVAEParameters(seed: seed)
-            _ = try AutoencoderKL(config: config, parameters: p)
-            let d = Self.digest(p.tensors)
+            let p = RandomTensorSource.vae(seed: seed)
+            _ = try AutoencoderKL.load(config: config, weights: p)
+            let d = Self.digest(p.drawn)
             print("VAE \(name): \(d)")
             XCTAssertEqual(d, expected, name)
         }
     }
 
-    final class Recording: LayerWeights {
-        let inner = RandomLayerWeights(seed: 0)
-        let prefix: String
-        let root: Recording?
-        var drawn: [(String, Tensor)] = []
-        init(prefix: String = "", root: Recording? = nil) { self.prefix = prefix; self.root = root }
-        func take(_ key: String, shape: [Int]) throws -> Tensor {
-            let t = try (root ?? self).inner.take(key, shape: shape)
-            let r = root ?? self
-            r.drawn.append((prefix + key, t))
-            return t
-        }
-        func ignore(_ key: String) {}
-        func scoped(_ name: String) -> LayerWeights { Recording(prefix: prefix + name + ".", root: root ?? self) }
-    }
-
     func testInceptionRandomWeightsAreUnchanged() throws {
-        let r = Recording()
-        _ = try FIDInceptionV3(weights: r)
+        let r = RandomTensorSource.inception(seed: 0)
+        _ = try FIDInceptionV3(source: r)
         let d = Self.digest(r.drawn)
         print("Inception random:0: \(d)")
         XCTAssertEqual(d, "eae4e9f34fbc1ad7babd5fe52d9c7b9c460e7d774360dc8a1690f7697a2177ca")
+    }
+
+    /// The random source behind the strict loader: a key is drawn once and served again; asked
+    /// again with another shape, or without a shape, it names the key.
+    func testRandomSourceServesOneTensorPerKeyAndNamesBadRequests() throws {
+        let source = RandomTensorSource.dit(seed: 3)
+        let sd = StateDict(source)
+        let a = try sd.take("blocks.0.attn.qkv.weight", shape: [6, 2])
+        let b = try sd.scope("blocks.0").take("attn.qkv.weight", shape: [6, 2])
+        XCTAssertEqual(a.values, b.values)
+        XCTAssertEqual(source.drawn.map(\.0), ["blocks.0.attn.qkv.weight"])
+        XCTAssertThrowsError(try sd.take("blocks.0.attn.qkv.weight", shape: [2, 6])) {
+            XCTAssertTrue("\($0)".contains("blocks.0.attn.qkv.weight"), "\($0)")
+        }
+        XCTAssertThrowsError(try sd.take("pos_embed")) { XCTAssertTrue("\($0)".contains("pos_embed"), "\($0)") }
+        XCTAssertFalse(sd.has("pos_embed"))
+        XCTAssertNoThrow(try sd.finish())
+        // Both key layouts load from it (the diffusers one asks for to_q, to_k, to_v).
+        var diffusers = DiTConfig(inputSize: 8, patchSize: 2, inChannels: 4, hiddenSize: 32, depth: 2, numHeads: 2,
+                                  numClasses: 3, layout: .diffusers)
+        diffusers.mlpNormEps = 1e-5
+        let model = try DiT(randomWeights: diffusers, seed: 1)
+        let out = try model.forward(Tensor(zeros: [1, 4, 8, 8]), t: [10], y: [1])
+        XCTAssertEqual(out.shape, [1, 8, 8, 8])
+        XCTAssertTrue(out.values.allSatisfy(\.isFinite))
     }
 }
