@@ -24,10 +24,6 @@ public struct SplitMix64 {
         return Self.mix(state)
     }
 
-    /// Moves the stream on by `n` values, as `n` calls of `next` would (in O(1): the state
-    /// is a counter).
-    public mutating func skip(_ n: Int) { state &+= UInt64(n) &* Self.gamma }
-
     /// Uniform in [0, 1) with 53 random bits.
     public mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 
@@ -38,28 +34,18 @@ public struct SplitMix64 {
     /// per-chunk streams derived from one draw, so the result depends only on the seed.
     public mutating func uniform(_ shape: [Int], bound: Float) -> Tensor {
         let t = Tensor(uninitialized: shape)
-        SplitMix64.fillUniform(t.data, count: t.count, base: next(), bound: bound)
-        return t
-    }
-
-    /// Elements `offset ..< offset + count` of the tensor `uniform` draws from the value
-    /// `base` (its one draw from the outer stream): element i comes from stream
-    /// `base ^ (i / 2¹⁶)·K`, position i mod 2¹⁶. Any slice of a draw can be made on its own,
-    /// which lets a fused tensor drawn once (timm's qkv) serve separately stored parts.
-    public static func fillUniform(_ p: UnsafeMutablePointer<Float>, count n: Int, base: UInt64, offset: Int = 0,
-                                   bound: Float) {
-        guard n > 0 else { return }
+        let base = next()
+        let p = t.data
         let chunk = 1 << 16
-        let first = offset / chunk, last = (offset + n - 1) / chunk
-        parallelFor(last - first + 1, grain: 1) { s, e in
-            for c in (first + s)..<(first + e) {
-                let lo = max(offset, c * chunk), hi = min(offset + n, (c + 1) * chunk)
+        let n = t.count
+        parallelFor((n + chunk - 1) / chunk, grain: 1) { s, e in
+            for c in s..<e {
                 var g = SplitMix64(seed: base ^ (UInt64(c) &* 0xD1B5_4A32_D192_ED03))
-                g.skip(lo - c * chunk)
-                for i in lo..<hi {
-                    p[i - offset] = (2 * g.unitFloat() - 1) * bound
+                for i in (c * chunk)..<min(n, (c + 1) * chunk) {
+                    p[i] = (2 * g.unitFloat() - 1) * bound
                 }
             }
         }
+        return t
     }
 }

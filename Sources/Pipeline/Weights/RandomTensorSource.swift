@@ -2,50 +2,54 @@ import Foundation
 import PipelineTensor
 import PipelineFiles
 
-/// A tensor source of deterministic random tensors, read by the same strict `StateDict`
-/// loaders as a checkpoint: a fixed list of keys and shapes (a model's random-weight spec),
-/// each float32 tensor drawn on demand by its entry's `draw`. A draw depends only on its
-/// entry (its position in the model's random stream is fixed when the spec is made), so
-/// tensors may be read in any order, and only one is materialised at a time.
+/// How a model family draws a random tensor for a state-dict key: its distribution per kind
+/// of tensor (by key and shape) and its own random stream, advanced in the order the model's
+/// loader asks for the keys.
+public protocol RandomTensorInitializer {
+    mutating func draw(_ key: String, shape: [Int]) -> Tensor
+}
+
+/// A `TensorSource` that holds whatever tensor the loader asks for, drawn at random: random
+/// weights (benchmarks, tests, the `random:SEED` proxy Inception, a training run's
+/// initialisation) come through the same strict loading path (`StateDict`, the models'
+/// state-dict initialisers) as a checkpoint. It lists no keys, so `StateDict.finish()` finds
+/// nothing unused; it contains no key, so optional tensors (`takeIfPresent`) stay absent and
+/// the model computes them as it does for a checkpoint without them. Each tensor is drawn
+/// when first asked for with its shape, and kept (`drawn`), so a random model can be written
+/// out as a checkpoint.
 public final class RandomTensorSource: TensorSource {
-    public struct Entry {
-        public let key: String
-        public let shape: [Int]
-        /// Writes the tensor's `shape.product` values.
-        public let draw: (UnsafeMutablePointer<Float>) -> Void
-
-        public init(key: String, shape: [Int], draw: @escaping (UnsafeMutablePointer<Float>) -> Void) {
-            self.key = key
-            self.shape = shape
-            self.draw = draw
-        }
-    }
-
     public let sourceName: String
-    public let keys: [String]
-    private let entries: [String: Entry]
+    private var initializer: any RandomTensorInitializer
+    private var byKey: [String: Tensor] = [:]
+    /// Every tensor drawn so far, in the order asked for.
+    public private(set) var drawn: [(String, Tensor)] = []
+    private let lock = NSLock()
 
-    /// `name` is what errors call the source (e.g. "random DiT-S/2 seed 0").
-    public init(name: String, entries: [Entry]) throws {
+    public init(name: String, initializer: any RandomTensorInitializer) {
         sourceName = name
-        keys = entries.map(\.key)
-        var byKey = [String: Entry]()
-        for e in entries {
-            guard byKey.updateValue(e, forKey: e.key) == nil else {
-                throw WeightError.malformed(file: name, reason: "the random-weight spec lists \"\(e.key)\" twice")
-            }
-        }
-        self.entries = byKey
+        self.initializer = initializer
     }
 
-    public func info(_ key: String) -> TensorInfo? {
-        entries[key].map { TensorInfo(dtype: .f32, shape: $0.shape) }
-    }
+    public var keys: [String] { [] }
+    public func info(_ key: String) -> TensorInfo? { nil }
 
     public func withRawBytes<R>(_ key: String, _ body: (UnsafeRawPointer) throws -> R) throws -> R {
-        guard let e = entries[key] else { throw WeightError.missingKey(file: sourceName, key: key) }
-        let t = Tensor(uninitialized: e.shape)
-        e.draw(t.data)
-        return try withExtendedLifetime(t) { try body(UnsafeRawPointer(t.data)) }
+        throw WeightError.missingKey(file: sourceName, key: key + " (a random source draws a tensor only for a given shape)")
+    }
+
+    /// The tensor for `key` with `shape`: drawn now, or the one drawn for it before.
+    public func tensor(_ key: String, shape: [Int]) throws -> Tensor {
+        lock.lock()
+        defer { lock.unlock() }
+        if let t = byKey[key] {
+            guard t.shape == shape else {
+                throw WeightError.shapeMismatch(file: sourceName, key: key, expected: shape, found: t.shape)
+            }
+            return t
+        }
+        let t = initializer.draw(key, shape: shape)
+        byKey[key] = t
+        drawn.append((key, t))
+        return t
     }
 }
