@@ -69,6 +69,78 @@ final class RandomWeightsDigestTests: XCTestCase {
         XCTAssertEqual(d, "eae4e9f34fbc1ad7babd5fe52d9c7b9c460e7d774360dc8a1690f7697a2177ca")
     }
 
+    // MARK: Independent record (issue 12 branch `randomweights`)
+
+    /// SHA-256 over (rank, shape as int64s, float32 bytes) of each tensor, in order: a second
+    /// record of the old initialisers' values, taken on its own from the per-module
+    /// `init(random:)` code (and `RandomVAEParameters` / `RandomLayerWeights`) before they went.
+    /// It covers what the digests above do not: the diffusers layout (its fused q|k|v draw),
+    /// learn_sigma off, no null class, the benchmarks' Inception seed.
+    static func shapeDigest(_ tensors: [Tensor]) -> String {
+        var h = SHA256()
+        for t in tensors {
+            let header = [Int64(t.shape.count)] + t.shape.map(Int64.init)
+            header.withUnsafeBytes { h.update($0) }
+            h.update(UnsafeRawBufferPointer(start: t.data, count: t.count * MemoryLayout<Float>.size))
+        }
+        return h.finalizeHex()
+    }
+
+    /// A DiT's weights in module order (the attention's q|k|v as the model holds them, fused).
+    static func moduleTensors(_ m: DiT) -> [Tensor] {
+        func linear(_ l: DiTLinear) -> [Tensor] { [l.weight, l.bias] }
+        func condition(_ c: ConditionEmbedder?) -> [Tensor] {
+            c.map { linear($0.timestep.fc1) + linear($0.timestep.fc2) + [$0.label.table] } ?? []
+        }
+        var out = linear(m.xEmbedder.proj) + condition(m.condition)
+        for b in m.blocks {
+            out += linear(b.adaLN) + linear(b.attn.qkv) + linear(b.attn.proj) + linear(b.mlp.fc1) + linear(b.mlp.fc2)
+            out += condition(b.condition)
+        }
+        return out + linear(m.finalLayer.adaLN) + linear(m.finalLayer.linear)
+    }
+
+    func testDiTRandomWeightsOfEveryLayoutAreUnchanged() throws {
+        var s8 = DiTConfig(preset: .s8, inputSize: 8, numClasses: 10)
+        s8.layout = .diffusers
+        s8.mlpNormEps = 1e-5
+        let cases: [(String, DiTConfig, UInt64, String)] = [
+            ("DiT-S/2 learn_sigma", DiTConfig(preset: .s2, inputSize: 4), 0,
+             "e9ffed98997a21b877173bfdb732b1e5f1ba37c383f0de2997ac7d8a4500f7fd"),
+            ("DiT-S/4 no learn_sigma", DiTConfig(preset: .s4, inputSize: 8, numClasses: 10, learnSigma: false), 7,
+             "8d4c49bcd21775325f5507263721520b030bb50e1134349ab55bf0dc536369a2"),
+            ("reference, no null class", DiTConfig(inputSize: 8, patchSize: 2, inChannels: 3, hiddenSize: 64, depth: 2,
+                                                   numHeads: 4, numClasses: 5, hasNullClass: false), 11,
+             "32d3e7e4d09afdd48f744d911e944c37427f1d69f4ca6573426748ed5d667604"),
+            ("diffusers", DiTConfig(inputSize: 8, patchSize: 2, inChannels: 4, hiddenSize: 64, depth: 3, numHeads: 4,
+                                    numClasses: 6, layout: .diffusers, mlpNormEps: 1e-5), 3,
+             "67c88e2b1a9b7926115eecb5fcefcdaf05c59fd0dec255ca66f163c6367dafc9"),
+            // D = 384: to_k and to_v start inside a 2¹⁶-element chunk of the fused q|k|v draw.
+            ("DiT-S/8 diffusers", s8, 1, "d67183411fafc9715d04f210c8828bac9fa04d778916ec8146c76dcb95b5780e"),
+        ]
+        for (name, config, seed, expected) in cases {
+            let d = Self.shapeDigest(Self.moduleTensors(try DiT(randomWeights: config, seed: seed)))
+            XCTAssertEqual(d, expected, "\(name) seed \(seed)")
+        }
+    }
+
+    func testVAEAndInceptionRandomWeightsAreUnchangedByAnIndependentRecord() throws {
+        let vae = AutoencoderKLConfig(blockOutChannels: [32, 64], layersPerBlock: 1, latentChannels: 4, scalingFactor: 0.18215)
+        for (seed, expected) in [(UInt64(0), "3962acbba7d409ecdf659b0968e7fd2200174de4a1899a4c75ba4b295f1f250f"),
+                                 (5, "c4b6b80213064ee0b1f7025debb1621a0847cc3a2fb2e836efcfa9978fe4acad")] {
+            let p = RandomTensorSource.vae(seed: seed)
+            _ = try AutoencoderKL.load(config: vae, weights: p)
+            XCTAssertEqual(Self.shapeDigest(p.drawn.map(\.1)), expected, "VAE seed \(seed)")
+        }
+        for (seed, expected) in [(UInt64(0), "7fb0cabb7dd93f2c2e7c6136687142966e40389d2f17485a1238dbed85a7a8db"),
+                                 (RandomTensorSource.inceptionBenchmarkSeed,
+                                  "ecb7a4e93f52237cff90abcd04c680b2dacca8e7ea1a08d1e5372a570e07dd30")] {
+            let r = RandomTensorSource.inception(seed: seed)
+            _ = try FIDInceptionV3(source: r)
+            XCTAssertEqual(Self.shapeDigest(r.drawn.map(\.1)), expected, "Inception seed \(seed)")
+        }
+    }
+
     /// The random source behind the strict loader: a key is drawn once and served again; asked
     /// again with another shape, or without a shape, it names the key.
     func testRandomSourceServesOneTensorPerKeyAndNamesBadRequests() throws {
