@@ -35,6 +35,15 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         // Tests only: the deploy recipes' YAML (Kubernetes, compose) must parse.
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        // One logging path (swift-log) and loop counters (swift-metrics) in the library; the
+        // coordinator's HTTP status server (Hummingbird) and Prometheus exposition live in
+        // PipelineMonitoring only, so the layers below do not pull in SwiftNIO.
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        // NIOCore only for the bound address of the status server's channel.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.65.0"),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
@@ -84,39 +93,60 @@ let package = Package(
         // Swift 5 mode for now: `WorkerEndpoint` calls its assignment handler on `--credits` pool
         // threads, so the handler must become `@Sendable` (and `ShardRunner` Sendable); that
         // signature belongs to the messaging/coordinator work in flight (issue 12, harden-coord).
-        .target(name: "PipelineMessaging", dependencies: ["PipelineFiles", "CZMQ"],
+        .target(name: "PipelineMessaging",
+                dependencies: ["PipelineFiles", "CZMQ", .product(name: "Logging", package: "swift-log"),
+                               .product(name: "Metrics", package: "swift-metrics")],
                 path: "Sources/Pipeline/Messaging", swiftSettings: swift5Settings),
         // Jobs: the ledger, the coordinator state machine, the job kinds and their executors.
         .target(name: "PipelineJobs",
                 dependencies: ["PipelineTensor", "PipelineFiles", "PipelineWeights", "PipelineImaging",
                                "PipelineDiT", "PipelineVAE", "PipelineInception", "PipelineDiffusion",
                                "PipelineMetrics", "PipelineTraining", "PipelineMessaging",
-                               .product(name: "GRDB", package: "GRDB.swift")],
+                               .product(name: "GRDB", package: "GRDB.swift"),
+                               .product(name: "Logging", package: "swift-log"),
+                               .product(name: "Metrics", package: "swift-metrics")],
                 // Swift 5 mode until Messaging's handler is `@Sendable` (above): the worker side
                 // hands `ShardRunner.run` to it.
                 path: "Sources/Pipeline/Jobs", swiftSettings: swift5Settings),
+        // Watching the coordinator: read-only HTTP status page and JSON API (Hummingbird),
+        // Prometheus /metrics (swift-prometheus). Reads the ledger through its own connection.
+        // Swift 5 mode like Jobs, whose Swift 5 types (Ledger reader, status report) it uses.
+        .target(name: "PipelineMonitoring",
+                dependencies: ["PipelineImaging", "PipelineMessaging", "PipelineJobs",
+                               .product(name: "GRDB", package: "GRDB.swift"),
+                               .product(name: "Logging", package: "swift-log"),
+                               .product(name: "Metrics", package: "swift-metrics"),
+                               .product(name: "Prometheus", package: "swift-prometheus"),
+                               .product(name: "Hummingbird", package: "hummingbird"),
+                               .product(name: "NIOCore", package: "swift-nio")],
+                path: "Sources/Pipeline/Monitoring", swiftSettings: swift5Settings),
         // Flag groups both executables take (single-process command and distributed job alike).
         .target(
             name: "CLIOptions",
-            dependencies: allLayers + [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: allLayers + [.product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                       .product(name: "Logging", package: "swift-log")],
             path: "Sources/CLIOptions",
             swiftSettings: swift5Settings  // executables and tests: outside the library's Swift 6 scope
         ),
         .executableTarget(
             name: "Worker",
-            dependencies: allLayers + ["CLIOptions", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: allLayers + ["CLIOptions", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                       .product(name: "Logging", package: "swift-log")],
             path: "Sources/Worker",
             swiftSettings: swift5Settings
         ),
         .executableTarget(
             name: "Coordinator",
-            dependencies: allLayers + ["CLIOptions", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: allLayers + ["PipelineMonitoring", "CLIOptions",
+                                       .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                       .product(name: "Logging", package: "swift-log")],
             path: "Sources/Coordinator",
             swiftSettings: swift5Settings
         ),
         .testTarget(
             name: "PipelineTests",
-            dependencies: allLayers + [.product(name: "GRDB", package: "GRDB.swift"),
+            dependencies: allLayers + ["PipelineMonitoring", "CLIOptions", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "Logging", package: "swift-log"),
                            .product(name: "Yams", package: "Yams")],
             path: "Tests/PipelineTests",
             exclude: ["Resources"],

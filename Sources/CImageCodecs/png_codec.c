@@ -92,6 +92,26 @@ static int ic_png_check_signature(const uint8_t *data, size_t size, char *err, s
     return 0;
 }
 
+/* Checks the signature and makes the read and info structs (errors go to ctx's buffer).
+   The caller sets its own setjmp right after: it must live in the frame that reads. */
+static int ic_png_open_reader(ic_png_ctx *ctx, png_structp *png, png_infop *info) {
+    if (ic_png_check_signature(ctx->data, ctx->size, ctx->err, ctx->errlen) != 0) {
+        return -1;
+    }
+    *png = png_create_read_struct(PNG_LIBPNG_VER_STRING, ctx, ic_png_error, ic_png_warning);
+    if (!*png) {
+        ic_set_error(ctx->err, ctx->errlen, "out of memory");
+        return -1;
+    }
+    *info = png_create_info_struct(*png);
+    if (!*info) {
+        png_destroy_read_struct(png, NULL, NULL);
+        ic_set_error(ctx->err, ctx->errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 static void ic_png_configure_reader(png_structp png) {
     /* The caller applies its own, tighter, dimension limits to what we report. */
     png_set_user_limits(png, 0x7fffffffU, 0x7fffffffU);
@@ -109,18 +129,7 @@ int ic_png_info(const uint8_t *data, size_t size, ic_image_info *out, char *err,
     png_uint_32 w, h;
     int bd, ct, il;
 
-    if (ic_png_check_signature(data, size, err, errlen) != 0) {
-        return -1;
-    }
-    png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &ctx, ic_png_error, ic_png_warning);
-    if (!png) {
-        ic_set_error(err, errlen, "out of memory");
-        return -1;
-    }
-    info = png_create_info_struct(png);
-    if (!info) {
-        png_destroy_read_struct(&png, NULL, NULL);
-        ic_set_error(err, errlen, "out of memory");
+    if (ic_png_open_reader(&ctx, &png, &info) != 0) {
         return -1;
     }
     if (setjmp(png_jmpbuf(png))) {
@@ -219,18 +228,7 @@ int ic_png_decode_rgb8(const uint8_t *data, size_t size, uint8_t *out, size_t ou
     size_t rowbytes;
     uint8_t palette[256 * 3];
 
-    if (ic_png_check_signature(data, size, err, errlen) != 0) {
-        return -1;
-    }
-    png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &ctx, ic_png_error, ic_png_warning);
-    if (!png) {
-        ic_set_error(err, errlen, "out of memory");
-        return -1;
-    }
-    info = png_create_info_struct(png);
-    if (!info) {
-        png_destroy_read_struct(&png, NULL, NULL);
-        ic_set_error(err, errlen, "out of memory");
+    if (ic_png_open_reader(&ctx, &png, &info) != 0) {
         return -1;
     }
     if (setjmp(png_jmpbuf(png))) {

@@ -27,7 +27,7 @@ struct ControlOptions: ParsableArguments {
             defer { lock.release() }
             reply = LedgerControl.perform(request, on: try Ledger(path: path))
         }
-        if let notice = reply.notice { FileHandle.standardError.write(Data("\(notice)\n".utf8)) }
+        if let notice = reply.notice { coordinatorLog.notice("\(notice)") }
         if let error = reply.error { throw CommandFailure(description: error) }
         print(reply.output)
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import CLIOptions
 import PipelineTensor
 import PipelineInception
@@ -19,12 +20,12 @@ struct FIDCommand: ParsableCommand {
     @Option var threads = 2
     @Flag(help: "Also KID (100 subsets of up to 1000 vectors; needs images on both sides).") var kid = false
     @Flag var json = false
+    @OptionGroup var logging: LogOptions
 
     func run() throws {
+        logging.bootstrap()
         Threads.set(threads)
-        for w in StatisticsProvenance.comparisonWarnings(a, b) {
-            FileHandle.standardError.write(Data("warning: \(w)\n".utf8))
-        }
+        for w in StatisticsProvenance.comparisonWarnings(a, b) { coordinatorLog.warning("\(w)") }
         let model = try inception.map { try InceptionWeightsSpec(parsing: $0).load() }
         let r = try FIDComparison.compare(reference: a, samples: b, model: model, mode: mode, kid: kid)
         print(json ? try r.json() : r.text)

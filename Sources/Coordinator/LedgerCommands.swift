@@ -19,8 +19,10 @@ struct SubmitKind<K: KindOptions>: ParsableCommand {
     @OptionGroup var control: ControlOptions
     @OptionGroup var sharding: ShardingOptions
     @Flag(help: "Add a new job even if the same spec is already in the ledger.") var fresh = false
+    @OptionGroup var logging: LogOptions
 
     func run() throws {
+        logging.bootstrap()
         try control.perform(ControlRequest(operation: .submit, kind: K.kindName, spec: String(decoding: try kind.spec(), as: UTF8.self),
                                            maxAttempts: sharding.maxAttempts, leaseSeconds: sharding.leaseSeconds, fresh: fresh),
                             ledger: ledger)
@@ -33,8 +35,9 @@ struct Status: ParsableCommand {
     @OptionGroup var ledger: LedgerOptions
     @OptionGroup var control: ControlOptions
     @Option(help: "Item errors listed per job.") var maxItemErrors: Int = 20
+    @Flag(help: "Print the JSON document the coordinator serves at /api/jobs (/api/jobs/ID with a job id).") var json = false
     func run() throws {
-        try control.perform(ControlRequest(operation: .status, jobId: job, maxItemErrors: maxItemErrors), ledger: ledger)
+        try control.perform(ControlRequest(operation: .status, jobId: job, maxItemErrors: maxItemErrors, json: json), ledger: ledger)
     }
 }
 

@@ -5,6 +5,8 @@ import Foundation
 import PipelineTensor
 import PipelineJobs
 import PipelineMessaging
+import Logging
+import PipelineMonitoring
 
 /// Stops a loop on SIGINT/SIGTERM (checked between ticks).
 final class StopFlag: @unchecked Sendable {
@@ -24,10 +26,8 @@ final class StopFlag: @unchecked Sendable {
     }
 }
 
-func logLine(_ s: String) {
-    let stamp = ISO8601DateFormatter().string(from: Date())
-    FileHandle.standardError.write(Data("\(stamp) \(s)\n".utf8))
-}
+/// The coordinator executable's logger (swift-log; `--log-level`, `--log-format`).
+let coordinatorLog = Logger(label: "dit.coordinator")
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the coordinator: hand the ledger's shards to workers.")
@@ -41,33 +41,41 @@ struct Serve: ParsableCommand {
     var exitWhenDone = false
     @Option(help: "On SIGTERM/SIGINT, keep serving up to this many seconds while connected workers still hold leases, so the reports of workers stopped with it (preemption) reach the ledger.")
     var drainSeconds: Double = 0
+    @OptionGroup var web: HTTPOptions
+    @OptionGroup var logging: LogOptions
 
     func run() throws {
+        logging.bootstrap()
+        let metrics = web.bootstrapMetrics()
         let lock = try LedgerLock(ledger: absolute(ledger.ledger), role: "serve")
         defer { lock.release() }
         let l = try ledger.open()
-        var curve = try keys.map { try KeyStore.loadServerKeys(directory: $0) }
+        var curve = try keys.map { try KeyStore.loadServerKeys(directory: $0, logger: coordinatorLog) }
         // Whoever holds coordinator.key may send CONTROL with it (`--keys DIR --key-name coordinator`),
         // e.g. inside the coordinator's own pod, which has no worker key.
         if let own = curve?.publicKey { curve?.allowedClientKeys.insert(own) }
-        let endpoint = try CoordinatorEndpoint(bind: bind, curve: curve, heartbeatInterval: heartbeat, liveness: liveness)
+        let endpoint = try CoordinatorEndpoint(bind: bind, curve: curve, heartbeatInterval: heartbeat, liveness: liveness,
+                                               logger: coordinatorLog)
         defer { endpoint.close() }
         try lock.record(endpoint: LedgerLock.advertised(endpoint.boundEndpoint))
-        logLine("coordinator on \(endpoint.boundEndpoint), ledger \(l.path)")
+        coordinatorLog.notice("coordinator on \(endpoint.boundEndpoint), ledger \(l.path)")
+        let server = try web.start(ledgerPath: l.path, metrics: metrics, logger: coordinatorLog)
+        defer { server?.stop() }
         let stop = StopFlag()
-        let service = CoordinatorService(ledger: l, endpoint: endpoint, log: logLine)
+        let service = CoordinatorService(ledger: l, endpoint: endpoint, logger: coordinatorLog)
         try service.run { try stop.isSet || (exitWhenDone && !l.hasRunningJobs()) }
         if stop.isSet && drainSeconds > 0 {
             let drained = try service.drain(seconds: drainSeconds)
-            logLine(drained ? "drained: no connected worker holds a lease" : "drain time of \(drainSeconds) s over")
+            coordinatorLog.notice(drained ? "drained: no connected worker holds a lease" : "drain time of \(drainSeconds) s over")
         }
         if exitWhenDone && !stop.isSet {
-            logLine("no job left running: dismissing \(endpoint.connectedPeers.count) worker(s)")
-            logLine("workers dismissed: \(try service.dismissWorkers { stop.isSet })")
+            coordinatorLog.info("no job left running: dismissing \(endpoint.connectedPeers.count) worker(s)")
+            let dismissed = try service.dismissWorkers { stop.isSet }
+            coordinatorLog.info("workers dismissed: \(dismissed)")
         }
         // Otherwise (a signal) workers are not dismissed: they reconnect to the restarted
         // coordinator by themselves, and their leases stay in the ledger until then.
-        logLine("coordinator stopped (\(service.core.dispatched) shards dispatched)")
+        coordinatorLog.notice("coordinator stopped (\(service.core.dispatched) shards dispatched)")
     }
 }
 
@@ -98,18 +106,24 @@ struct RunKind<K: KindOptions>: ParsableCommand {
     @OptionGroup var embedded: EmbeddedOptions
     @OptionGroup var ledger: LedgerOptions
     @OptionGroup var sharding: ShardingOptions
+    @OptionGroup var web: HTTPOptions
+    @OptionGroup var logging: LogOptions
 
     func run() throws {
+        logging.bootstrap()
+        let metrics = web.bootstrapMetrics()
         let lock = try LedgerLock(ledger: absolute(ledger.ledger), role: "run")
         defer { lock.release() }
         let l = try ledger.open()
+        let server = try web.start(ledgerPath: l.path, metrics: metrics, logger: coordinatorLog)
+        defer { server?.stop() }
         let stop = StopFlag()
         var opts = EmbeddedRun.Options(workers: embedded.workers, threadsPerWorker: embedded.threads,
                                        credits: embedded.credits, workerExecutable: embedded.workerBinary ?? siblingWorker(),
                                        maxAttempts: sharding.maxAttempts, leaseSeconds: sharding.leaseSeconds)
         opts.onBound = { try? lock.record(endpoint: $0) }
         let (job, state) = try EmbeddedRun.run(ledger: l, kind: K.kindName, spec: try kind.spec(), options: opts,
-                                               shouldStop: { stop.isSet }, log: logLine)
+                                               shouldStop: { stop.isSet }, logger: coordinatorLog)
         print(try JobStatusReport.load(ledger: l, jobId: job).render())
         switch state {
         case .done:

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Dispatch
+import CLIOptions
 import Foundation
+import Logging
 import PipelineTensor
 import PipelineJobs
 
@@ -20,11 +22,14 @@ struct Connect: ParsableCommand {
     @Option(help: ArgumentHelp("Exit when this process (the embedded `run` that started the worker) dies.", visibility: .hidden))
     var parentPid: Int32?
 
+    @OptionGroup var logging: LogOptions
+
     func run() throws {
+        logging.bootstrap()
         Threads.set(threads)
         // The parent's death sends SIGTERM (handled below like any stop); a parent already gone: exit now.
         if let parentPid, !ParentProcess.signalOnDeath(of: parentPid) && getppid() != parentPid {
-            FileHandle.standardError.write(Data("dit-worker: parent process \(parentPid) is gone; exiting\n".utf8))
+            Logger(label: "dit.worker").error("parent process \(parentPid) is gone; exiting")
             throw ExitCode(3)
         }
         let service = try WorkerService(connect: connect, threads: threads, keysDirectory: keys, keyName: keyName,

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLIOptions
 import Foundation
 import PipelineWeights
 
@@ -18,8 +19,16 @@ struct Convert: ParsableCommand {
     @Flag(name: .customLong("upcast-f32"), help: "Write floating-point tensors as F32 instead of their stored dtype.")
     var upcastF32 = false
 
+    @OptionGroup var logging: LogOptions
+
     func run() throws {
-        let s = try WeightsConversion.toSafeTensors(input: input, output: output, pick: pick, upcastToFloat32: upcastF32)
+        logging.bootstrap()
+        let bar = ProgressReporter("converting", total: 1, unit: "MB")
+        let s = try WeightsConversion.toSafeTensors(input: input, output: output, pick: pick, upcastToFloat32: upcastF32) {
+            bar.total = max($1 >> 20, 1)
+            bar.update($0 == $1 ? bar.total : $0 >> 20)
+        }
+        bar.finish()
         var line = "\(output): \(s.tensors) tensors, \(s.bytes) bytes"
         if let e = s.servedEntry { line += ", from checkpoint entry '\(e)'" }
         if !s.skippedEntries.isEmpty { line += "; skipped: \(s.skippedEntries.joined(separator: ", "))" }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Logging
 
 /// `dit-worker`: the per-machine engine. Every subcommand is a thin shell over
 /// library code in `Pipeline`.
@@ -27,3 +28,6 @@ struct Bench: ParsableCommand {
         subcommands: [BenchGEMM.self, BenchDiT.self, BenchVAE.self, BenchInception.self, BenchTrain.self, BenchSample.self]
     )
 }
+
+/// The worker executable's logger (swift-log; `--log-level`, `--log-format`).
+let workerLog = Logger(label: "dit.worker")

@@ -14,16 +14,20 @@ struct FIDStats: ParsableCommand {
     @OptionGroup var stats: FIDStatsArguments
     @Option(help: "Threads for BLAS and elementwise work.") var threads = 2
     @Flag(help: "im2col + sgemm for every convolution instead of Winograd (differences ~1e-7 relative).") var noFastConv = false
+    @OptionGroup var logging: LogOptions
 
     func run() throws {
+        logging.bootstrap()
         Threads.set(threads)
         let job = try stats.job()
         let model = try job.weights.load(options: InceptionOptions(fastConvolutions: !noFastConv))
+        let bar = ProgressReporter("fidstats", total: 1, unit: "images")
         let r = try job.run(source: stats.source(), out: stats.out, model: model) { done, total in
-            FileHandle.standardError.write(Data("\r\(done)/\(total) images".utf8))
+            bar.total = total
+            bar.update(done)
         }
-        FileHandle.standardError.write(Data("\n".utf8))
-        for f in r.failures { FileHandle.standardError.write(Data("skipped \(f.path): \(f.reason)\n".utf8)) }
+        bar.finish()
+        for f in r.failures { workerLog.warning("skipped \(f.path): \(f.reason)") }
         print("wrote \(stats.out) (\(r.pool.count) images\(r.failures.isEmpty ? "" : ", \(r.failures.count) unreadable skipped")) and \(StatisticsProvenance.path(forStatistics: stats.out))")
     }
 }

@@ -10,13 +10,17 @@ struct Noise: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: NoiseArguments.abstractText)
     @OptionGroup var options: NoiseArguments
     @Option(help: "Threads (items noised and evaluated at once).") var threads = 1
+    @OptionGroup var logging: LogOptions
 
     func run() throws {
+        logging.bootstrap()
         Threads.set(threads)
+        let bar = ProgressReporter("noise", total: 1, unit: "shards")
         let result = try LocalJobRun.run(kind: NoiseArguments.kindName, spec: try options.spec(), threads: threads) { done, total in
-            FileHandle.standardError.write(Data("\rshard \(done)/\(total)".utf8))
+            bar.total = total
+            bar.update(done)
         }
-        FileHandle.standardError.write(Data("\n".utf8))
+        bar.finish()
         print(result.summary)
         guard result.succeeded else { throw ExitCode(2) }
         if let table = try options.lossTable() { print(table) }

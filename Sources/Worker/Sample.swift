@@ -14,8 +14,10 @@ struct Sample: ParsableCommand {
 
     @OptionGroup var sample: SampleArguments
     @Option(help: "Threads for BLAS and elementwise work.") var threads: Int?
+    @OptionGroup var logging: LogOptions
 
     func run() throws {
+        logging.bootstrap()
         if let threads { Threads.set(threads) }
         let s = sample
         let settings = try s.settings()
@@ -29,11 +31,13 @@ struct Sample: ParsableCommand {
             labels: try ClassLabelPolicy(parsing: s.labels), batchSize: s.batch, outputDirectory: s.out)
         var last: SampleProgress?
         let decoder = try s.vae.map { try AutoencoderSpec.load($0) }
+        let bar = ProgressReporter("sampling", total: s.numSamples, unit: "images")
         let result = try run.run(model: model, decoder: decoder) { p in
             last = p
-            FileHandle.standardError.write(("\r" + p.line).data(using: .utf8)!)
+            bar.total = p.samplesTotal
+            bar.update(p.samplesDone, detail: "step \(p.stepsDone)/\(p.stepsTotal)")
         }
-        FileHandle.standardError.write("\n".data(using: .utf8)!)
+        bar.finish()
         if let p = last {
             print(String(format: "sampled %d latents %@ in %.1f s: %.3f images/s (%@, %d steps, cfg %.2f%@, batch %d, %@ calls, %d threads)",
                          s.numSamples, "\(result.latents.shape)", p.elapsed, Double(s.numSamples) / p.elapsed,

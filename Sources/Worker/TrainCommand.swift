@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLIOptions
 import Foundation
 import PipelineTensor
 import PipelineTraining
@@ -41,7 +42,10 @@ struct Train: ParsableCommand {
     var initWeights: String?
     @Option(help: "Threads for BLAS and elementwise work.") var threads: Int?
 
+    @OptionGroup var logging: LogOptions
+
     func run() throws {
+        logging.bootstrap()
         if let threads { Threads.set(threads) }
         let images: TrainingData
         var o = TrainingOptions()
@@ -62,10 +66,13 @@ struct Train: ParsableCommand {
         let trainer = try Trainer(options: o, data: images, out: out, resume: resume)
         print("training \(images.count) \(images is TrainingLatents ? "latents" : "images"), \(images.numClasses) classes, from step \(trainer.step) to \(steps)")
         fflush(stdout)
+        let bar = ProgressReporter("training", total: steps, unit: "steps", startingAt: trainer.step)
         try trainer.run { line in
             print(line.text)
             fflush(stdout)
+            bar.update(line.step)
         }
+        bar.finish()
         print("done: \(out)/ema.safetensors (EMA weights), \(out)/config.json")
     }
 }

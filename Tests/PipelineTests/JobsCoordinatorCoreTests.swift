@@ -36,17 +36,6 @@ final class JobsCoordinatorCoreTests: XCTestCase {
         _ = try core.tick()
     }
 
-    func tree(_ root: String) throws -> [String: Data] {
-        var out: [String: Data] = [:]
-        let e = FileManager.default.enumerator(atPath: root)
-        while let p = e?.nextObject() as? String {
-            var isDir: ObjCBool = false
-            FileManager.default.fileExists(atPath: root + "/" + p, isDirectory: &isDir)
-            if !isDir.boolValue { out[p] = try Data(contentsOf: URL(fileURLWithPath: root + "/" + p)) }
-        }
-        return out
-    }
-
     func testOneAndThreeWorkersGiveIdenticalOutputsAndExactlyOnce() throws {
         var trees: [[String: Data]] = []
         for workers in [1, 3] {

@@ -30,8 +30,7 @@ final class InProcessCoordinator: @unchecked Sendable {
     init(ledger: Ledger, heartbeat: Double, liveness: Int) throws {
         endpoint = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: heartbeat,
                                            liveness: liveness, logger: log.logger)
-        let log = self.log
-        service = CoordinatorService(ledger: ledger, endpoint: endpoint, log: { log.record($0) })
+        service = CoordinatorService(ledger: ledger, endpoint: endpoint, logger: log.logger)
         let t = Thread { [self] in
             do { try service.run { lock.lock(); defer { lock.unlock() }; return stopRequested } } catch {
                 lock.lock(); thrown = error; lock.unlock()

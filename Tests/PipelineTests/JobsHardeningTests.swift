@@ -41,6 +41,7 @@ final class JobsHardeningTests: ProcessTestCase {
         let ledger = try Ledger(path: ledgerPath)   // this thread's own connection
         let rogue = try RawWorker(c.endpoint.boundEndpoint, beat: beat)
         try rogue.ready("rogue", session: "rogue-session")
+        let started = monotonicNow()
         let exec = SyntheticKind().makeExecutor()
         let out = spec.outputDir
 
@@ -94,7 +95,9 @@ final class JobsHardeningTests: ProcessTestCase {
         }
         try rogue.idle(1)
         XCTAssertLessThan(rogue.longestHeartbeatGap, Double(liveness) * beat, "heartbeats paused")
-        XCTAssertGreaterThan(rogue.heartbeatTimes.count, 5)
+        // Heartbeats came all along (not a gap check over two of them): about one per `beat`
+        // since READY, however fast this machine ran the rest.
+        XCTAssertGreaterThanOrEqual(rogue.heartbeatTimes.count, max(3, Int((monotonicNow() - started) / beat) / 2))
         // Every rejection is a failed attempt with its reason, and the shards go back to pending.
         let failed = try (0..<6).flatMap { try ledger.attempts(jobId: 1, shardIndex: $0) }.filter { $0.outcome == .failed }
         XCTAssertEqual(failed.count, faults.count)
@@ -211,7 +214,7 @@ final class JobsHardeningTests: ProcessTestCase {
         let endpoint = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: 1, liveness: 3,
                                                logger: LogCapture().logger)
         defer { endpoint.close() }
-        let service = CoordinatorService(ledger: ledger, endpoint: endpoint, log: { _ in })
+        let service = CoordinatorService(ledger: ledger, endpoint: endpoint, logger: .silent)
         XCTAssertGreaterThan(service.reconnectGrace, WorkerEndpoint.defaultReconnectMax + 3)
         // A returner listing its lease keeps it; the ledger remembers its credential.
         let core = CoordinatorCore<String>(ledger: ledger)

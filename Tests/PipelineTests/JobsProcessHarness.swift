@@ -98,17 +98,6 @@ class ProcessTestCase: XCTestCase {
         throw CocoaError(.userCancelled)
     }
 
-    func tree(_ root: String) throws -> [String: Data] {
-        var out: [String: Data] = [:]
-        let e = FileManager.default.enumerator(atPath: root)
-        while let p = e?.nextObject() as? String {
-            var isDir: ObjCBool = false
-            FileManager.default.fileExists(atPath: root + "/" + p, isDirectory: &isDir)
-            if !isDir.boolValue { out[p] = try Data(contentsOf: URL(fileURLWithPath: root + "/" + p)) }
-        }
-        return out
-    }
-
     /// The outputs an undisturbed in-process run writes for the same spec.
     func reference(_ spec: SyntheticSpec) throws -> [String: Data] {
         var s = spec
@@ -142,5 +131,19 @@ class ProcessTestCase: XCTestCase {
             XCTAssertEqual(c.state, .done, "shard \(c.index)", file: file, line: line)
             XCTAssertEqual(c.doneAttempts, 1, "shard \(c.index) done exactly once", file: file, line: line)
         }
+    }
+}
+
+extension XCTestCase {
+    /// Every file under `root` (relative path -> bytes): output trees compared byte for byte.
+    func tree(_ root: String) throws -> [String: Data] {
+        var out: [String: Data] = [:]
+        let e = FileManager.default.enumerator(atPath: root)
+        while let p = e?.nextObject() as? String {
+            var isDir: ObjCBool = false
+            FileManager.default.fileExists(atPath: root + "/" + p, isDirectory: &isDir)
+            if !isDir.boolValue { out[p] = try Data(contentsOf: URL(fileURLWithPath: root + "/" + p)) }
+        }
+        return out
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import XCTest
 @testable import PipelineMessaging
 
@@ -7,11 +8,13 @@ final class LogCapture: @unchecked Sendable {
     private let lock = NSLock()
     private var storage: [String] = []
 
-    var logger: MessagingLogger {
-        MessagingLogger(minimumLevel: .debug) { [self] level, line in
-            lock.lock(); storage.append("[\(level.rawValue)] \(line)"); lock.unlock()
-        }
+    var logger: Logger {
+        var l = Logger(label: "test") { _ in CaptureHandler(capture: self) }
+        l.logLevel = .debug
+        return l
     }
+
+    func append(_ line: String) { lock.lock(); storage.append(line); lock.unlock() }
 
     var lines: [String] {
         lock.lock(); defer { lock.unlock() }
@@ -22,6 +25,18 @@ final class LogCapture: @unchecked Sendable {
 
     /// Records a plain log line (a coordinator service's `log`).
     func record(_ line: String) { lock.lock(); storage.append(line); lock.unlock() }
+}
+
+/// A swift-log handler that hands "[level] message" lines to a `LogCapture`.
+struct CaptureHandler: LogHandler {
+    let capture: LogCapture
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .debug
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) { capture.append("[\(event.level.rawValue)] \(event.message)") }
 }
 
 /// Runs `WorkerEndpoint.run` on its own thread.

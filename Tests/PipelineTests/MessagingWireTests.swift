@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import XCTest
 @testable import PipelineMessaging
 @testable import PipelineTensor

@@ -20,18 +20,26 @@ public enum SampleSheet {
         guard names.count >= count else {
             throw ImageError.invalid(file: folder, reason: "has \(names.count) numbered PNGs, the sheet needs \(count)")
         }
+        return try make(paths: names.prefix(count).map { folder + "/" + $0 }, nrow: nrow, padding: padding, scale: scale)
+    }
+
+    /// A sample sheet of the given image files, in the order given (all of one size).
+    public static func make(paths: [String], nrow: Int, padding: Int = 2, scale: Int = 1) throws -> ImageRGB8 {
+        guard !paths.isEmpty, nrow > 0, scale >= 1, scale <= 16 else {
+            throw ImageError.invalid(file: paths.first ?? "<none>", reason: "a sample sheet needs images, nrow > 0 and scale in 1...16")
+        }
         var batch: Tensor?
-        for (k, name) in names.prefix(count).enumerated() {
-            let img = try ImageDecoder.decode(path: folder + "/" + name)
-            if batch == nil { batch = Tensor(uninitialized: [count, 3, img.height, img.width]) }
+        for (k, path) in paths.enumerated() {
+            let img = try ImageDecoder.decode(path: path)
+            if batch == nil { batch = Tensor(uninitialized: [paths.count, 3, img.height, img.width]) }
             guard let b = batch, b.shape[2] == img.height, b.shape[3] == img.width else {
-                throw ImageError.invalid(file: folder + "/" + name, reason: "is \(img.width)x\(img.height), the first sample is \(batch?.shape[3] ?? 0)x\(batch?.shape[2] ?? 0)")
+                throw ImageError.invalid(file: path, reason: "is \(img.width)x\(img.height), the first sample is \(batch?.shape[3] ?? 0)x\(batch?.shape[2] ?? 0)")
             }
             let per = 3 * img.height * img.width
             let t = img.tensorCHW()
             withExtendedLifetime(t) { (b.data + k * per).update(from: t.data, count: per) }
         }
-        guard let samples = batch else { throw ImageError.invalid(file: folder, reason: "no samples") }
+        guard let samples = batch else { throw ImageError.invalid(file: paths[0], reason: "no samples") }
         return enlarged(try SampleGrid.make(samples, nrow: nrow, padding: padding), by: scale)
     }
 

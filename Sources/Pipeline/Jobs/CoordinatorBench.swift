@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import PipelineMessaging
 
 /// `dit-coordinator bench`: the coordinator's own cost, measured end to end with real
 /// worker processes on loopback.
@@ -23,14 +25,16 @@ public enum CoordinatorBench {
     /// Runs a `noop` job of `shards` one-item shards through `workers` local workers; the time
     /// is the ledger's, from the first lease to the job's end (worker start-up excluded).
     public static func dispatch(shards: Int, workers: Int, credits: Int, workerExecutable: String,
-                                scratch: String, log: @escaping (String) -> Void) throws -> DispatchFigures {
+                                scratch: String, logger: Logger = .silent,
+                                ledgerReady: (Ledger) throws -> Void = { _ in }) throws -> DispatchFigures {
         try? FileManager.default.removeItem(atPath: scratch)
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         let ledger = try Ledger(path: scratch + "/bench-ledger.sqlite")
+        try ledgerReady(ledger)
         let spec = try JobKinds.encode(NoopSpec(outputDir: scratch, items: shards, itemsPerShard: 1))
         let opts = EmbeddedRun.Options(workers: workers, credits: credits, workerExecutable: workerExecutable)
         let cpu0 = processCPUSeconds()
-        let (job, state) = try EmbeddedRun.run(ledger: ledger, kind: "noop", spec: spec, options: opts, log: log)
+        let (job, state) = try EmbeddedRun.run(ledger: ledger, kind: "noop", spec: spec, options: opts, logger: logger)
         let cpu = processCPUSeconds() - cpu0
         guard state == .done else { throw JobError.ledger("bench job ended \(state.rawValue)") }
         let t = try ledger.jobTimes(job)
@@ -65,14 +69,14 @@ extension CoordinatorBench {
     /// A small `sample` job on one local worker: the share of its wall time (first lease to
     /// job end, finalize included) not spent in DiT + sampler (+ VAE decode) computation.
     public static func sampleOverhead(spec: SampleSpec, workerExecutable: String, scratch: String, threads: Int,
-                                      log: @escaping (String) -> Void) throws -> SampleFigures {
+                                      logger: Logger = .silent) throws -> SampleFigures {
         try? FileManager.default.removeItem(atPath: scratch)
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         var s = spec
         s.outputDir = scratch + "/out"
         let ledger = try Ledger(path: scratch + "/bench-ledger.sqlite")
         let opts = EmbeddedRun.Options(workers: 1, threadsPerWorker: threads, workerExecutable: workerExecutable)
-        let (job, state) = try EmbeddedRun.run(ledger: ledger, kind: "sample", spec: try JobKinds.encode(s), options: opts, log: log)
+        let (job, state) = try EmbeddedRun.run(ledger: ledger, kind: "sample", spec: try JobKinds.encode(s), options: opts, logger: logger)
         guard state == .done else { throw JobError.ledger("bench sample job ended \(state.rawValue)") }
         let t = try ledger.jobTimes(job)
         guard let start = t.started, let end = t.finished else { throw JobError.ledger("bench job has no times") }

@@ -1,6 +1,8 @@
 import Foundation
 import PipelineFiles
 import PipelineMessaging
+import Logging
+import Metrics
 
 /// What a worker told the coordinator, in the coordinator's terms (the messaging layer's
 /// messages map onto these one to one; see `CoordinatorService`).
@@ -46,7 +48,7 @@ public struct ReportAck<Peer: Hashable> {
 /// The shard and attempt states it moves through are drawn in LedgerStates.swift.
 public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
     public let ledger: Ledger
-    public var log: (String) -> Void
+    public var logger: Logger
     /// Hashes reported outputs against the shared output folder (size and SHA-256). The
     /// names are always checked against the shard's expected files.
     public var verifyOutputs = true
@@ -70,10 +72,13 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
     var finalizing: Set<Int64> = []
     /// ACKs owed for the reports handled since the last `takeReportAcks`.
     var reportAcks: [ReportAck<Peer>] = []
+    private let dispatchCounters = PerKind(counter: .dispatches)
+    let shardDurations = PerKind(timer: .shardDuration)
+    private let workersGauge = Gauge(label: LoopMetric.workersConnected.rawValue)
 
-    public init(ledger: Ledger, log: @escaping (String) -> Void = { _ in }) {
+    public init(ledger: Ledger, logger: Logger = .silent) {
         self.ledger = ledger
-        self.log = log
+        self.logger = logger
     }
 
     public var connectedWorkers: Int { peers.count }
@@ -96,13 +101,14 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
             // A (re)connecting worker starts with no credit; it asks with REQUEST.
             peers[peer] = PeerState(workerId: workerId, credits: 0)
             peerOfWorker[workerId] = peer
+            workersGauge.record(peers.count)
             let previous = try ledger.workerCredential(id: workerId)
             if let previous, let credential, previous != credential {
                 // Another process under this id (the messaging layer lets one take an id over only
                 // once the old connection is gone): whatever the old one held is lost with it.
                 let released = try ledger.releaseWorker(workerId, reason: "was replaced by a new process with the same worker id")
                 if !released.isEmpty { idle = false }
-                log("worker \(workerId) is a new process; \(released.count) lease(s) of the previous one released")
+                logger.warning("worker \(workerId) is a new process; \(released.count) lease(s) of the previous one released")
             }
             try ledger.workerSeen(id: workerId, host: host, pid: pid, threads: threads, credential: credential)
             if let holding {
@@ -114,13 +120,13 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
                 }
                 if !released.isEmpty {
                     idle = false
-                    log("worker \(workerId) reconnected without \(released.count) lease(s) sent to its old connection: released")
+                    logger.warning("worker \(workerId) reconnected without \(released.count) lease(s) sent to its old connection: released")
                 }
             }
             return try dispatch()
         case let .request(peer, credits):
-            guard credits > 0, credits <= 1024 else { log("ignored REQUEST with \(credits) credits from \(peer)"); return [] }
-            guard let w = peers[peer] else { log("ignored REQUEST from peer \(peer), which has not said READY"); return [] }
+            guard credits > 0, credits <= 1024 else { logger.warning("ignored REQUEST with \(credits) credits from \(peer)"); return [] }
+            guard let w = peers[peer] else { logger.warning("ignored REQUEST from peer \(peer), which has not said READY"); return [] }
             peers[peer]?.credits = min(w.credits + credits, 1024)
             return try dispatch()
         case let .result(peer, c):
@@ -137,10 +143,11 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
         case .gone(let peer, _), .dismissed(let peer):
             guard let w = peers.removeValue(forKey: peer) else { return [] }
             if peerOfWorker[w.workerId] == peer { peerOfWorker[w.workerId] = nil }
+            workersGauge.record(peers.count)
             var reason = "dismissed", counts = false
             if case let .gone(_, why) = input { reason = why; counts = true }
             let released = try ledger.releaseWorker(w.workerId, reason: reason, countsAsAttempt: counts)
-            log("worker \(w.workerId) \(reason); \(released.count) lease(s) released")
+            logger.info("worker \(w.workerId) \(reason); \(released.count) lease(s) released")
             if !released.isEmpty { idle = false }
             return try dispatch()
         }
@@ -157,16 +164,16 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
             if try ledger.attemptOutcome(jobId: job, shardId: shard, attempt: attempt) == (abandoned ? .released : .failed) {
                 verdict = .duplicate
                 duplicates += 1
-                log("FAILED for job \(job) shard \(shard) attempt \(attempt) from \(worker) again: already recorded")
+                logger.info("FAILED for job \(job) shard \(shard) attempt \(attempt) from \(worker) again: already recorded")
             } else {
                 verdict = .stale
                 ignored += 1
-                log("ignored FAILED: \(why)")
+                logger.warning("ignored FAILED: \(why)")
             }
-        case .shardFailed: log("job \(job) shard \(shard) failed for good: \(reason)")
+        case .shardFailed: logger.warning("job \(job) shard \(shard) failed for good: \(reason)")
         default:
-            log("job \(job) shard \(shard) attempt \(attempt) \(abandoned ? "abandoned" : "failed") on \(worker)"
-                + " (\(abandoned ? "released; no attempt used up" : "will retry")): \(reason)")
+            let what = abandoned ? "abandoned" : "failed", then = abandoned ? "released; no attempt used up" : "will retry"
+            logger.warning("job \(job) shard \(shard) attempt \(attempt) \(what) on \(worker) (\(then)): \(reason)")
         }
         reportAcks.append(ReportAck(peer: peer, jobId: job, shardId: shard, attempt: attempt, verdict: verdict))
         idle = false
@@ -183,7 +190,7 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
         } catch {
             reportAcks.removeSubrange(mark...)
             idle = false
-            log("\(input) not recorded (the coordinator serves on): \(error)")
+            logger.error("\(input) not recorded (the coordinator serves on): \(error)")
             return []
         }
     }
@@ -224,6 +231,7 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
                     }
                     peers[peer]?.credits -= 1
                     dispatched += 1
+                    dispatchCounters[grant.task.kind].increment()
                     out.append((peer, grant))
                 }
             }
@@ -237,8 +245,7 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
     /// Periodic work: expire leases, end settled jobs (finalize once). Returns new assignments.
     public func tick() throws -> [(Peer, LeaseGrant)] {
         for e in try ledger.expireLeases() {
-            log("lease of job \(e.jobId) shard \(e.shardId) attempt \(e.attempt) on \(e.workerId) expired"
-                + (e.shardFailed ? "; shard failed (max attempts)" : "; back to pending"))
+            logger.warning("lease of job \(e.jobId) shard \(e.shardId) attempt \(e.attempt) on \(e.workerId) expired\(e.shardFailed ? "; shard failed (max attempts)" : "; back to pending")")
         }
         try settleJobs()
         idle = false   // other processes (submit, retry) may have added work
@@ -253,7 +260,7 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
             let mark = reportAcks.count
             do { try ledger.savepoint { try apply() } } catch {
                 reportAcks.removeSubrange(mark...)
-                log("applying work finished off the loop failed (the coordinator serves on): \(error)")
+                logger.error("applying work finished off the loop failed (the coordinator serves on): \(error)")
             }
             idle = false
         }
@@ -266,7 +273,7 @@ public final class CoordinatorCore<Peer: Hashable & CustomStringConvertible> {
         let present = Set(peers.values.map(\.workerId))
         for worker in try ledger.leaseHolders().subtracting(present) {
             let released = try ledger.releaseWorker(worker, reason: "did not reconnect after the coordinator restarted")
-            log("worker \(worker) absent; \(released.count) lease(s) released")
+            logger.warning("worker \(worker) absent; \(released.count) lease(s) released")
             idle = false
         }
         return try dispatch()

@@ -1,6 +1,7 @@
 import Foundation
 import PipelineFiles
 import PipelineMessaging
+import Logging
 
 /// Ending jobs whose shards have all ended. A job's finalize step (merging statistics,
 /// writing the ADM sample batch, a manifest) reads and writes whole files, so with
@@ -18,7 +19,7 @@ extension CoordinatorCore {
             guard job.failedShards.isEmpty else {
                 let summary = JobSummary.partial(job)
                 try ledger.finishJob(job.jobId, state: .partiallyFailed, summary: summary)
-                log("job \(job.jobId) partially failed: \(summary)")
+                logger.warning("job \(job.jobId) partially failed: \(summary)")
                 continue
             }
             let shardOutputs = try ledger.outputs(jobId: job.jobId)
@@ -47,17 +48,17 @@ extension CoordinatorCore {
     }
 
     private func end(_ jobId: Int64, _ r: Finalized) throws {
-        if r.swept > 0 { log("job \(jobId): removed \(r.swept) temporary file(s) left by killed workers") }
+        if r.swept > 0 { logger.info("job \(jobId): removed \(r.swept) temporary file(s) left by killed workers") }
         switch r.outputs {
         case .success(let final):
             if try ledger.finishJob(jobId, state: .done, summary: JobSummary.done(ledger: ledger, jobId: jobId), finalOutputs: final) {
-                log("job \(jobId) done")
+                logger.info("job \(jobId) done")
             } else {
-                log("job \(jobId) changed while it was being finalized (retried or cancelled): not ended now")
+                logger.notice("job \(jobId) changed while it was being finalized (retried or cancelled): not ended now")
             }
         case .failure(let error):
             try ledger.finishJob(jobId, state: .failed, summary: "finalize failed: \(error)")
-            log("job \(jobId) failed at finalize: \(error)")
+            logger.warning("job \(jobId) failed at finalize: \(error)")
         }
     }
 }

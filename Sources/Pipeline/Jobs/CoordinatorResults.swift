@@ -1,6 +1,7 @@
 import Foundation
 import PipelineFiles
 import PipelineMessaging
+import Logging
 
 /// How the coordinator takes a RESULT, cheapest check first, so nothing a worker sends can
 /// make the loop that sends heartbeats wait:
@@ -19,7 +20,7 @@ extension CoordinatorCore {
         let worker = peers[peer]?.workerId ?? peer.description
         let (c, dropped) = reported.sanitized()
         if !dropped.isEmpty {
-            log("RESULT for job \(c.jobId) shard \(c.shardId) from \(worker): non-finite metric(s) dropped: \(dropped.joined(separator: ", "))")
+            logger.warning("RESULT for job \(c.jobId) shard \(c.shardId) from \(worker): non-finite metric(s) dropped: \(dropped.joined(separator: ", "))")
         }
         guard let task = try ledger.leasedTask(jobId: c.jobId, shardId: c.shardId, attempt: c.attempt, workerId: worker) else {
             return try notCurrent(c, worker: worker, why: "no current lease for job \(c.jobId) shard \(c.shardId) attempt \(c.attempt) held by \(worker)")
@@ -32,7 +33,7 @@ extension CoordinatorCore {
         }
         let key = AttemptKey(job: c.jobId, shard: c.shardId, attempt: c.attempt)
         guard verifying.insert(key).inserted else {
-            log("RESULT for job \(c.jobId) shard \(c.shardId) attempt \(c.attempt) from \(worker) again while its files are being verified: the first one is answered")
+            logger.info("RESULT for job \(c.jobId) shard \(c.shardId) attempt \(c.attempt) from \(worker) again while its files are being verified: the first one is answered")
             return nil
         }
         let outputs = c.outputs, dir = task.outputDir
@@ -67,6 +68,9 @@ extension CoordinatorCore {
         case .accepted:
             accepted += 1
             idle = false
+            if let kind = try ledger.kind(jobId: c.jobId) {
+                shardDurations[kind].recordNanoseconds(Int64((max(c.elapsed, 0) * 1e9).rounded()))
+            }
             return .recorded
         case .stale(let why): return try notCurrent(c, worker: worker, why: why)
         default: return .recorded
@@ -79,7 +83,7 @@ extension CoordinatorCore {
         let outcome = try ledger.fail(jobId: c.jobId, shardId: c.shardId, attempt: c.attempt, workerId: worker,
                                       reason: "RESULT rejected: \(problem)", retryable: true)
         if case .stale(let why) = outcome { return try notCurrent(c, worker: worker, why: why) }
-        log("rejected RESULT for job \(c.jobId) shard \(c.shardId) attempt \(c.attempt) from \(worker): \(problem)")
+        logger.warning("rejected RESULT for job \(c.jobId) shard \(c.shardId) attempt \(c.attempt) from \(worker): \(problem)")
         return .rejected
     }
 
@@ -88,11 +92,11 @@ extension CoordinatorCore {
     private func notCurrent(_ c: ShardCompletion, worker: String, why: String) throws -> AckVerdict {
         if try ledger.attemptOutcome(jobId: c.jobId, shardId: c.shardId, attempt: c.attempt) == .done {
             duplicates += 1
-            log("RESULT for job \(c.jobId) shard \(c.shardId) attempt \(c.attempt) from \(worker) again: already recorded done")
+            logger.info("RESULT for job \(c.jobId) shard \(c.shardId) attempt \(c.attempt) from \(worker) again: already recorded done")
             return .duplicate
         }
         ignored += 1
-        log("ignored RESULT: \(why)")
+        logger.warning("ignored RESULT: \(why)")
         return .stale
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import PipelineFiles
 import PipelineMessaging
+import Logging
 
 /// The coordinator loop: DITP/1 messages from `CoordinatorEndpoint` into `CoordinatorCore`,
 /// assignments and report ACKs back out (after the ledger commit that decided them), and
@@ -24,16 +25,16 @@ public final class CoordinatorService {
     /// On the way out, how long `dismissWorkers` waits for a worker to confirm its DISCONNECT,
     /// or for a worker whose connection was lost lately to come back and hear it (s).
     public var dismissGrace: Double
-    let log: (String) -> Void
+    let logger: Logger
     /// Workers whose connection expired or dropped (worker id -> when, and that connection),
     /// until they say READY again or leave with DISCONNECT: `dismissWorkers` waits a while
     /// for those lost lately.
     var lostWorkers: [String: (at: Double, peer: PeerID)] = [:]
 
-    public init(ledger: Ledger, endpoint: CoordinatorEndpoint, log: @escaping (String) -> Void) {
+    public init(ledger: Ledger, endpoint: CoordinatorEndpoint, logger: Logger = Logger(label: "dit.coordinator")) {
         self.endpoint = endpoint
-        self.core = CoordinatorCore(ledger: ledger, log: log)
-        self.log = log
+        self.core = CoordinatorCore(ledger: ledger, logger: logger)
+        self.logger = logger
         let offLoop = OffLoopWork()
         offLoop.onFinished = { [weak endpoint] in endpoint?.interrupt() }
         core.offLoop = offLoop
@@ -87,7 +88,7 @@ public final class CoordinatorService {
                     default: break
                     }
                 } else {
-                    log("ignored \(message.command) from peer \(peer): workers never send it")
+                    logger.warning("ignored \(message.command) from peer \(peer): workers never send it")
                 }
                 next = inputs.count < maxBatch ? try endpoint.receive(timeout: 0) : nil
             }
@@ -106,7 +107,7 @@ public final class CoordinatorService {
         guard !apply(inputs.count, "message(s)", { inputs.flatMap { core.handleContained($0) } }) else { return }
         deferred += inputs
         if deferred.count > maxDeferred {
-            log("\(deferred.count - maxDeferred) message(s) dropped: the ledger has refused every transaction for a while")
+            logger.error("\(deferred.count - maxDeferred) message(s) dropped: the ledger has refused every transaction for a while")
             deferred.removeFirst(deferred.count - maxDeferred)
         }
     }
@@ -154,7 +155,7 @@ public final class CoordinatorService {
     func logLimited(_ line: String) {
         let now = Self.now()
         if line != lastFailure.line || now - lastFailure.at >= 10 {
-            log(line)
+            logger.error("\(line)")
             lastFailure = (line, now)
         }
     }
@@ -167,7 +168,7 @@ public final class CoordinatorService {
                 try endpoint.send(.ack(Acknowledgement(jobId: a.jobId, shardId: a.shardId, attempt: a.attempt,
                                                        verdict: a.verdict)), to: a.peer)
             } catch {
-                log("ACK for job \(a.jobId) shard \(a.shardId) attempt \(a.attempt) to peer \(a.peer) not sent: \(error)")
+                logger.warning("ACK for job \(a.jobId) shard \(a.shardId) attempt \(a.attempt) to peer \(a.peer) not sent: \(error)")
             }
         }
     }
@@ -202,7 +203,7 @@ public final class CoordinatorService {
                 try endpoint.send(.assign(Assignment(jobId: g.jobId, shardId: g.shardId, attempt: g.attempt,
                                                      kind: g.task.kind, payload: payload)), to: peer)
             } catch {
-                log("ASSIGN of job \(g.jobId) shard \(g.shardId) to peer \(peer) not sent: \(error)")
+                logger.warning("ASSIGN of job \(g.jobId) shard \(g.shardId) to peer \(peer) not sent: \(error)")
                 noteLost(peer)
                 contained("releasing the leases of an unreachable worker") {
                     queue += try core.handle(.gone(peer, reason: "unreachable"))

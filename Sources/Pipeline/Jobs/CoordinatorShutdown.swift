@@ -57,7 +57,7 @@ extension CoordinatorService {
                 try endpoint.send(.disconnect, to: peer)
                 result.told += 1
             } catch {
-                log("DISCONNECT to peer \(peer) not sent: \(error)")
+                logger.warning("DISCONNECT to peer \(peer) not sent: \(error)")
             }
             // Leases it may hold go back without using an attempt.
             _ = try core.handle(.dismissed(peer))

@@ -1,5 +1,6 @@
 import Foundation
 import PipelineMessaging
+import Logging
 
 /// Local `dit-worker --connect` processes for the embedded one-machine mode; a worker that
 /// dies is restarted (a bounded number of times).
@@ -9,12 +10,12 @@ public final class LocalWorkerPool {
     public private(set) var processes: [Process] = []
     public private(set) var restarts = 0
     public let maxRestarts: Int
-    private let log: (String) -> Void
+    private let logger: Logger
     /// How long a local worker waits for a coordinator that stopped answering before it exits (s).
     public static let orphanTimeout = 20.0
 
     public init(executable: String, connect: String, count: Int, threads: Int, credits: Int,
-                maxRestarts: Int = 8, log: @escaping (String) -> Void) throws {
+                maxRestarts: Int = 8, logger: Logger) throws {
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             throw JobError.io(path: executable, reason: "worker executable not found (build dit-worker or pass --worker-binary)")
         }
@@ -24,7 +25,7 @@ public final class LocalWorkerPool {
         self.arguments = ["--connect", connect, "--threads", String(threads), "--credits", String(credits),
                           "--parent-pid", String(getpid()), "--give-up-after", String(LocalWorkerPool.orphanTimeout)]
         self.maxRestarts = maxRestarts
-        self.log = log
+        self.logger = logger
         for _ in 0..<count { processes.append(try spawn()) }
     }
 
@@ -43,7 +44,7 @@ public final class LocalWorkerPool {
                 throw JobError.io(path: executable, reason: "workers keep exiting (last status \(p.terminationStatus)); giving up")
             }
             restarts += 1
-            log("worker pid \(p.processIdentifier) exited with status \(p.terminationStatus); restarting")
+            logger.warning("worker pid \(p.processIdentifier) exited with status \(p.terminationStatus); restarting")
             processes[i] = try spawn()
         }
     }
@@ -84,34 +85,40 @@ public enum EmbeddedRun {
 
     public static func run(ledger: Ledger, kind: String, spec: Data, options o: Options,
                            shouldStop: @escaping () -> Bool = { false },
-                           log: @escaping (String) -> Void) throws -> (jobId: Int64, state: JobState) {
+                           logger: Logger = Logger(label: "dit.coordinator")) throws -> (jobId: Int64, state: JobState) {
         guard o.workers >= 1 else { throw JobError.badSpec(kind: kind, reason: "--workers must be >= 1") }
         let (job, resumed) = try JobSubmission.submit(ledger: ledger, kind: kind, spec: spec, maxAttempts: o.maxAttempts,
                                                       leaseSeconds: o.leaseSeconds)
         if resumed {
             let state = try ledger.jobState(job)
-            log("resuming job \(job) (\(state.rawValue))")
+            logger.info("resuming job \(job) (\(state.rawValue))")
             switch state {
             case .done: return (job, .done)
             case .running: break
-            default: log("job \(job): \(try ledger.retry(job)) failed shard(s) back to pending")
+            default:
+                let reopened = try ledger.retry(job)
+                logger.info("job \(job): \(reopened) failed shard(s) back to pending")
             }
         } else {
-            log("job \(job) submitted")
+            logger.info("job \(job) submitted")
         }
-        let endpoint = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: o.heartbeatInterval)
+        let endpoint = try CoordinatorEndpoint(bind: "tcp://127.0.0.1:0", curve: nil, heartbeatInterval: o.heartbeatInterval,
+                                                logger: logger)
         defer { endpoint.close() }
         o.onBound?(endpoint.boundEndpoint)
-        let service = CoordinatorService(ledger: ledger, endpoint: endpoint, log: log)
+        let service = CoordinatorService(ledger: ledger, endpoint: endpoint, logger: logger)
         // Leases from an earlier run belong to workers that no longer exist.
         service.reconnectGrace = 0
         // Local workers on loopback come back within a second of a lost connection; one that
         // died was replaced by a new process (a new worker id) and will not.
         service.dismissGrace = 3
         let pool = try LocalWorkerPool(executable: o.workerExecutable, connect: endpoint.boundEndpoint, count: o.workers,
-                                       threads: o.threadsPerWorker, credits: o.credits, log: log)
+                                       threads: o.threadsPerWorker, credits: o.credits, logger: logger)
         defer {
-            do { log("workers dismissed: \(try service.dismissWorkers(shouldStop: shouldStop))") } catch { log("dismissing the workers: \(error)") }
+            do {
+                let dismissed = try service.dismissWorkers(shouldStop: shouldStop)
+                logger.info("workers dismissed: \(dismissed)")
+            } catch { logger.warning("dismissing the workers: \(error)") }
             pool.shutdown(timeout: 2)
         }
         try service.run {

@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+import Metrics
+import PipelineMessaging
 
 /// The coordinator's durable state: a SQLite database (WAL) of jobs, shards, attempts,
 /// leases, workers, outputs and item errors. Every state transition is one SQL transaction,
@@ -14,6 +16,9 @@ public final class Ledger {
     /// Seconds since the epoch; injectable so tests drive lease expiry.
     public var clock: () -> Double = { Date().timeIntervalSince1970 }
     private var jobCache: [Int64: (kind: String, spec: Data, outputDir: String)] = [:]
+    /// Commit latency by the job kinds a transaction touched (`LoopMetric.ledgerCommit`).
+    private let commitTimers = PerKind(timer: .ledgerCommit)
+    private var touchedKinds: Set<String> = []
 
     /// `busyTimeout`: how long a write waits for another process's lock before it fails with
     /// SQLITE_BUSY (the serving coordinator's loop handles that as one failed message).
@@ -81,15 +86,13 @@ public final class Ledger {
         // Inside a batch a failing transition throws out of the batch, which then rolls back
         // whole: no transition is ever applied in part.
         if let db = batchDatabase { return try body(db) }
-        do {
+        return try timedCommit {
             var result: T?
             try db.inTransaction(.immediate) { db in
                 result = try body(db)
                 return .commit
             }
             return result!
-        } catch let e as DatabaseError {
-            throw JobError.ledger(e.message ?? e.description)
         }
     }
 
@@ -98,7 +101,7 @@ public final class Ledger {
     /// messages. Nothing decided inside may be sent before this returns.
     public func batch<T>(_ body: () throws -> T) throws -> T {
         if batchDatabase != nil { return try body() }
-        do {
+        return try timedCommit {
             var result: T?
             try db.inTransaction(.immediate) { db in
                 batchDatabase = db
@@ -107,8 +110,30 @@ public final class Ledger {
                 return .commit
             }
             return result!
-        } catch let e as DatabaseError {
+        }
+    }
+
+    /// Runs one write transaction and records its latency (lock wait + body + commit) once
+    /// for each job kind it touched.
+    private func timedCommit<T>(_ run: () throws -> T) throws -> T {
+        touchedKinds.removeAll(keepingCapacity: true)
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer {
+            let ns = Int64(DispatchTime.now().uptimeNanoseconds &- start)
+            if touchedKinds.isEmpty { commitTimers["none"].recordNanoseconds(ns) }
+            for kind in touchedKinds { commitTimers[kind].recordNanoseconds(ns) }
+        }
+        do { return try run() } catch let e as DatabaseError {
             throw JobError.ledger(e.message ?? e.description)
+        }
+    }
+
+    /// The kind of a job (nil for an unknown job); cached, as it never changes.
+    public func kind(jobId: Int64) throws -> String? {
+        if let c = jobCache[jobId] { return c.kind }
+        return try read { db in
+            guard try Int.fetchOne(db, sql: "SELECT 1 FROM jobs WHERE id = ?", arguments: [jobId]) != nil else { return nil }
+            return try jobInfo(db, jobId).kind
         }
     }
 
@@ -171,11 +196,12 @@ public final class Ledger {
     }
 
     func jobInfo(_ db: Database, _ job: Int64) throws -> (kind: String, spec: Data, outputDir: String) {
-        if let c = jobCache[job] { return c }
+        if let c = jobCache[job] { touchedKinds.insert(c.kind); return c }
         guard let row = try Row.fetchOne(db, sql: "SELECT kind, spec, output_dir FROM jobs WHERE id = ?", arguments: [job])
         else { throw JobError.unknownJob(job) }
         let info = (kind: row["kind"] as String, spec: Data((row["spec"] as String).utf8), outputDir: row["output_dir"] as String)
         jobCache[job] = info
+        touchedKinds.insert(info.kind)
         return info
     }
 
@@ -245,6 +271,7 @@ public final class Ledger {
             FROM leases l JOIN shards s ON s.id = l.shard_id JOIN jobs j ON j.id = s.job_id
             WHERE l.shard_id = ? AND l.attempt = ? AND s.job_id = ? AND s.state = ? AND j.state = ?
             """), arguments: [shard, attempt, job, ShardState.leased, JobState.running.rawValue]) else { return nil }
+        _ = try jobInfo(db, job)   // notes the job's kind for the commit latency
         return (row["worker_id"], row["items"])
     }
 
@@ -341,9 +368,10 @@ public final class Ledger {
             try db.cachedStatement(sql: "UPDATE shards SET attempt_base = attempt_base + 1 WHERE id = ?").execute(arguments: [shard])
         }
         guard let row = try Row.fetchOne(db.cachedStatement(sql: """
-            SELECT s.attempts - s.attempt_base AS used, j.max_attempts FROM shards s JOIN jobs j ON j.id = s.job_id
+            SELECT s.attempts - s.attempt_base AS used, j.max_attempts, s.job_id FROM shards s JOIN jobs j ON j.id = s.job_id
             WHERE s.id = ?
             """), arguments: [shard]) else { return false }
+        _ = try jobInfo(db, row["job_id"])   // notes the job's kind for the commit latency
         let exhausted = !retryable || (row["used"] as Int) >= (row["max_attempts"] as Int)
         try db.cachedStatement(sql: "DELETE FROM leases WHERE shard_id = ?").execute(arguments: [shard])
         try db.cachedStatement(sql: "UPDATE attempts SET outcome = ?, ended_at = ?, reason = ? WHERE shard_id = ? AND attempt = ?")

@@ -21,7 +21,8 @@ public enum LedgerControl {
                 reply.output = "\(job)"
                 if resumed { reply.notice = "same job already in the ledger: \(job)" }
             case .status:
-                reply.output = try JobStatusReport.load(ledger: ledger, jobId: r.jobId, maxItemErrors: r.maxItemErrors ?? 20).render()
+                let report = try JobStatusReport.load(ledger: ledger, jobId: r.jobId, maxItemErrors: r.maxItemErrors ?? 20)
+                reply.output = r.json == true ? String(decoding: try report.json(), as: UTF8.self) : report.render()
             case .cancel:
                 let job = try jobId(r)
                 try ledger.cancel(job)
@@ -46,10 +47,10 @@ extension CoordinatorService {
     /// Answers one CONTROL on the coordinator's own ledger (between two ledger batches).
     func answer(_ request: ControlRequest, from peer: PeerID) {
         let reply = LedgerControl.perform(request, on: core.ledger)
-        log("control \(request.operation.rawValue)\(request.jobId.map { " job \($0)" } ?? "") from peer \(peer): "
-            + (reply.error.map { "error: \($0)" } ?? "ok"))
+        let outcome = reply.error.map { "error: \($0)" } ?? "ok"
+        logger.info("control \(request.operation.rawValue)\(request.jobId.map { " job \($0)" } ?? "") from peer \(peer): \(outcome)")
         do { try endpoint.send(.controlReply(reply), to: peer) } catch {
-            log("CONTROL_REPLY to peer \(peer) not sent: \(error)")
+            logger.warning("CONTROL_REPLY to peer \(peer) not sent: \(error)")
         }
     }
 }

@@ -26,10 +26,12 @@ public struct ControlRequest: Codable, Equatable, Sendable {
     public var fresh: Bool?
     /// status: item errors listed per job.
     public var maxItemErrors: Int?
+    /// status: the JSON document of `/api/jobs` instead of the text report.
+    public var json: Bool?
 
     public init(requestId: String = UUID().uuidString, operation: Operation, jobId: Int64? = nil, kind: String? = nil,
                 spec: String? = nil, maxAttempts: Int? = nil, leaseSeconds: Double? = nil, fresh: Bool? = nil,
-                maxItemErrors: Int? = nil) {
+                maxItemErrors: Int? = nil, json: Bool? = nil) {
         self.requestId = requestId
         self.operation = operation
         self.jobId = jobId
@@ -39,6 +41,7 @@ public struct ControlRequest: Codable, Equatable, Sendable {
         self.leaseSeconds = leaseSeconds
         self.fresh = fresh
         self.maxItemErrors = maxItemErrors
+        self.json = json
     }
 }
 

@@ -1,5 +1,7 @@
 import CZMQ
 import Foundation
+import Metrics
+import Logging
 
 /// The coordinator's side of DITP/1: a ROUTER that tracks every worker
 /// connection that said READY, heartbeats it, and reports it once it has been
@@ -12,7 +14,7 @@ public final class CoordinatorEndpoint {
     public let heartbeatInterval: Double
     public let liveness: Int
     public let maxMessageBytes: Int
-    public let logger: MessagingLogger
+    public let logger: Logger
     /// The endpoint libzmq bound (port 0 / `*` resolved), e.g. tcp://127.0.0.1:54321.
     public private(set) var boundEndpoint: String
     /// True when the ROUTER runs CURVE with the ZAP allow-list.
@@ -27,6 +29,7 @@ public final class CoordinatorEndpoint {
     private var inboxHead = 0
     private var monitor: SocketMonitor?
     private let dropLog = LogLimiter()
+    private let heartbeats = Counter(label: LoopMetric.heartbeats.rawValue)
     private var nextHeartbeat: Double
     /// Set on the way out (see `dismissing`).
     private var dismissAll = false
@@ -49,7 +52,7 @@ public final class CoordinatorEndpoint {
     /// Without `curve`, a non-loopback endpoint is refused unless `insecure` is set.
     public init(bind endpoint: String, curve: CurveServerKeys?, heartbeatInterval: Double = 1, liveness: Int = 3,
                 maxMessageBytes: Int = WireCodec.defaultMaxMessageBytes, insecure: Bool = false,
-                logger: MessagingLogger = .standardError) throws {
+                logger: Logger = Logger(label: "dit.messaging")) throws {
         guard heartbeatInterval > 0, liveness >= 1 else {
             throw MessagingError.invalidUse("heartbeat interval \(heartbeatInterval) s and liveness \(liveness) must be positive")
         }
@@ -82,7 +85,7 @@ public final class CoordinatorEndpoint {
                 // A DRAFT option in libzmq 4.3 (Debian builds have it); without it the handler
                 // thread above must simply never stop while the socket is open.
                 do { try s.setOption(Curve.zapEnforceDomainOption, Int32(1), name: "ZMQ_ZAP_ENFORCE_DOMAIN") } catch {
-                    logger.log(.warning, "this libzmq lacks ZMQ_ZAP_ENFORCE_DOMAIN: \(error)")
+                    logger.log(level: .warning, "this libzmq lacks ZMQ_ZAP_ENFORCE_DOMAIN: \(error)")
                 }
             }
             if endpoint.contains("[") { try s.setOption(ZMQ_IPV6, Int32(1), name: "ZMQ_IPV6") }
@@ -98,7 +101,7 @@ public final class CoordinatorEndpoint {
             throw error
         }
         nextHeartbeat = monotonicNow() + heartbeatInterval
-        logger.log(.info, "coordinator endpoint bound on \(boundEndpoint)\(isEncrypted ? " (CURVE)" : "")")
+        logger.log(level: .info, "coordinator endpoint bound on \(boundEndpoint)\(isEncrypted ? " (CURVE)" : "")")
     }
 
     deinit { close() }
@@ -228,7 +231,7 @@ public final class CoordinatorEndpoint {
         if case .control(let request) = message {
             // A control client (submit/status/cancel/retry --coordinator): admitted like a worker
             // (ZAP, when CURVE is on), but it is not one: no READY, no heartbeats, one reply.
-            logger.log(.info, "CONTROL \(request.operation.rawValue) from peer \(peer)\(clientKey.map { " with CURVE key \($0)" } ?? "")")
+            logger.log(level: .info, "CONTROL \(request.operation.rawValue) from peer \(peer)\(clientKey.map { " with CURVE key \($0)" } ?? "")")
             return (peer, message)
         }
         guard message.command.sentByWorker else {
@@ -240,10 +243,10 @@ public final class CoordinatorEndpoint {
                 switch message {
                 case .ready: break
                 case .disconnect:
-                    logger.log(.debug, "DISCONNECT from dismissed peer \(peer)")
+                    logger.log(level: .debug, "DISCONNECT from dismissed peer \(peer)")
                     return (peer, message)
                 default:
-                    logger.log(.info, "\(message.command) from peer \(peer), not a known worker, while dismissing workers: answered DISCONNECT")
+                    logger.log(level: .info, "\(message.command) from peer \(peer), not a known worker, while dismissing workers: answered DISCONNECT")
                     if let frames = try? WireCodec.encode(.disconnect), let router {
                         _ = try? router.send([peer.bytes] + frames, dontWait: true)
                     }
@@ -269,13 +272,13 @@ public final class CoordinatorEndpoint {
                     // behind: report that one expired now rather than after the liveness window.
                     peers[old] = nil
                     expired.append(old)
-                    logger.log(.info, "worker \(hello.workerId) reconnected as peer \(peer): peer \(old) expired")
+                    logger.log(level: .info, "worker \(hello.workerId) reconnected as peer \(peer): peer \(old) expired")
                 }
                 peers[peer] = PeerState(hello: hello, lastSeen: now, clientKey: clientKey, credential: credential)
-                logger.log(.info, "worker \(hello.workerId) (\(hello.hostname) pid \(hello.pid), \(hello.threads) threads) ready as peer \(peer)\(clientKey.map { " with CURVE key \($0)" } ?? "")")
+                logger.log(level: .info, "worker \(hello.workerId) (\(hello.hostname) pid \(hello.pid), \(hello.threads) threads) ready as peer \(peer)\(clientKey.map { " with CURVE key \($0)" } ?? "")")
                 return (peer, message)
             case .disconnect:
-                logger.log(.debug, "DISCONNECT from peer \(peer), which was already forgotten")
+                logger.log(level: .debug, "DISCONNECT from peer \(peer), which was already forgotten")
                 return nil
             default:
                 dropLog.log(logger, .warning, "dropped \(message.command) from unknown peer \(peer): it has not sent READY")
@@ -286,13 +289,14 @@ public final class CoordinatorEndpoint {
         peers[peer] = state
         switch message {
         case .heartbeat:
+            heartbeats.increment()
             return nil
         case .ready:
             dropLog.log(logger, .warning, "dropped a second READY from peer \(peer)\(describe(peer))")
             return nil
         case .disconnect:
             peers[peer] = nil
-            logger.log(.info, "worker \(state.hello.workerId) (peer \(peer)) disconnected")
+            logger.log(level: .info, "worker \(state.hello.workerId) (peer \(peer)) disconnected")
             return (peer, message)
         default:
             return (peer, message)
@@ -332,7 +336,7 @@ public final class CoordinatorEndpoint {
     /// must start with READY).
     public func expiredPeers() -> [PeerID] {
         // Messages already waiting prove their senders alive.
-        do { try pump() } catch { logger.log(.error, "coordinator endpoint: \(error)") }
+        do { try pump() } catch { logger.log(level: .error, "coordinator endpoint: \(error)") }
         if inboxHead == inbox.count { collectExpired(now: monotonicNow()) }
         defer { expired.removeAll() }
         return expired
@@ -344,11 +348,11 @@ public final class CoordinatorEndpoint {
             if let gone = state.goneSince, now - gone >= heartbeatInterval {
                 peers[peer] = nil
                 expired.append(peer)
-                logger.log(.warning, "worker \(state.hello.workerId) (peer \(peer)) disconnected: expired")
+                logger.log(level: .warning, "worker \(state.hello.workerId) (peer \(peer)) disconnected: expired")
             } else if now - state.lastSeen > limit {
                 peers[peer] = nil
                 expired.append(peer)
-                logger.log(.warning, "worker \(state.hello.workerId) (peer \(peer)) silent for \(String(format: "%.1f", now - state.lastSeen)) s: expired")
+                logger.log(level: .warning, "worker \(state.hello.workerId) (peer \(peer)) silent for \(String(format: "%.1f", now - state.lastSeen)) s: expired")
             }
         }
     }
@@ -357,7 +361,7 @@ public final class CoordinatorEndpoint {
         guard var state = peers[peer], state.goneSince == nil else { return }
         state.goneSince = monotonicNow()
         peers[peer] = state
-        logger.log(.debug, "peer \(peer): connection gone")
+        logger.log(level: .debug, "peer \(peer): connection gone")
     }
 
     private func sendHeartbeats(now: Double) {
@@ -369,7 +373,7 @@ public final class CoordinatorEndpoint {
                     // The connection is gone (e.g. the worker process was killed): no need to wait out liveness.
                     markGone(peer)
                 } else {
-                    logger.log(.debug, "heartbeat to peer \(peer) not sent: \(error)")
+                    logger.log(level: .debug, "heartbeat to peer \(peer) not sent: \(error)")
                 }
             }
         }

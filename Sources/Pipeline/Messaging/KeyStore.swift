@@ -1,5 +1,6 @@
 import Foundation
 import PipelineFiles
+import Logging
 
 /// CURVE key files in a keys folder, as written by `dit-coordinator keygen`:
 ///
@@ -74,7 +75,7 @@ public enum KeyStore {
     /// without `workers/` (a flattened copy, e.g. a Kubernetes secret made with
     /// `kubectl create secret generic --from-file=keys/`, which skips sub-folders)
     /// allows every top-level `NAME.pub` other than `coordinator.pub` instead.
-    public static func loadServerKeys(directory: String, logger: MessagingLogger = .standardError) throws -> CurveServerKeys {
+    public static func loadServerKeys(directory: String, logger: Logger = Logger(label: "dit.messaging")) throws -> CurveServerKeys {
         let pair = try loadPair(directory: directory, name: coordinatorName, logger: logger)
         let fm = FileManager.default
         var isDir: ObjCBool = false
@@ -88,10 +89,10 @@ public enum KeyStore {
             allowed.insert(try readKey(path(listDir, name)))
         }
         if !nested {
-            logger.log(.info, "no \(allowDir) folder: allowing the \(allowed.count) top-level worker .pub file(s) in \(directory)")
+            logger.log(level: .info, "no \(allowDir) folder: allowing the \(allowed.count) top-level worker .pub file(s) in \(directory)")
         }
         if allowed.isEmpty {
-            logger.log(.warning, "CURVE allow-list \(listDir) is empty: no worker will be admitted")
+            logger.log(level: .warning, "CURVE allow-list \(listDir) is empty: no worker will be admitted")
         }
         return CurveServerKeys(publicKey: pair.publicKey, secretKey: pair.secretKey, allowedClientKeys: allowed)
     }
@@ -100,7 +101,7 @@ public enum KeyStore {
     /// and `coordinator.pub`. Without a name, the folder must hold exactly one
     /// worker secret (any `*.key` other than `coordinator.key`).
     public static func loadClientKeys(directory: String, name: String? = nil,
-                                      logger: MessagingLogger = .standardError) throws -> CurveClientKeys {
+                                      logger: Logger = Logger(label: "dit.messaging")) throws -> CurveClientKeys {
         let workerName: String
         if let name {
             try validateName(name)
@@ -122,12 +123,12 @@ public enum KeyStore {
 
     /// Loads `NAME.key`, derives its public key and checks it against `NAME.pub` when that exists.
     static func loadPair(directory: String, name: String,
-                         logger: MessagingLogger = .standardError) throws -> (publicKey: String, secretKey: String) {
+                         logger: Logger = Logger(label: "dit.messaging")) throws -> (publicKey: String, secretKey: String) {
         let secretPath = path(directory, name + ".key")
         let secret = try readKey(secretPath)
         var st = stat()
         if stat(secretPath, &st) == 0 && (st.st_mode & 0o077) != 0 {
-            logger.log(.warning, "secret key \(secretPath) is readable by group/others (mode \(String(st.st_mode & 0o777, radix: 8))); chmod 600 it")
+            logger.log(level: .warning, "secret key \(secretPath) is readable by group/others (mode \(String(st.st_mode & 0o777, radix: 8))); chmod 600 it")
         }
         let pub = try Curve.publicKey(forSecret: secret)
         let pubPath = path(directory, name + ".pub")

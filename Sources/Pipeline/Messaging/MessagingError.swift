@@ -1,5 +1,6 @@
 import CZMQ
 import Foundation
+import Logging
 
 /// Everything that can go wrong in the messaging layer. libzmq failures carry
 /// `zmq_strerror` text and the call that failed; wire-format problems name the
@@ -55,34 +56,8 @@ public enum MessagingError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// Severity of a messaging log line.
-public enum MessagingLogLevel: String, Sendable {
-    case debug, info, warning, error
-}
-
-/// Where the messaging layer writes its log lines (dropped messages, refused
-/// keys, expired peers, reconnects). The default writes to standard error;
-/// tests and the coordinator may pass their own sink.
-public struct MessagingLogger: @unchecked Sendable {
-    public let sink: (MessagingLogLevel, String) -> Void
-    public var minimumLevel: MessagingLogLevel
-
-    public init(minimumLevel: MessagingLogLevel = .info, sink: @escaping (MessagingLogLevel, String) -> Void) {
-        self.sink = sink
-        self.minimumLevel = minimumLevel
-    }
-
-    public static let standardError = MessagingLogger { level, line in
-        let stamp = ISO8601DateFormatter.string(from: Date(), timeZone: TimeZone(identifier: "UTC")!,
-                                                formatOptions: [.withInternetDateTime, .withFractionalSeconds])
-        FileHandle.standardError.write(Data("\(stamp) [\(level.rawValue)] \(line)\n".utf8))
-    }
-
-    public static let silent = MessagingLogger { _, _ in }
-
-    private static let order: [MessagingLogLevel: Int] = [.debug: 0, .info: 1, .warning: 2, .error: 3]
-
-    public func log(_ level: MessagingLogLevel, _ line: @autoclosure () -> String) {
-        if (Self.order[level] ?? 0) >= (Self.order[minimumLevel] ?? 0) { sink(level, line()) }
-    }
+extension Logger {
+    /// A logger that drops everything (tests, benchmarks). Everything else logs through
+    /// swift-log: the executables choose the handler (`--log-level`, `--log-format`).
+    public static let silent = Logger(label: "silent", factory: { _ in SwiftLogNoOpLogHandler() })
 }

@@ -1,5 +1,6 @@
 import CZMQ
 import Foundation
+import Logging
 
 /// Connection events of one socket (`zmq_socket_monitor`), read without blocking
 /// from the thread that owns the socket. Used to log CURVE handshake failures,
@@ -77,17 +78,17 @@ final class LogLimiter {
         self.window = window
     }
 
-    func log(_ logger: MessagingLogger, _ level: MessagingLogLevel, _ line: @autoclosure () -> String) {
+    func log(_ logger: Logger, _ level: Logger.Level, _ line: @autoclosure () -> String) {
         let now = monotonicNow()
         if now - windowStart >= window {
-            if suppressed > 0 { logger.log(level, "\(suppressed) similar log lines suppressed in the last \(Int(window)) s") }
+            if suppressed > 0 { logger.log(level: level, "\(suppressed) similar log lines suppressed in the last \(Int(window)) s") }
             windowStart = now
             count = 0
             suppressed = 0
         }
         if count < limit {
             count += 1
-            logger.log(level, line())
+            logger.log(level: level, "\(line())")
         } else {
             suppressed += 1
         }

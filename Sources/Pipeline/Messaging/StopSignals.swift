@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// The write end of the active `StopSignals` pipe, read by the signal handler.
 /// Set before the handlers are installed, so the handler never initialises anything.
@@ -36,7 +37,7 @@ public final class StopSignals: @unchecked Sendable {
     ///     (keep it under the scheduler's kill timeout: Slurm KillWait, Kubernetes
     ///     terminationGracePeriodSeconds); nil waits for the shard however long it takes.
     public init(worker: WorkerEndpoint, signals: [Int32] = [SIGTERM, SIGINT], grace: Double? = 20,
-                logger: MessagingLogger = .standardError) throws {
+                logger: Logger = Logger(label: "dit.messaging")) throws {
         self.signals = signals
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else {
@@ -72,17 +73,17 @@ public final class StopSignals: @unchecked Sendable {
                 guard let worker else { continue }
                 let name = String(cString: strsignal(Int32(b)))
                 if count == 1 {
-                    logger.log(.info, "\(name): finishing the running shard, then leaving\(grace.map { " (abandoning it after \($0) s)" } ?? "")")
+                    logger.log(level: .info, "\(name): finishing the running shard, then leaving\(grace.map { " (abandoning it after \($0) s)" } ?? "")")
                     worker.stop(graceful: true)
                     if let grace {
                         DispatchQueue.global().asyncAfter(deadline: .now() + grace) { [weak worker] in
                             guard let worker else { return }
-                            logger.log(.warning, "grace period of \(grace) s over: abandoning running work")
+                            logger.log(level: .warning, "grace period of \(grace) s over: abandoning running work")
                             worker.stop(graceful: false)
                         }
                     }
                 } else {
-                    logger.log(.warning, "\(name) again: abandoning running work")
+                    logger.log(level: .warning, "\(name) again: abandoning running work")
                     worker.stop(graceful: false)
                 }
             }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// A ZAP (ZeroMQ Authentication Protocol, RFC 27) handler: a thread serving
 /// `inproc://zeromq.zap.01` on the coordinator's context that admits a CURVE
@@ -11,7 +12,7 @@ final class ZAPHandler {
     static let endpoint = "inproc://zeromq.zap.01"
     private let socket: ZMQSocket
     private var allowed: Set<String>   // guarded by stopLock
-    private let logger: MessagingLogger
+    private let logger: Logger
     private let done = DispatchSemaphore(value: 0)
     private let wake: WakePipe
     private let stopLock = NSLock()
@@ -19,7 +20,7 @@ final class ZAPHandler {
     private var lastRefusalLog: [String: Double] = [:]
     private var thread: Thread?
 
-    init(context: ZMQContext, allowed: Set<String>, logger: MessagingLogger) throws {
+    init(context: ZMQContext, allowed: Set<String>, logger: Logger) throws {
         socket = try ZMQSocket(context: context, type: .rep)
         try socket.setLinger(milliseconds: 0)
         try socket.bind(Self.endpoint)
@@ -67,7 +68,7 @@ final class ZAPHandler {
             } catch {
                 // Keep serving: with the handler gone, a libzmq without ZAP_ENFORCE_DOMAIN
                 // would admit every client.
-                logger.log(.error, "ZAP handler: \(error)")
+                logger.log(level: .error, "ZAP handler: \(error)")
                 usleep(10_000)
             }
         }
@@ -76,7 +77,7 @@ final class ZAPHandler {
     /// Builds the reply frames: version, request id, status code, status text, user id, metadata.
     func reply(to request: [[UInt8]]) -> [[UInt8]] {
         guard request.count >= 6, String(decoding: request[0], as: UTF8.self) == "1.0" else {
-            logger.log(.warning, "ZAP: malformed request of \(request.count) frames refused")
+            logger.log(level: .warning, "ZAP: malformed request of \(request.count) frames refused")
             let id = request.count > 1 ? request[1] : []
             return [Array("1.0".utf8), id, Array("500".utf8), Array("malformed ZAP request".utf8), [], []]
         }
@@ -89,11 +90,11 @@ final class ZAPHandler {
 
     private func decide(mechanism: String, credentials: [[UInt8]], address: String) -> (Bool, String, String) {
         guard mechanism == "CURVE" else {
-            logger.log(.warning, "ZAP: refused \(mechanism) client from \(address): only CURVE is accepted")
+            logger.log(level: .warning, "ZAP: refused \(mechanism) client from \(address): only CURVE is accepted")
             return (false, "CURVE required", "")
         }
         guard credentials.count == 1, let key = Curve.z85(credentials[0]) else {
-            logger.log(.warning, "ZAP: refused CURVE client from \(address): malformed credentials")
+            logger.log(level: .warning, "ZAP: refused CURVE client from \(address): malformed credentials")
             return (false, "malformed credentials", "")
         }
         stopLock.lock()
@@ -104,7 +105,7 @@ final class ZAPHandler {
         if let last = lastRefusalLog[key], now - last < 60 { return (false, "key not allowed", "") }
         lastRefusalLog[key] = now
         if lastRefusalLog.count > 4096 { lastRefusalLog = lastRefusalLog.filter { now - $0.value < 60 } }
-        logger.log(.warning, "ZAP: refused CURVE client key \(key) from \(address): not on the allow-list")
+        logger.log(level: .warning, "ZAP: refused CURVE client key \(key) from \(address): not on the allow-list")
         return (false, "key not allowed", "")
     }
 }

@@ -21,7 +21,8 @@ public enum WeightsConversion {
 
     @discardableResult
     public static func toSafeTensors(input: String, output: String, pick: CheckpointPick = .ema,
-                                     upcastToFloat32: Bool = false) throws -> Summary {
+                                     upcastToFloat32: Bool = false,
+                                     progress: (_ bytesWritten: Int, _ totalBytes: Int) -> Void = { _, _ in }) throws -> Summary {
         let source = try WeightsFile.open(input, pick: pick)
         var metadata = ["format": "pt", "converted_from": URL(fileURLWithPath: input).lastPathComponent]
         var served: String?
@@ -58,7 +59,12 @@ public enum WeightsConversion {
             var len = UInt64(json.count).littleEndian
             try withUnsafeBytes(of: &len) { try out.write($0) }
             try json.withUnsafeBytes { try out.write($0) }
+            var written = 0
             for e in layout {
+                defer {
+                    written += e.info.count * e.outType.size
+                    progress(written, offset)
+                }
                 try source.withRawBytes(e.name) { raw in
                     if e.outType == e.info.dtype {
                         try out.write(UnsafeRawBufferPointer(start: raw, count: e.info.count * e.info.dtype.size))
