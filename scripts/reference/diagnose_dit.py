@@ -2,8 +2,8 @@
 """Diagnosis of a pixel-space DiT with facebookresearch/DiT's own code (PyTorch, CPU): is a bad
 model the weights' fault or the Swift port's? Not used by the project or its tests.
 
-  sample   sample a safetensors DiT with DiT's own DDIM/DDPM loop (clip_denoised=False, as
-           sample.py) into OUT/NNNNNN.png + labels.npy, the layout `dit-worker eval classify
+  sample   sample a safetensors DiT with DiT's own DDIM/DDPM loop (clip_denoised=a.clip_denoised, as
+           sample.py; --clip-denoised clamps x0 as ADM does for pixels) into OUT/NNNNNN.png + labels.npy, the layout `dit-worker eval classify
            --samples OUT` and `dit-worker grid` read: compare with `dit-worker sample`.
   denoise  noise real images to t (q_sample) and write a PNG grid, one row per image: the image,
            then (x_t, predicted x0) per t; prints per t the eps MSE with the true label, a wrong
@@ -34,6 +34,7 @@ p.add_argument("--out", required=True)
 p.add_argument("--n", type=int, default=16, help="sample: samples (labels i mod K); denoise: images (i mod K)")
 p.add_argument("--sampler", default="ddim25", help="sample: a create_diffusion respacing (ddim25, 250, ...)")
 p.add_argument("--cfg-scale", type=float, default=1.0)
+p.add_argument("--clip-denoised", action="store_true", help="sample: clamp each predicted x0 to [-1, 1] (ADM's clip_denoised)")
 p.add_argument("--ts", default="50,100,250,500,750", help="denoise: timesteps")
 p.add_argument("--patch", type=int, default=4); p.add_argument("--hidden", type=int, default=96)
 p.add_argument("--depth", type=int, default=4); p.add_argument("--heads", type=int, default=4)
@@ -55,17 +56,17 @@ DiT, create_diffusion = ref.import_dit(a.dit_repo)
 def sample():
     model, cfg = ref.load_model(DiT, a.weights, a.config)
     k, s, c = cfg["num_classes"], cfg["input_size"], cfg["in_channels"]
-    diffusion = create_diffusion(a.sampler)
+    diffusion = create_diffusion(a.sampler, learn_sigma=cfg["learn_sigma"])
     loop = diffusion.ddim_sample_loop if a.sampler.startswith("ddim") else diffusion.p_sample_loop
     y = torch.arange(a.n) % k
     z = torch.randn(a.n, c, s, s)
     with torch.no_grad():
         if a.cfg_scale != 1:  # sample.py's guided batch: [z, z] with [y, null]
-            out = loop(model.forward_with_cfg, (2 * a.n, c, s, s), torch.cat([z, z]), clip_denoised=False,
+            out = loop(model.forward_with_cfg, (2 * a.n, c, s, s), torch.cat([z, z]), clip_denoised=a.clip_denoised,
                        model_kwargs=dict(y=torch.cat([y, torch.full_like(y, k)]), cfg_scale=a.cfg_scale),
                        progress=False, device="cpu")[: a.n]
         else:
-            out = loop(model.forward, z.shape, z, clip_denoised=False, model_kwargs=dict(y=y), progress=False, device="cpu")
+            out = loop(model.forward, z.shape, z, clip_denoised=a.clip_denoised, model_kwargs=dict(y=y), progress=False, device="cpu")
     os.makedirs(a.out, exist_ok=True)
     for i, img in enumerate(ref.to_uint8(out)):
         ref.write_png(f"{a.out}/{i:06d}.png", img)

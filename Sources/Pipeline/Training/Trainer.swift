@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 import PipelineFiles
 import PipelineDiT
 import PipelineDiffusion
