@@ -30,6 +30,14 @@ if [ ! -f "$out/reference.npz" ]; then
     "$bin/dit-worker" fidstats --inception "$inception" --images "$out/reference" --recursive \
         --out "$out/reference.npz" --threads 2
 fi
+# The floor: N other real images (seed 2) against the reference; no sampler can do better.
+if [ ! -f "$out/real2.fid.txt" ]; then
+    "$bin/dit-worker" dataset shapes --count "$n" --seed 2 --out "$out/real2" > /dev/null
+    "$bin/dit-worker" fidstats --inception "$inception" --images "$out/real2" --recursive \
+        --out "$out/real2.npz" --threads 2
+    "$bin/dit-coordinator" fid "$out/reference.npz" "$out/real2.npz" > "$out/real2.fid.tmp"
+    mv "$out/real2.fid.tmp" "$out/real2.fid.txt"
+fi
 
 # sampler steps cfg-scale cfg-interval(- = none); cheap rows first, so a partial run is useful
 rows=(
@@ -46,6 +54,8 @@ rows=(
     "dpmpp2m 20 1.5 -"
     "ddim 50 1 -"
     "ddpm 250 1 -"
+    "ddpm 50 1 -"
+    "ddpm 25 1 -"
 )
 # Sets sampler, steps, cfg, interval, the sample flags (args) and the row's folder d.
 parse_row() {
@@ -86,6 +96,7 @@ for row in "${rows[@]}"; do
     printf '| %s | %s | %s | %s | %s | %s | %.2f |\n' "$sampler" "$steps" "$cfg" "${interval/-/}" "$calls" "$secs" "$fid" >> "$table"
 done
 rm -rf "$out/timing"
+printf '| real images (another %s) | | | | | | %.2f |\n' "$n" "$(sed -n 's/^FID: //p' "$out/real2.fid.txt")" >> "$table"
 cat "$table"
 
 # DiT-XL/2 at 256 px with random weights: a few timed steps of 2 images, extrapolated.

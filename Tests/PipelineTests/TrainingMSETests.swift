@@ -65,20 +65,25 @@ final class TrainingMSETests: XCTestCase {
         }
     }
 
-    /// PyTorch references made by `scripts/reference/make_train_fixture.py` (a folder under
-    /// `train/` with its own `weights.safetensors`, `config.json` and `io.safetensors`; e.g.
-    /// `train/tiny-mse`, `--no-learn-sigma`), at the `train/tiny` tolerances, when installed.
+    /// PyTorch references made by `scripts/reference/make_train_fixture.py` (a folder with its
+    /// own `weights.safetensors`, `config.json` and `io.safetensors`): the project's own in
+    /// `Resources/train-mse` (MSE-only at two configurations, and learned sigma through the same
+    /// script), and any such folder under the shared fixtures' `train/`, at the `train/tiny`
+    /// tolerances.
     func testTrainStepMatchesScriptFixtures() throws {
-        let root = Fixtures.path("train")
-        let dirs = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).sorted()
-            .filter { FileManager.default.fileExists(atPath: "\(root)/\($0)/weights.safetensors") }
-        guard !dirs.isEmpty else {
-            throw XCTSkip("no train/<name>/weights.safetensors fixture under \(root) (scripts/reference/make_train_fixture.py makes them)")
+        let own = Fixtures.packageRoot.appendingPathComponent("Tests/PipelineTests/Resources/train-mse").path
+        let roots = [own, Fixtures.path("train")]
+        let dirs = roots.flatMap { root in
+            ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).sorted()
+                .filter { FileManager.default.fileExists(atPath: "\(root)/\($0)/weights.safetensors") }
+                .map { "\(root)/\($0)" }
         }
+        let mse = try dirs.filter { try SafeTensorsFile(path: "\($0)/io.safetensors").metadata["learn_sigma"] == "False" }
+        XCTAssertGreaterThanOrEqual(mse.count, 2, "the MSE-only references in \(own)")
         for dir in dirs {
-            let inputs = try Fixtures.require("train/\(dir)/io.safetensors")
-            print("train/\(dir): learn_sigma \(try SafeTensorsFile(path: inputs).metadata["learn_sigma"] ?? "?")")
-            try assertTrainStepMatches(weights: try Fixtures.require("train/\(dir)/weights.safetensors"), inputs: inputs)
+            let inputs = "\(dir)/io.safetensors"
+            print("\(dir): learn_sigma \(try SafeTensorsFile(path: inputs).metadata["learn_sigma"] ?? "?")")
+            try assertTrainStepMatches(weights: "\(dir)/weights.safetensors", inputs: inputs)
         }
     }
 

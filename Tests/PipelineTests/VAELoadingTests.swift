@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import PipelineTensor
 @testable import PipelineFiles
+@testable import PipelineWeights
 @testable import PipelineVAE
 
 /// Posterior, pixel conversion, identity autoencoder and strict loading of AutoencoderKL.
@@ -12,9 +13,9 @@ final class VAELoadingTests: XCTestCase {
     /// A random-weight model written as a diffusers folder; returns (folder, model, tensors).
     func writeFolder(config: AutoencoderKLConfig = small, configJSON: String? = nil,
                      edit: (inout [(String, Tensor)]) -> Void = { _ in }) throws -> (String, AutoencoderKL) {
-        let params = RandomVAEParameters(seed: 5)
-        let model = try AutoencoderKL(config: config, parameters: params)
-        var tensors = params.tensors
+        let params = RandomTensorSource.vae(seed: 5)
+        let model = try AutoencoderKL.load(config: config, weights: params)
+        var tensors = params.drawn
         edit(&tensors)
         let dir = Fixtures.tempDir("vae")
         addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
@@ -155,7 +156,7 @@ final class VAELoadingTests: XCTestCase {
     }
 
     func testBadInputsAreErrors() throws {
-        let vae = try AutoencoderKL(config: VAELoadingTests.small, parameters: RandomVAEParameters())
+        let vae = try AutoencoderKL.load(config: VAELoadingTests.small, weights: RandomTensorSource.vae())
         XCTAssertThrowsError(try vae.encode(Tensor(zeros: [1, 4, 8, 8])))          // 4 channels
         XCTAssertThrowsError(try vae.encode(Tensor(zeros: [1, 3, 1, 8])))          // too small to down-sample
         XCTAssertThrowsError(try vae.encode(Tensor(zeros: [3, 8, 8])))             // rank 3
@@ -165,7 +166,7 @@ final class VAELoadingTests: XCTestCase {
         let posterior = try vae.encode(image())
         XCTAssertThrowsError(try posterior.sample(eps: Tensor(zeros: [1, 4, 2, 2])))
         // Sizes beyond the pixel limit are refused before anything is allocated.
-        let limited = try AutoencoderKL(config: VAELoadingTests.small, parameters: RandomVAEParameters(),
+        let limited = try AutoencoderKL.load(config: VAELoadingTests.small, weights: RandomTensorSource.vae(),
                                         options: VAEOptions(maxPixels: 100))
         XCTAssertThrowsError(try limited.encode(image(1, 16))) { XCTAssertTrue("\($0)".contains("16x16"), "\($0)") }
         XCTAssertThrowsError(try limited.decode(Tensor(zeros: [1, 4, 8, 8])))
@@ -183,7 +184,7 @@ final class VAELoadingTests: XCTestCase {
         let eps = Tensor(shape: [1, 1, 1, 4], values: [1, -1, 2, 0])
         XCTAssertEqual(try p.sample(eps: eps).values, [0.5 + expf(-15), -1 - expf(10), 2 + 2 * expf(0.5), 0])
         // The encoder's logvar is clamped too (random weights, an extreme input).
-        let vae = try AutoencoderKL(config: VAELoadingTests.small, parameters: RandomVAEParameters(seed: 2))
+        let vae = try AutoencoderKL.load(config: VAELoadingTests.small, weights: RandomTensorSource.vae(seed: 2))
         let big = image()
         big.scaleInPlace(1e6)
         let lv = try XCTUnwrap(try vae.encode(big).logvar)
@@ -221,7 +222,7 @@ final class VAELoadingTests: XCTestCase {
         XCTAssertEqual(try ae.decode(x).values, x.values)
         XCTAssertThrowsError(try ae.encode(Tensor(zeros: [1, 4, 2, 2])))
         // AutoencoderKL behind the same protocol.
-        let kl: Autoencoder = try AutoencoderKL(config: VAELoadingTests.small, parameters: RandomVAEParameters())
+        let kl: Autoencoder = try AutoencoderKL.load(config: VAELoadingTests.small, weights: RandomTensorSource.vae())
         XCTAssertEqual(kl.latentShape(imageSize: 16), [4, 8, 8])
         XCTAssertEqual(try kl.encode(image(1, 16)).mean.shape, [1, 4, 8, 8])
     }

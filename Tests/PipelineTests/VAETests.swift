@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import PipelineTensor
 @testable import PipelineFiles
+@testable import PipelineWeights
 @testable import PipelineVAE
 
 /// AutoencoderKL against diffusers on ../shared/fixtures/vae/tiny.
@@ -41,12 +42,12 @@ final class VAETests: XCTestCase {
 
     func testScalingAndShift() throws {
         var c = AutoencoderKLConfig(blockOutChannels: [32], layersPerBlock: 1, latentChannels: 4, scalingFactor: 0.5)
-        let vae = try AutoencoderKL(config: c, parameters: RandomVAEParameters(seed: 1))
+        let vae = try AutoencoderKL.load(config: c, weights: RandomTensorSource.vae(seed: 1))
         let z = Tensor(shape: [1, 4, 1, 1], values: [1, -2, 3, 0.25])
         XCTAssertEqual(vae.scaled(z).values, [0.5, -1, 1.5, 0.125])
         XCTAssertEqual(vae.unscaled(vae.scaled(z)).values, z.values)
         c.shiftFactor = 1
-        let shifted = try AutoencoderKL(config: c, parameters: RandomVAEParameters(seed: 1))
+        let shifted = try AutoencoderKL.load(config: c, weights: RandomTensorSource.vae(seed: 1))
         XCTAssertEqual(shifted.scaled(z).values, [0, -1.5, 1, -0.375])
         XCTAssertEqual(shifted.unscaled(shifted.scaled(z)).values, z.values)
     }

@@ -1,5 +1,6 @@
 import XCTest
 @testable import PipelineTensor
+@testable import PipelineWeights
 @testable import PipelineVAE
 
 /// A sample's pixels depend only on (seed, sample index): the VAE decode must give
@@ -10,7 +11,7 @@ final class VAEThreadInvarianceTests: XCTestCase {
         let config = AutoencoderKLConfig(blockOutChannels: [32, 64], layersPerBlock: 1, latentChannels: 4,
                                          scalingFactor: 0.18215)
         // A small Winograd chunk budget: several chunks per convolution.
-        let vae = try AutoencoderKL(config: config, parameters: RandomVAEParameters(seed: 5),
+        let vae = try AutoencoderKL.load(config: config, weights: RandomTensorSource.vae(seed: 5),
                                     options: VAEOptions(winogradChunkBudget: 20_000))
         var rng = SplitMix64(seed: 9)
         let z = rng.uniform([1, 4, 12, 12], bound: 1)

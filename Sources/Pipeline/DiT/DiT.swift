@@ -25,7 +25,8 @@ public final class DiT {
     public init(config: DiTConfig, weights: TensorSource) throws {
         let file = weights.sourceName
         try config.validate(file: file)
-        let layout = try DiTConfig.detectLayout(weights)
+        // A random source holds whatever the config asks for, in the config's layout.
+        let layout = weights is RandomTensorSource ? config.layout : try DiTConfig.detectLayout(weights)
         guard layout == config.layout else {
             throw DiTConfigError.invalid(file: file, reason: "the config describes the \(config.layout) key layout but the weights use the \(layout) one")
         }
@@ -56,23 +57,6 @@ public final class DiT {
         }
         finalLayer = try DiTFinalLayer(sd, config: config)
         try sd.finish()
-    }
-
-    /// A model with random weights (every layer, including the ones the reference
-    /// zero-initialises), deterministic in `seed`: for benchmarks and tests.
-    public init(randomWeights config: DiTConfig, seed: UInt64) throws {
-        try config.validate(file: "random \(config.preset?.rawValue ?? "DiT")")
-        self.config = config
-        var rng = SplitMix64(seed: seed)
-        let d = config.hiddenSize
-        xEmbedder = PatchEmbed(random: &rng, config: config)
-        posEmbed = try PositionEmbedding.sincos2D(embedDim: d, gridSize: config.gridSize)
-        condition = config.layout == .reference
-            ? ConditionEmbedder(timestep: TimestepEmbedder(random: &rng, layout: .reference, hiddenSize: d),
-                                label: LabelEmbedder(random: &rng, rows: config.labelTableRows, hiddenSize: d))
-            : nil
-        blocks = (0..<config.depth).map { _ in DiTBlock(random: &rng, config: config) }
-        finalLayer = DiTFinalLayer(random: &rng, config: config)
     }
 
     /// `DiT.forward(x, t, y)`: x (N, C, H, W), t (N) timesteps (may be fractional), y (N)

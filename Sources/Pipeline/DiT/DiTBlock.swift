@@ -21,12 +21,6 @@ package struct DiTAttention {
         }
     }
 
-    init(random rng: inout SplitMix64, hiddenSize d: Int, heads: Int) {
-        self.heads = heads
-        qkv = DiTLinear(random: &rng, in: d, out: 3 * d)
-        proj = DiTLinear(random: &rng, in: d, out: d)
-    }
-
     /// Multi-head attention of (N·T, 3D) packed q|k|v into (N·T, D) (`Attention.packed`).
     static func attend(qkv: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, batch: Int, tokens t: Int,
                        dim d: Int, heads: Int) {
@@ -48,11 +42,6 @@ package struct DiTMLP {
         let names = layout == .reference ? ("fc1", "fc2") : ("net.0.proj", "net.2")
         fc1 = try DiTLinear(sd, names.0, in: d, out: m)
         fc2 = try DiTLinear(sd, names.1, in: m, out: d)
-    }
-
-    init(random rng: inout SplitMix64, hiddenSize d: Int, mlpHidden m: Int) {
-        fc1 = DiTLinear(random: &rng, in: d, out: m)
-        fc2 = DiTLinear(random: &rng, in: m, out: d)
     }
 }
 
@@ -93,21 +82,6 @@ package struct DiTBlock {
                 label: try LabelEmbedder(emb.scope("class_embedder"), rows: c.labelTableRows, hiddenSize: d))
         }
         norm2Eps = c.mlpNormEps
-    }
-
-    init(random rng: inout SplitMix64, config c: DiTConfig) {
-        let d = c.hiddenSize
-        adaLN = DiTLinear(random: &rng, in: d, out: 6 * d)
-        attn = DiTAttention(random: &rng, hiddenSize: d, heads: c.numHeads)
-        mlp = DiTMLP(random: &rng, hiddenSize: d, mlpHidden: c.mlpHiddenSize)
-        norm2Eps = c.mlpNormEps
-        if c.layout == .diffusers {
-            condition = ConditionEmbedder(
-                timestep: TimestepEmbedder(random: &rng, layout: .diffusers, hiddenSize: d),
-                label: LabelEmbedder(random: &rng, rows: c.labelTableRows, hiddenSize: d))
-        } else {
-            condition = nil
-        }
     }
 
     /// Updates the tokens `ws.x` (N·T, D) in place given SiLU(c) (N, D).

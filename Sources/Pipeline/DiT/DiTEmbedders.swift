@@ -29,12 +29,6 @@ package struct TimestepEmbedder {
         }
     }
 
-    init(random rng: inout SplitMix64, layout: DiTKeyLayout, hiddenSize d: Int) {
-        frequencyShift = layout == .diffusers ? 1 : 0
-        fc1 = DiTLinear(random: &rng, in: TimestepEmbedder.frequencyCount, out: d)
-        fc2 = DiTLinear(random: &rng, in: d, out: d)
-    }
-
     /// `timestep_embedding(t, 256)`: [cos(t·f), sin(t·f)] with f_i = exp(−ln(10000)·i / (half − shift)),
     /// in float32 exactly as the reference computes it (the product with −ln 10000 and the
     /// division rounded in float32, then exp, then t·f rounded in float32).
@@ -77,10 +71,6 @@ package struct LabelEmbedder {
 
     init(_ sd: StateDict, rows: Int, hiddenSize d: Int) throws {
         table = try sd.take("embedding_table.weight", shape: [rows, d])
-    }
-
-    init(random rng: inout SplitMix64, rows: Int, hiddenSize d: Int) {
-        table = rng.uniform([rows, d], bound: 0.05)
     }
 
     /// Adds the rows of `labels` to `out` (N, D).

@@ -23,11 +23,6 @@ package struct DiTFinalLayer {
         }
     }
 
-    init(random rng: inout SplitMix64, config c: DiTConfig) {
-        adaLN = DiTLinear(random: &rng, in: c.hiddenSize, out: 2 * c.hiddenSize)
-        linear = DiTLinear(random: &rng, in: c.hiddenSize, out: c.patchSize * c.patchSize * c.outChannels)
-    }
-
     /// (N·T, p·p·outC) patch outputs of the tokens `ws.x`, written to `out`.
     func callAsFunction(_ ws: DiTWorkspace, siluC: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
         let n = ws.batch, t = ws.tokens, d = adaLN.inFeatures

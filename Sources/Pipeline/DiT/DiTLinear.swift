@@ -27,12 +27,6 @@ package struct DiTLinear {
         bias = Tensor.concat(parts.map(\.bias))
     }
 
-    /// Random weights (uniform, Xavier-like scale), for benchmarks and tests.
-    init(random rng: inout SplitMix64, in inF: Int, out outF: Int) {
-        weight = rng.uniform([outF, inF], bound: (6 / Float(inF + outF)).squareRoot())
-        bias = rng.uniform([outF], bound: 0.02)
-    }
-
     /// out[rows×out] = x·Wᵀ + b.
     func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
         DiTKernels.broadcastRows(out, rows: rows, width: outFeatures, bias: bias.data)

@@ -18,12 +18,6 @@ package struct PatchEmbed {
         inChannels = c.inChannels
     }
 
-    init(random rng: inout SplitMix64, config c: DiTConfig) {
-        proj = DiTLinear(random: &rng, in: c.inChannels * c.patchSize * c.patchSize, out: c.hiddenSize)
-        patchSize = c.patchSize
-        inChannels = c.inChannels
-    }
-
     /// Writes (N·T, D) tokens = conv(x) + bias + pos to `out`; `pos` is (T, D).
     func callAsFunction(_ x: Tensor, pos: Tensor, into out: UnsafeMutablePointer<Float>, patches: UnsafeMutablePointer<Float>) {
         let n = x.shape[0], c = inChannels, h = x.shape[2], w = x.shape[3], p = patchSize

@@ -18,6 +18,9 @@ public protocol TensorSource: AnyObject {
     func info(_ key: String) -> TensorInfo?
     /// Calls `body` with the raw bytes of `key` (count × dtype.size bytes).
     func withRawBytes<R>(_ key: String, _ body: (UnsafeRawPointer) throws -> R) throws -> R
+    /// The tensor as float32, checked against an expected shape (a random source draws it
+    /// with that shape; every other source reads it: the default below).
+    func tensor(_ key: String, shape: [Int]) throws -> Tensor
 }
 
 extension TensorSource {

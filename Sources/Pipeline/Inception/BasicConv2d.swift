@@ -2,57 +2,6 @@ import Foundation
 import PipelineTensor
 import PipelineWeights
 
-/// Where Inception layers get their tensors: a strict `StateDict`, or random
-/// values for benchmarks.
-public protocol LayerWeights: AnyObject {
-    func take(_ key: String, shape: [Int]) throws -> Tensor
-    func ignore(_ key: String)
-    /// The weights under `name.` (StateDict's `scope`).
-    func scoped(_ name: String) -> LayerWeights
-}
-
-extension StateDict: LayerWeights {
-    public func scoped(_ name: String) -> LayerWeights { scope(name) }
-}
-
-/// Deterministic random weights of whatever shape a layer asks for: the
-/// benchmarks' model, and the `random[:SEED]` proxy feature extractor.
-/// Scaled so activations neither explode nor vanish through the ~50 conv layers
-/// on Inception's longest path: convolution and fc weights are He-uniform
-/// (±√(6/fan-in): variance 2/fan-in, which keeps the second moment through a
-/// ReLU), and each BatchNorm is near identity (γ ∈ [0.9, 1.1], running var ∈
-/// [0.9, 1.1], β and running mean ∈ ±0.1), so pool3 features stay finite, non-zero
-/// and image-dependent (see `InceptionRandomWeightsTests`). Any other 1-D tensor
-/// (the fc bias) is uniform in ±0.1. The values follow the order the model asks
-/// for them, from one LCG stream seeded by `seed`.
-public final class RandomLayerWeights: LayerWeights {
-    private var state: UInt64
-
-    public init(seed: UInt64 = 0x5EED) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
-
-    public func take(_ key: String, shape: [Int]) throws -> Tensor {
-        let t = Tensor(uninitialized: shape)
-        let (centre, halfWidth): (Float, Float)
-        if shape.count > 1 {
-            let fanIn = shape.dropFirst().reduce(1, *)
-            (centre, halfWidth) = (0, (6 / Float(max(fanIn, 1))).squareRoot())
-        } else if key.hasSuffix("running_var") || key.hasSuffix("bn.weight") {
-            (centre, halfWidth) = (1, 0.1)
-        } else {
-            (centre, halfWidth) = (0, 0.1)
-        }
-        for i in 0..<t.count {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            let u = Float(state >> 40) / Float(1 << 24)
-            t.data[i] = centre + (2 * u - 1) * halfWidth
-        }
-        return t
-    }
-
-    public func ignore(_ key: String) {}
-    public func scoped(_ name: String) -> LayerWeights { self }
-}
-
 /// pytorch-fid / torchvision `BasicConv2d`: conv (no bias) → BatchNorm2d(eps=0.001) → ReLU.
 /// The BatchNorm is folded into the convolution at load time:
 /// W' = W·γ/√(var+ε), b' = β − mean·γ/√(var+ε) (computed in float64).
@@ -67,7 +16,7 @@ public struct BasicConv2d {
 
     public static let batchNormEps = 0.001
 
-    public init(_ w: LayerWeights, _ cin: Int, _ cout: Int, kernel: (Int, Int),
+    public init(_ w: StateDict, _ cin: Int, _ cout: Int, kernel: (Int, Int),
                 stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0)) throws {
         let geometry = Conv2DGeometry(kernel: kernel, stride: stride, padding: padding)
         let convWeight = try w.take("conv.weight", shape: [cout, cin, kernel.0, kernel.1])   // conv.weight
@@ -87,7 +36,7 @@ public struct BasicConv2d {
         conv = PlanarConvolution(weight: weight, bias: bias, inChannels: cin, outChannels: cout, geometry: geometry)
     }
 
-    public init(_ w: LayerWeights, _ cin: Int, _ cout: Int, kernel: Int, stride: Int = 1, padding: Int = 0) throws {
+    public init(_ w: StateDict, _ cin: Int, _ cout: Int, kernel: Int, stride: Int = 1, padding: Int = 0) throws {
         try self.init(w, cin, cout, kernel: (kernel, kernel), stride: (stride, stride), padding: (padding, padding))
     }
 

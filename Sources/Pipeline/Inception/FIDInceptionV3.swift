@@ -64,25 +64,25 @@ public final class FIDInceptionV3 {
         try self.init(source: try WeightsFile.open(path), options: options)
     }
 
-    public init(weights w: LayerWeights, options: InceptionOptions = .standard) throws {
+    public init(weights w: StateDict, options: InceptionOptions = .standard) throws {
         self.options = options
-        Conv2d_1a_3x3 = try BasicConv2d(w.scoped("Conv2d_1a_3x3"), 3, 32, kernel: 3, stride: 2)
-        Conv2d_2a_3x3 = try BasicConv2d(w.scoped("Conv2d_2a_3x3"), 32, 32, kernel: 3)
-        Conv2d_2b_3x3 = try BasicConv2d(w.scoped("Conv2d_2b_3x3"), 32, 64, kernel: 3, padding: 1)
-        Conv2d_3b_1x1 = try BasicConv2d(w.scoped("Conv2d_3b_1x1"), 64, 80, kernel: 1)
-        Conv2d_4a_3x3 = try BasicConv2d(w.scoped("Conv2d_4a_3x3"), 80, 192, kernel: 3)
-        Mixed_5b = try FIDInceptionA(w.scoped("Mixed_5b"), inChannels: 192, poolFeatures: 32)
-        Mixed_5c = try FIDInceptionA(w.scoped("Mixed_5c"), inChannels: 256, poolFeatures: 64)
-        Mixed_5d = try FIDInceptionA(w.scoped("Mixed_5d"), inChannels: 288, poolFeatures: 64)
-        Mixed_6a = try InceptionB(w.scoped("Mixed_6a"), inChannels: 288)
-        Mixed_6b = try FIDInceptionC(w.scoped("Mixed_6b"), inChannels: 768, channels7x7: 128)
-        Mixed_6c = try FIDInceptionC(w.scoped("Mixed_6c"), inChannels: 768, channels7x7: 160)
-        Mixed_6d = try FIDInceptionC(w.scoped("Mixed_6d"), inChannels: 768, channels7x7: 160)
-        Mixed_6e = try FIDInceptionC(w.scoped("Mixed_6e"), inChannels: 768, channels7x7: 192)
-        Mixed_7a = try InceptionD(w.scoped("Mixed_7a"), inChannels: 768)
-        Mixed_7b = try FIDInceptionE(w.scoped("Mixed_7b"), inChannels: 1280, pool: .averageExcludingPad)
-        Mixed_7c = try FIDInceptionE(w.scoped("Mixed_7c"), inChannels: 2048, pool: .max)
-        let fc = w.scoped("fc")
+        Conv2d_1a_3x3 = try BasicConv2d(w.scope("Conv2d_1a_3x3"), 3, 32, kernel: 3, stride: 2)
+        Conv2d_2a_3x3 = try BasicConv2d(w.scope("Conv2d_2a_3x3"), 32, 32, kernel: 3)
+        Conv2d_2b_3x3 = try BasicConv2d(w.scope("Conv2d_2b_3x3"), 32, 64, kernel: 3, padding: 1)
+        Conv2d_3b_1x1 = try BasicConv2d(w.scope("Conv2d_3b_1x1"), 64, 80, kernel: 1)
+        Conv2d_4a_3x3 = try BasicConv2d(w.scope("Conv2d_4a_3x3"), 80, 192, kernel: 3)
+        Mixed_5b = try FIDInceptionA(w.scope("Mixed_5b"), inChannels: 192, poolFeatures: 32)
+        Mixed_5c = try FIDInceptionA(w.scope("Mixed_5c"), inChannels: 256, poolFeatures: 64)
+        Mixed_5d = try FIDInceptionA(w.scope("Mixed_5d"), inChannels: 288, poolFeatures: 64)
+        Mixed_6a = try InceptionB(w.scope("Mixed_6a"), inChannels: 288)
+        Mixed_6b = try FIDInceptionC(w.scope("Mixed_6b"), inChannels: 768, channels7x7: 128)
+        Mixed_6c = try FIDInceptionC(w.scope("Mixed_6c"), inChannels: 768, channels7x7: 160)
+        Mixed_6d = try FIDInceptionC(w.scope("Mixed_6d"), inChannels: 768, channels7x7: 160)
+        Mixed_6e = try FIDInceptionC(w.scope("Mixed_6e"), inChannels: 768, channels7x7: 192)
+        Mixed_7a = try InceptionD(w.scope("Mixed_7a"), inChannels: 768)
+        Mixed_7b = try FIDInceptionE(w.scope("Mixed_7b"), inChannels: 1280, pool: .averageExcludingPad)
+        Mixed_7c = try FIDInceptionE(w.scope("Mixed_7c"), inChannels: 2048, pool: .max)
+        let fc = w.scope("fc")
         fcWeight = try fc.take("weight", shape: [1008, 2048])   // fc.weight
         fcBias = try fc.take("bias", shape: [1008])             // fc.bias
     }

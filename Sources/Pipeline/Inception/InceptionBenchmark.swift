@@ -1,5 +1,6 @@
 import Foundation
 import PipelineTensor
+import PipelineWeights
 
 /// Throughput of the FID Inception forward pass (random weights), for `dit-worker bench inception`.
 public enum InceptionBenchmark {
@@ -25,7 +26,7 @@ public enum InceptionBenchmark {
                            iterations: Int = 3, weights: String? = nil, options: InceptionOptions = .standard) throws -> Result {
         Threads.set(threads)
         let model = try weights.map { try FIDInceptionV3(path: $0, options: options) }
-            ?? FIDInceptionV3(weights: RandomLayerWeights(), options: options)
+            ?? FIDInceptionV3(source: RandomTensorSource.inception(seed: RandomTensorSource.inceptionBenchmarkSeed), options: options)
         var rng = SplitMix64(seed: 7)
         let images = Tensor(uninitialized: [batch, 3, size, size])
         for i in 0..<images.count { images.data[i] = Float(rng.next() >> 40) / Float(1 << 24) }
@@ -55,7 +56,7 @@ public enum InceptionBenchmark {
         // The same weights in two models, one per algorithm.
         func model(_ fast: Bool) throws -> FIDInceptionV3 {
             let o = InceptionOptions(fastConvolutions: fast)
-            return try weights.map { try FIDInceptionV3(path: $0, options: o) } ?? FIDInceptionV3(weights: RandomLayerWeights(), options: o)
+            return try weights.map { try FIDInceptionV3(path: $0, options: o) } ?? FIDInceptionV3(source: RandomTensorSource.inception(seed: RandomTensorSource.inceptionBenchmarkSeed), options: o)
         }
         var rng = SplitMix64(seed: 9)
         let images = Tensor(uninitialized: [batch, 3, size, size])

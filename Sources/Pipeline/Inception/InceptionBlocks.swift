@@ -1,5 +1,6 @@
 import Foundation
 import PipelineTensor
+import PipelineWeights
 
 // Inception-v3 mixed blocks as pytorch-fid builds them (torchvision's
 // InceptionA–E, with pytorch-fid's FID replacements for A, C and E). Every
@@ -14,14 +15,14 @@ struct FIDInceptionA {
     let branch1x1, branch5x5_1, branch5x5_2, branch3x3dbl_1, branch3x3dbl_2, branch3x3dbl_3, branch_pool: BasicConv2d
     let outChannels: Int
 
-    init(_ w: LayerWeights, inChannels cin: Int, poolFeatures: Int) throws {
-        branch1x1 = try BasicConv2d(w.scoped("branch1x1"), cin, 64, kernel: 1)
-        branch5x5_1 = try BasicConv2d(w.scoped("branch5x5_1"), cin, 48, kernel: 1)
-        branch5x5_2 = try BasicConv2d(w.scoped("branch5x5_2"), 48, 64, kernel: 5, padding: 2)
-        branch3x3dbl_1 = try BasicConv2d(w.scoped("branch3x3dbl_1"), cin, 64, kernel: 1)
-        branch3x3dbl_2 = try BasicConv2d(w.scoped("branch3x3dbl_2"), 64, 96, kernel: 3, padding: 1)
-        branch3x3dbl_3 = try BasicConv2d(w.scoped("branch3x3dbl_3"), 96, 96, kernel: 3, padding: 1)
-        branch_pool = try BasicConv2d(w.scoped("branch_pool"), cin, poolFeatures, kernel: 1)
+    init(_ w: StateDict, inChannels cin: Int, poolFeatures: Int) throws {
+        branch1x1 = try BasicConv2d(w.scope("branch1x1"), cin, 64, kernel: 1)
+        branch5x5_1 = try BasicConv2d(w.scope("branch5x5_1"), cin, 48, kernel: 1)
+        branch5x5_2 = try BasicConv2d(w.scope("branch5x5_2"), 48, 64, kernel: 5, padding: 2)
+        branch3x3dbl_1 = try BasicConv2d(w.scope("branch3x3dbl_1"), cin, 64, kernel: 1)
+        branch3x3dbl_2 = try BasicConv2d(w.scope("branch3x3dbl_2"), 64, 96, kernel: 3, padding: 1)
+        branch3x3dbl_3 = try BasicConv2d(w.scope("branch3x3dbl_3"), 96, 96, kernel: 3, padding: 1)
+        branch_pool = try BasicConv2d(w.scope("branch_pool"), cin, poolFeatures, kernel: 1)
         outChannels = 64 + 64 + 96 + poolFeatures
     }
 
@@ -41,12 +42,12 @@ struct InceptionB {
     let branch3x3, branch3x3dbl_1, branch3x3dbl_2, branch3x3dbl_3: BasicConv2d
     let inChannels: Int
 
-    init(_ w: LayerWeights, inChannels cin: Int) throws {
+    init(_ w: StateDict, inChannels cin: Int) throws {
         inChannels = cin
-        branch3x3 = try BasicConv2d(w.scoped("branch3x3"), cin, 384, kernel: 3, stride: 2)
-        branch3x3dbl_1 = try BasicConv2d(w.scoped("branch3x3dbl_1"), cin, 64, kernel: 1)
-        branch3x3dbl_2 = try BasicConv2d(w.scoped("branch3x3dbl_2"), 64, 96, kernel: 3, padding: 1)
-        branch3x3dbl_3 = try BasicConv2d(w.scoped("branch3x3dbl_3"), 96, 96, kernel: 3, stride: 2)
+        branch3x3 = try BasicConv2d(w.scope("branch3x3"), cin, 384, kernel: 3, stride: 2)
+        branch3x3dbl_1 = try BasicConv2d(w.scope("branch3x3dbl_1"), cin, 64, kernel: 1)
+        branch3x3dbl_2 = try BasicConv2d(w.scope("branch3x3dbl_2"), 64, 96, kernel: 3, padding: 1)
+        branch3x3dbl_3 = try BasicConv2d(w.scope("branch3x3dbl_3"), 96, 96, kernel: 3, stride: 2)
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
@@ -68,17 +69,17 @@ struct FIDInceptionC {
     let branch7x7dbl_1, branch7x7dbl_2, branch7x7dbl_3, branch7x7dbl_4, branch7x7dbl_5: BasicConv2d
     let branch_pool: BasicConv2d
 
-    init(_ w: LayerWeights, inChannels cin: Int, channels7x7 c7: Int) throws {
-        branch1x1 = try BasicConv2d(w.scoped("branch1x1"), cin, 192, kernel: 1)
-        branch7x7_1 = try BasicConv2d(w.scoped("branch7x7_1"), cin, c7, kernel: 1)
-        branch7x7_2 = try BasicConv2d(w.scoped("branch7x7_2"), c7, c7, kernel: (1, 7), padding: (0, 3))
-        branch7x7_3 = try BasicConv2d(w.scoped("branch7x7_3"), c7, 192, kernel: (7, 1), padding: (3, 0))
-        branch7x7dbl_1 = try BasicConv2d(w.scoped("branch7x7dbl_1"), cin, c7, kernel: 1)
-        branch7x7dbl_2 = try BasicConv2d(w.scoped("branch7x7dbl_2"), c7, c7, kernel: (7, 1), padding: (3, 0))
-        branch7x7dbl_3 = try BasicConv2d(w.scoped("branch7x7dbl_3"), c7, c7, kernel: (1, 7), padding: (0, 3))
-        branch7x7dbl_4 = try BasicConv2d(w.scoped("branch7x7dbl_4"), c7, c7, kernel: (7, 1), padding: (3, 0))
-        branch7x7dbl_5 = try BasicConv2d(w.scoped("branch7x7dbl_5"), c7, 192, kernel: (1, 7), padding: (0, 3))
-        branch_pool = try BasicConv2d(w.scoped("branch_pool"), cin, 192, kernel: 1)
+    init(_ w: StateDict, inChannels cin: Int, channels7x7 c7: Int) throws {
+        branch1x1 = try BasicConv2d(w.scope("branch1x1"), cin, 192, kernel: 1)
+        branch7x7_1 = try BasicConv2d(w.scope("branch7x7_1"), cin, c7, kernel: 1)
+        branch7x7_2 = try BasicConv2d(w.scope("branch7x7_2"), c7, c7, kernel: (1, 7), padding: (0, 3))
+        branch7x7_3 = try BasicConv2d(w.scope("branch7x7_3"), c7, 192, kernel: (7, 1), padding: (3, 0))
+        branch7x7dbl_1 = try BasicConv2d(w.scope("branch7x7dbl_1"), cin, c7, kernel: 1)
+        branch7x7dbl_2 = try BasicConv2d(w.scope("branch7x7dbl_2"), c7, c7, kernel: (7, 1), padding: (3, 0))
+        branch7x7dbl_3 = try BasicConv2d(w.scope("branch7x7dbl_3"), c7, c7, kernel: (1, 7), padding: (0, 3))
+        branch7x7dbl_4 = try BasicConv2d(w.scope("branch7x7dbl_4"), c7, c7, kernel: (7, 1), padding: (3, 0))
+        branch7x7dbl_5 = try BasicConv2d(w.scope("branch7x7dbl_5"), c7, 192, kernel: (1, 7), padding: (0, 3))
+        branch_pool = try BasicConv2d(w.scope("branch_pool"), cin, 192, kernel: 1)
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
@@ -98,14 +99,14 @@ struct InceptionD {
     let branch7x7x3_1, branch7x7x3_2, branch7x7x3_3, branch7x7x3_4: BasicConv2d
     let inChannels: Int
 
-    init(_ w: LayerWeights, inChannels cin: Int) throws {
+    init(_ w: StateDict, inChannels cin: Int) throws {
         inChannels = cin
-        branch3x3_1 = try BasicConv2d(w.scoped("branch3x3_1"), cin, 192, kernel: 1)
-        branch3x3_2 = try BasicConv2d(w.scoped("branch3x3_2"), 192, 320, kernel: 3, stride: 2)
-        branch7x7x3_1 = try BasicConv2d(w.scoped("branch7x7x3_1"), cin, 192, kernel: 1)
-        branch7x7x3_2 = try BasicConv2d(w.scoped("branch7x7x3_2"), 192, 192, kernel: (1, 7), padding: (0, 3))
-        branch7x7x3_3 = try BasicConv2d(w.scoped("branch7x7x3_3"), 192, 192, kernel: (7, 1), padding: (3, 0))
-        branch7x7x3_4 = try BasicConv2d(w.scoped("branch7x7x3_4"), 192, 192, kernel: 3, stride: 2)
+        branch3x3_1 = try BasicConv2d(w.scope("branch3x3_1"), cin, 192, kernel: 1)
+        branch3x3_2 = try BasicConv2d(w.scope("branch3x3_2"), 192, 320, kernel: 3, stride: 2)
+        branch7x7x3_1 = try BasicConv2d(w.scope("branch7x7x3_1"), cin, 192, kernel: 1)
+        branch7x7x3_2 = try BasicConv2d(w.scope("branch7x7x3_2"), 192, 192, kernel: (1, 7), padding: (0, 3))
+        branch7x7x3_3 = try BasicConv2d(w.scope("branch7x7x3_3"), 192, 192, kernel: (7, 1), padding: (3, 0))
+        branch7x7x3_4 = try BasicConv2d(w.scope("branch7x7x3_4"), 192, 192, kernel: 3, stride: 2)
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
@@ -131,17 +132,17 @@ struct FIDInceptionE {
     let branch_pool: BasicConv2d
     let pool: PoolBranch
 
-    init(_ w: LayerWeights, inChannels cin: Int, pool: PoolBranch) throws {
+    init(_ w: StateDict, inChannels cin: Int, pool: PoolBranch) throws {
         self.pool = pool
-        branch1x1 = try BasicConv2d(w.scoped("branch1x1"), cin, 320, kernel: 1)
-        branch3x3_1 = try BasicConv2d(w.scoped("branch3x3_1"), cin, 384, kernel: 1)
-        branch3x3_2a = try BasicConv2d(w.scoped("branch3x3_2a"), 384, 384, kernel: (1, 3), padding: (0, 1))
-        branch3x3_2b = try BasicConv2d(w.scoped("branch3x3_2b"), 384, 384, kernel: (3, 1), padding: (1, 0))
-        branch3x3dbl_1 = try BasicConv2d(w.scoped("branch3x3dbl_1"), cin, 448, kernel: 1)
-        branch3x3dbl_2 = try BasicConv2d(w.scoped("branch3x3dbl_2"), 448, 384, kernel: 3, padding: 1)
-        branch3x3dbl_3a = try BasicConv2d(w.scoped("branch3x3dbl_3a"), 384, 384, kernel: (1, 3), padding: (0, 1))
-        branch3x3dbl_3b = try BasicConv2d(w.scoped("branch3x3dbl_3b"), 384, 384, kernel: (3, 1), padding: (1, 0))
-        branch_pool = try BasicConv2d(w.scoped("branch_pool"), cin, 192, kernel: 1)
+        branch1x1 = try BasicConv2d(w.scope("branch1x1"), cin, 320, kernel: 1)
+        branch3x3_1 = try BasicConv2d(w.scope("branch3x3_1"), cin, 384, kernel: 1)
+        branch3x3_2a = try BasicConv2d(w.scope("branch3x3_2a"), 384, 384, kernel: (1, 3), padding: (0, 1))
+        branch3x3_2b = try BasicConv2d(w.scope("branch3x3_2b"), 384, 384, kernel: (3, 1), padding: (1, 0))
+        branch3x3dbl_1 = try BasicConv2d(w.scope("branch3x3dbl_1"), cin, 448, kernel: 1)
+        branch3x3dbl_2 = try BasicConv2d(w.scope("branch3x3dbl_2"), 448, 384, kernel: 3, padding: 1)
+        branch3x3dbl_3a = try BasicConv2d(w.scope("branch3x3dbl_3a"), 384, 384, kernel: (1, 3), padding: (0, 1))
+        branch3x3dbl_3b = try BasicConv2d(w.scope("branch3x3dbl_3b"), 384, 384, kernel: (3, 1), padding: (1, 0))
+        branch_pool = try BasicConv2d(w.scope("branch_pool"), cin, 192, kernel: 1)
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {

@@ -1,9 +1,10 @@
 import Foundation
+import PipelineWeights
 import PipelineFiles
 
 /// Which weights the FID Inception-v3 runs with: pytorch-fid's weights file, or
 /// `random[:SEED]`, the same architecture with deterministic random weights
-/// (`RandomLayerWeights`). The random network is a *proxy* feature extractor for
+/// (`RandomTensorSource.inception`). The random network is a *proxy* feature extractor for
 /// machines without pytorch-fid's weights (nothing is downloaded): its statistics
 /// compare runs made with the same seed, never published FIDs, and the provenance
 /// record says so.
@@ -11,7 +12,7 @@ public enum InceptionWeightsSpec: Equatable, Codable, CustomStringConvertible {
     /// `pt_inception-2015-12-05-6726825d.pth` (a PyTorch zip checkpoint) or the same
     /// tensors as safetensors (F16/F32).
     case file(path: String)
-    /// The FID Inception-v3 with `RandomLayerWeights(seed:)`.
+    /// The FID Inception-v3 with `RandomTensorSource.inception(seed:)`.
     case random(seed: UInt64)
 
     public static let randomPrefix = "random"
@@ -53,7 +54,7 @@ public enum InceptionWeightsSpec: Equatable, Codable, CustomStringConvertible {
     public func load(options: InceptionOptions = .standard) throws -> FIDInceptionV3 {
         switch self {
         case let .file(path): return try FIDInceptionV3(path: path, options: options)
-        case let .random(seed): return try FIDInceptionV3(weights: RandomLayerWeights(seed: seed), options: options)
+        case let .random(seed): return try FIDInceptionV3(source: RandomTensorSource.inception(seed: seed), options: options)
         }
     }
 

@@ -19,15 +19,15 @@ public final class AutoencoderKL: Autoencoder {
     /// Winograd on or off, chunk budget, largest image accepted.
     public let options: VAEOptions
 
-    public init(config: AutoencoderKLConfig, parameters p: VAEParameters, options: VAEOptions = .standard) throws {
+    public init(config: AutoencoderKLConfig, parameters p: StateDict, options: VAEOptions = .standard) throws {
         try config.validate(source: "AutoencoderKL")
         self.config = config
         self.options = options
         let l = config.latentChannels
-        encoder = try VAEEncoder(p.child("encoder"), config: config)
-        decoder = try VAEDecoder(p.child("decoder"), config: config)
-        quantConv = config.useQuantConv ? try VAEConv2d(p.child("quant_conv"), inChannels: 2 * l, outChannels: 2 * l, kernel: 1) : nil
-        postQuantConv = config.usePostQuantConv ? try VAEConv2d(p.child("post_quant_conv"), inChannels: l, outChannels: l, kernel: 1) : nil
+        encoder = try VAEEncoder(p.scope("encoder"), config: config)
+        decoder = try VAEDecoder(p.scope("decoder"), config: config)
+        quantConv = config.useQuantConv ? try VAEConv2d(p.scope("quant_conv"), inChannels: 2 * l, outChannels: 2 * l, kernel: 1) : nil
+        postQuantConv = config.usePostQuantConv ? try VAEConv2d(p.scope("post_quant_conv"), inChannels: l, outChannels: l, kernel: 1) : nil
     }
 
     /// Names of the weights file in a diffusers folder, in order of preference.

@@ -1,5 +1,6 @@
 import Foundation
 import PipelineTensor
+import PipelineWeights
 
 /// diffusers `Attention` as `UNetMidBlock2D` builds it for the VAE: one head over all channels,
 /// GroupNorm first, biases on every projection, a residual connection, `rescale_output_factor` 1.
@@ -13,9 +14,9 @@ public final class VAEAttentionBlock {
     public let outBias: Tensor              // to_out.0.bias (C)
     public let channels: Int
 
-    public init(_ p: VAEParameters, channels c: Int, groups: Int) throws {
+    public init(_ p: StateDict, channels c: Int, groups: Int) throws {
         channels = c
-        groupNorm = try VAEGroupNorm(p.child("group_norm"), channels: c, groups: groups)
+        groupNorm = try VAEGroupNorm(p.scope("group_norm"), channels: c, groups: groups)
         let legacy = !p.has("to_q.weight") && p.has("query.weight")
         let names = legacy ? ["query", "key", "value", "proj_attn"] : ["to_q", "to_k", "to_v", "to_out.0"]
         func linear(_ name: String) throws -> (Tensor, Tensor) {

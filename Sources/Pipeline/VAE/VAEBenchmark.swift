@@ -1,5 +1,6 @@
 import Foundation
 import PipelineTensor
+import PipelineWeights
 
 /// Timing of the SD-VAE-shaped AutoencoderKL with random weights.
 public struct VAEBenchmarkResult: Codable {
@@ -25,7 +26,7 @@ public enum VAEBenchmark {
     public static func run(config: AutoencoderKLConfig = .stableDiffusion, imageSize: Int, batch: Int = 1,
                            iterations: Int = 1, decodeOnly: Bool = false,
                            options: VAEOptions = .standard) throws -> VAEBenchmarkResult {
-        let vae = try AutoencoderKL(config: config, parameters: RandomVAEParameters(seed: 0), options: options)
+        let vae = try AutoencoderKL.load(config: config, weights: RandomTensorSource.vae(seed: 0), options: options)
         let f = config.downsamplingFactor
         guard imageSize >= f, imageSize % f == 0 else {
             throw VAEError.badInput(what: "bench vae", reason: "image size \(imageSize) is not a multiple of \(f)")
@@ -72,8 +73,8 @@ public enum VAEBenchmark {
         var direct = options, fast = options
         direct.winograd = false
         fast.winograd = true
-        let viaWinograd = try AutoencoderKL(config: config, parameters: RandomVAEParameters(seed: 0), options: fast)
-        let viaIm2col = try AutoencoderKL(config: config, parameters: RandomVAEParameters(seed: 0), options: direct)
+        let viaWinograd = try AutoencoderKL.load(config: config, weights: RandomTensorSource.vae(seed: 0), options: fast)
+        let viaIm2col = try AutoencoderKL.load(config: config, weights: RandomTensorSource.vae(seed: 0), options: direct)
         let x = Tensor(uninitialized: [1, config.inChannels, imageSize, imageSize])
         for i in 0..<x.count { x.data[i] = sinf(Float(i) * 0.013) }
         func outputs(_ vae: AutoencoderKL) throws -> (Tensor, Tensor) {

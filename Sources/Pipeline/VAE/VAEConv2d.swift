@@ -1,5 +1,6 @@
 import Foundation
 import PipelineTensor
+import PipelineWeights
 
 /// `nn.Conv2d` with bias, as the VAE uses it: 3x3 (padding 1, or the down-sampler's stride 2
 /// with an explicit pad) and 1x1 (quant convs, shortcuts). 3x3 stride-1 convolutions go
@@ -17,7 +18,7 @@ public final class VAEConv2d {
     public var inChannels: Int { weight.shape[1] }
     public var outChannels: Int { weight.shape[0] }
 
-    public init(_ p: VAEParameters, inChannels: Int, outChannels: Int, kernel: Int,
+    public init(_ p: StateDict, inChannels: Int, outChannels: Int, kernel: Int,
                 geometry: Conv2DGeometry) throws {
         weight = try p.take("weight", shape: [outChannels, inChannels, kernel, kernel])
         bias = try p.take("bias", shape: [outChannels])
@@ -25,7 +26,7 @@ public final class VAEConv2d {
     }
 
     /// A k×k convolution with stride 1 and "same" padding k/2.
-    public convenience init(_ p: VAEParameters, inChannels: Int, outChannels: Int, kernel: Int) throws {
+    public convenience init(_ p: StateDict, inChannels: Int, outChannels: Int, kernel: Int) throws {
         try self.init(p, inChannels: inChannels, outChannels: outChannels, kernel: kernel,
                       geometry: Conv2DGeometry(kernel: (kernel, kernel), padding: (kernel / 2, kernel / 2)))
     }

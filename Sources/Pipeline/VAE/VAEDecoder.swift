@@ -1,5 +1,6 @@
 import Foundation
 import PipelineTensor
+import PipelineWeights
 
 /// diffusers `Decoder`: conv_in from the latent, the mid block, the up blocks in reversed
 /// channel order, conv_norm_out + SiLU, conv_out.
@@ -10,16 +11,16 @@ public final class VAEDecoder {
     public let convNormOut: VAEGroupNorm          // conv_norm_out
     public let convOut: VAEConv2d                 // conv_out
 
-    public init(_ p: VAEParameters, config c: AutoencoderKLConfig) throws {
+    public init(_ p: StateDict, config c: AutoencoderKLConfig) throws {
         let rev = Array(c.blockOutChannels.reversed()), g = c.normNumGroups
-        convIn = try VAEConv2d(p.child("conv_in"), inChannels: c.latentChannels, outChannels: rev[0], kernel: 3)
-        midBlock = try VAEMidBlock(p.child("mid_block"), channels: rev[0], groups: g, addAttention: c.midBlockAddAttention)
+        convIn = try VAEConv2d(p.scope("conv_in"), inChannels: c.latentChannels, outChannels: rev[0], kernel: 3)
+        midBlock = try VAEMidBlock(p.scope("mid_block"), channels: rev[0], groups: g, addAttention: c.midBlockAddAttention)
         upBlocks = try rev.indices.map { i in
-            try VAEUpBlock(p.child("up_blocks.\(i)"), inChannels: i == 0 ? rev[0] : rev[i - 1], outChannels: rev[i],
+            try VAEUpBlock(p.scope("up_blocks.\(i)"), inChannels: i == 0 ? rev[0] : rev[i - 1], outChannels: rev[i],
                            layers: c.layersPerBlock + 1, groups: g, upsample: i != rev.count - 1)
         }
-        convNormOut = try VAEGroupNorm(p.child("conv_norm_out"), channels: rev[rev.count - 1], groups: g)
-        convOut = try VAEConv2d(p.child("conv_out"), inChannels: rev[rev.count - 1], outChannels: c.outChannels, kernel: 3)
+        convNormOut = try VAEGroupNorm(p.scope("conv_norm_out"), channels: rev[rev.count - 1], groups: g)
+        convOut = try VAEConv2d(p.scope("conv_out"), inChannels: rev[rev.count - 1], outChannels: c.outChannels, kernel: 3)
     }
 
     public func callAsFunction(_ z: Tensor) -> Tensor {

@@ -1,5 +1,6 @@
 import Foundation
 import PipelineTensor
+import PipelineWeights
 
 /// diffusers `DownEncoderBlock2D`: `layers_per_block` resnets, then (all but the last block)
 /// `Downsample2D(use_conv=True, padding=0)`, which pads (left 0, right 1, top 0, bottom 1)
@@ -11,13 +12,13 @@ public final class VAEDownBlock {
     public static let downsampleGeometry = Conv2DGeometry(kernel: (3, 3), stride: (2, 2),
                                                           padTop: 0, padBottom: 1, padLeft: 0, padRight: 1)
 
-    public init(_ p: VAEParameters, inChannels: Int, outChannels: Int, layers: Int, groups: Int, downsample: Bool) throws {
+    public init(_ p: StateDict, inChannels: Int, outChannels: Int, layers: Int, groups: Int, downsample: Bool) throws {
         resnets = try (0..<layers).map {
-            try VAEResnetBlock(p.child("resnets.\($0)"), inChannels: $0 == 0 ? inChannels : outChannels,
+            try VAEResnetBlock(p.scope("resnets.\($0)"), inChannels: $0 == 0 ? inChannels : outChannels,
                                outChannels: outChannels, groups: groups)
         }
         downsampler = downsample
-            ? try VAEConv2d(p.child("downsamplers.0.conv"), inChannels: outChannels, outChannels: outChannels,
+            ? try VAEConv2d(p.scope("downsamplers.0.conv"), inChannels: outChannels, outChannels: outChannels,
                             kernel: 3, geometry: VAEDownBlock.downsampleGeometry)
             : nil
     }

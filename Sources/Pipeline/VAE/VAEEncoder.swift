@@ -1,5 +1,6 @@
 import Foundation
 import PipelineTensor
+import PipelineWeights
 
 /// diffusers `Encoder` (`double_z=True`): conv_in, the down blocks, the mid block,
 /// conv_norm_out + SiLU, conv_out to 2 × latent_channels (mean and log-variance).
@@ -10,17 +11,17 @@ public final class VAEEncoder {
     public let convNormOut: VAEGroupNorm          // conv_norm_out
     public let convOut: VAEConv2d                 // conv_out
 
-    public init(_ p: VAEParameters, config c: AutoencoderKLConfig) throws {
+    public init(_ p: StateDict, config c: AutoencoderKLConfig) throws {
         let ch = c.blockOutChannels, g = c.normNumGroups
-        convIn = try VAEConv2d(p.child("conv_in"), inChannels: c.inChannels, outChannels: ch[0], kernel: 3)
+        convIn = try VAEConv2d(p.scope("conv_in"), inChannels: c.inChannels, outChannels: ch[0], kernel: 3)
         downBlocks = try ch.indices.map { i in
-            try VAEDownBlock(p.child("down_blocks.\(i)"), inChannels: i == 0 ? ch[0] : ch[i - 1], outChannels: ch[i],
+            try VAEDownBlock(p.scope("down_blocks.\(i)"), inChannels: i == 0 ? ch[0] : ch[i - 1], outChannels: ch[i],
                              layers: c.layersPerBlock, groups: g, downsample: i != ch.count - 1)
         }
-        midBlock = try VAEMidBlock(p.child("mid_block"), channels: ch[ch.count - 1], groups: g,
+        midBlock = try VAEMidBlock(p.scope("mid_block"), channels: ch[ch.count - 1], groups: g,
                                    addAttention: c.midBlockAddAttention)
-        convNormOut = try VAEGroupNorm(p.child("conv_norm_out"), channels: ch[ch.count - 1], groups: g)
-        convOut = try VAEConv2d(p.child("conv_out"), inChannels: ch[ch.count - 1], outChannels: 2 * c.latentChannels, kernel: 3)
+        convNormOut = try VAEGroupNorm(p.scope("conv_norm_out"), channels: ch[ch.count - 1], groups: g)
+        convOut = try VAEConv2d(p.scope("conv_out"), inChannels: ch[ch.count - 1], outChannels: 2 * c.latentChannels, kernel: 3)
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {

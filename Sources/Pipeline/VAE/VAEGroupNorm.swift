@@ -1,5 +1,6 @@
 import Foundation
 import PipelineTensor
+import PipelineWeights
 
 /// `nn.GroupNorm(groups, channels, eps=1e-6, affine=True)`, optionally followed by SiLU
 /// (every VAE norm but the attention's is followed by the block's `nonlinearity`).
@@ -9,7 +10,7 @@ public final class VAEGroupNorm {
     public let groups: Int
     public let eps: Float
 
-    public init(_ p: VAEParameters, channels: Int, groups: Int, eps: Float = AutoencoderKLConfig.normEps) throws {
+    public init(_ p: StateDict, channels: Int, groups: Int, eps: Float = AutoencoderKLConfig.normEps) throws {
         weight = try p.take("weight", shape: [channels])
         bias = try p.take("bias", shape: [channels])
         self.groups = groups
