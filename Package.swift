@@ -90,13 +90,10 @@ let package = Package(
                                "PipelineDiT", "PipelineDiffusion"],
                 path: "Sources/Pipeline/Training", swiftSettings: librarySettings),
         // Messaging: ZeroMQ sockets, CURVE, the DITP wire protocol.
-        // Swift 5 mode for now: `WorkerEndpoint` calls its assignment handler on `--credits` pool
-        // threads, so the handler must become `@Sendable` (and `ShardRunner` Sendable); that
-        // signature belongs to the messaging/coordinator work in flight (issue 12, harden-coord).
         .target(name: "PipelineMessaging",
                 dependencies: ["PipelineFiles", "CZMQ", .product(name: "Logging", package: "swift-log"),
                                .product(name: "Metrics", package: "swift-metrics")],
-                path: "Sources/Pipeline/Messaging", swiftSettings: swift5Settings),
+                path: "Sources/Pipeline/Messaging", swiftSettings: librarySettings),
         // Jobs: the ledger, the coordinator state machine, the job kinds and their executors.
         .target(name: "PipelineJobs",
                 dependencies: ["PipelineTensor", "PipelineFiles", "PipelineWeights", "PipelineImaging",
@@ -105,12 +102,9 @@ let package = Package(
                                .product(name: "GRDB", package: "GRDB.swift"),
                                .product(name: "Logging", package: "swift-log"),
                                .product(name: "Metrics", package: "swift-metrics")],
-                // Swift 5 mode until Messaging's handler is `@Sendable` (above): the worker side
-                // hands `ShardRunner.run` to it.
-                path: "Sources/Pipeline/Jobs", swiftSettings: swift5Settings),
+                path: "Sources/Pipeline/Jobs", swiftSettings: librarySettings),
         // Watching the coordinator: read-only HTTP status page and JSON API (Hummingbird),
         // Prometheus /metrics (swift-prometheus). Reads the ledger through its own connection.
-        // Swift 5 mode like Jobs, whose Swift 5 types (Ledger reader, status report) it uses.
         .target(name: "PipelineMonitoring",
                 dependencies: ["PipelineImaging", "PipelineMessaging", "PipelineJobs",
                                .product(name: "GRDB", package: "GRDB.swift"),
@@ -119,7 +113,7 @@ let package = Package(
                                .product(name: "Prometheus", package: "swift-prometheus"),
                                .product(name: "Hummingbird", package: "hummingbird"),
                                .product(name: "NIOCore", package: "swift-nio")],
-                path: "Sources/Pipeline/Monitoring", swiftSettings: swift5Settings),
+                path: "Sources/Pipeline/Monitoring", swiftSettings: librarySettings),
         // Flag groups both executables take (single-process command and distributed job alike).
         .target(
             name: "CLIOptions",

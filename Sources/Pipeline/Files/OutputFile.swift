@@ -2,7 +2,7 @@ import Foundation
 
 /// One output file of a shard as the ledger records it: path relative to the job's
 /// output folder, size in bytes, SHA-256 hex.
-public struct FileDigest: Codable, Equatable, Hashable {
+public struct FileDigest: Codable, Equatable, Hashable, Sendable {
     public var path: String
     public var size: Int64
     public var sha256: String

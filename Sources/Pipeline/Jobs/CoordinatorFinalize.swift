@@ -24,7 +24,7 @@ extension CoordinatorCore {
             }
             let shardOutputs = try ledger.outputs(jobId: job.jobId)
             let (kindName, spec, dir) = (job.kind, job.spec, job.outputDir)
-            let work = { () -> Finalized in
+            let work = { @Sendable () -> Finalized in
                 let swept = AtomicFileWriter.removeTemporaries(under: dir)
                 do {
                     let kind = try JobKinds.named(kindName)

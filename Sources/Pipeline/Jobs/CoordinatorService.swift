@@ -36,7 +36,7 @@ public final class CoordinatorService {
         self.core = CoordinatorCore(ledger: ledger, logger: logger)
         self.logger = logger
         let offLoop = OffLoopWork()
-        offLoop.onFinished = { [weak endpoint] in endpoint?.interrupt() }
+        offLoop.onFinished = endpoint.interrupter
         core.offLoop = offLoop
         reconnectGrace = WorkerEndpoint.defaultReconnectMax + 2 * Double(endpoint.liveness) * endpoint.heartbeatInterval + 2
         // A worker that lost its connection comes back after its back-off (1 s at first)

@@ -11,7 +11,11 @@ public final class OffLoopWork: @unchecked Sendable {
     public enum Lane: CaseIterable { case verify, finalize }
 
     private let lock = NSLock()
-    private var finished: [() throws -> Void] = []
+    // Guarded by `lock`. The continuations (`then`) stay here, keyed by ticket, and run only on
+    // the loop (`takeFinished`); the lane threads hand back nothing but the (Sendable) values.
+    private var waiting: [Int: (any Sendable) throws -> Void] = [:]
+    private var results: [(ticket: Int, value: any Sendable)] = []
+    private var nextTicket = 0
     private var running = 0
     private let queues: [Lane: DispatchQueue]
     /// Called on the worker thread when a result is ready (the service interrupts its loop's wait).
@@ -25,15 +29,18 @@ public final class OffLoopWork: @unchecked Sendable {
 
     /// Runs `work` on `lane`'s thread; `then` runs with its result on the loop, at the next
     /// `takeFinished`.
-    public func submit<T>(_ lane: Lane, _ work: @escaping () -> T, then: @escaping (T) throws -> Void) {
+    public func submit<T: Sendable>(_ lane: Lane, _ work: @escaping @Sendable () -> T, then: @escaping (T) throws -> Void) {
         lock.lock()
         running += 1
+        let ticket = nextTicket
+        nextTicket += 1
+        waiting[ticket] = { try then($0 as! T) }
         lock.unlock()
         queues[lane]!.async { [self] in
             let value = work()
             lock.lock()
             running -= 1
-            finished.append { try then(value) }
+            results.append((ticket, value))
             let notify = onFinished
             lock.unlock()
             notify?()
@@ -43,14 +50,16 @@ public final class OffLoopWork: @unchecked Sendable {
     /// The continuations of the work finished so far, oldest first (run them on the loop).
     public func takeFinished() -> [() throws -> Void] {
         lock.lock()
-        defer { finished.removeAll(); lock.unlock() }
-        return finished
+        defer { results.removeAll(); lock.unlock() }
+        return results.compactMap { r in
+            waiting.removeValue(forKey: r.ticket).map { then in { try then(r.value) } }
+        }
     }
 
     /// Work submitted and not yet taken back.
     public var outstanding: Int {
         lock.lock()
         defer { lock.unlock() }
-        return running + finished.count
+        return running + results.count
     }
 }

@@ -2,7 +2,10 @@ import Foundation
 
 /// Worker side: runs assigned shards with one long-lived executor per kind (models stay
 /// loaded across shards), turning every outcome into a report or a failure with a reason.
-public final class ShardRunner {
+/// Sendable by hand: `executors` and `running` are guarded by `lock`, and the executors are
+/// safe with several shards at once (models shared through a locked `ModelCache`; checked by
+/// `JobsConcurrentShardsTests`, `--credits 3`, under the thread sanitizer).
+public final class ShardRunner: @unchecked Sendable {
     public enum Outcome: Equatable {
         case done(ShardReport, elapsed: Double)
         case failed(reason: String, retryable: Bool)

@@ -119,6 +119,12 @@ public final class CoordinatorEndpoint {
     /// off the coordinator's loop calls it when its result is ready.
     public func interrupt() { wake.wake() }
 
+    /// `interrupt` as a closure any thread may keep and call (it holds the wake pipe, not the endpoint).
+    public var interrupter: @Sendable () -> Void {
+        let w = wake
+        return { w.wake() }
+    }
+
     /// The CURVE public key (Z85) a connected worker was admitted with; nil without CURVE.
     /// READY's `workerId` is the worker's claim; this key is what authenticated it.
     public func clientKey(of peer: PeerID) -> String? { peers[peer]?.clientKey }

@@ -65,7 +65,7 @@ extension WorkerEndpoint {
         }
     }
 
-    func startPool(_ handler: @escaping (Assignment) -> WorkOutcome) {
+    func startPool(_ handler: @escaping @Sendable (Assignment) -> WorkOutcome) {
         for i in 0..<credits {
             let t = Thread { [self] in poolLoop(handler) }
             t.name = "dit-work-\(i)"

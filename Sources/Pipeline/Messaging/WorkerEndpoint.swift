@@ -140,7 +140,7 @@ public final class WorkerEndpoint: @unchecked Sendable {
     /// Runs until `stop` or a DISCONNECT from the coordinator; calls `handler` off
     /// the socket thread for each assignment. Throws only for errors that make the
     /// endpoint unusable (a bad endpoint string, a libzmq failure).
-    public func run(handler: @escaping (Assignment) -> WorkOutcome) throws {
+    public func run(handler: @escaping @Sendable (Assignment) -> WorkOutcome) throws {
         state.lock()
         guard !started else {
             state.unlock()

@@ -8,7 +8,10 @@ import Logging
 ///
 /// It must be started before the CURVE server socket binds: libzmq admits every
 /// client when no handler is listening.
-final class ZAPHandler {
+///
+/// Sendable by hand: the socket and the refusal log belong to the handler's thread alone;
+/// `allowed` and `stopping` are guarded by `stopLock`; `thread` is touched by the owner only.
+final class ZAPHandler: @unchecked Sendable {
     static let endpoint = "inproc://zeromq.zap.01"
     private let socket: ZMQSocket
     private var allowed: Set<String>   // guarded by stopLock

@@ -4,18 +4,31 @@ import Prometheus
 /// What the ledger knows, as Prometheus metrics: made afresh from one status snapshot per
 /// scrape (a finished job's series stay while it is in the ledger; a deleted ledger's go).
 public enum LedgerMetrics {
-    static let shards = MetricNameDescriptor(metricName: "dit_shards", unitName: "",
-                                             helpText: "Shards of each job by state (pending, running, done, failed).")
-    static let items = MetricNameDescriptor(metricName: "dit_job_items", unitName: "",
-                                            helpText: "Items a job is made of.")
-    static let itemsDone = MetricNameDescriptor(metricName: "dit_items_done", unitName: "total",
-                                                helpText: "Items in a job's done shards.")
-    static let itemErrors = MetricNameDescriptor(metricName: "dit_item_errors", unitName: "total",
-                                                 helpText: "Items a job's workers could not process (per-item errors recorded).")
-    static let running = MetricNameDescriptor(metricName: "dit_job_running", unitName: "",
-                                              helpText: "1 while a job is running, 0 once it ended (see the state label).")
-    static let workersKnown = MetricNameDescriptor(metricName: "dit_workers_known", unitName: "",
-                                                   helpText: "Workers the ledger has seen, by whether the ledger has them connected.")
+    // Computed: swift-prometheus' descriptor type is not Sendable, so no shared static instances.
+    static var shards: MetricNameDescriptor {
+        MetricNameDescriptor(metricName: "dit_shards", unitName: "",
+                             helpText: "Shards of each job by state (pending, running, done, failed).")
+    }
+    static var items: MetricNameDescriptor {
+        MetricNameDescriptor(metricName: "dit_job_items", unitName: "",
+                             helpText: "Items a job is made of.")
+    }
+    static var itemsDone: MetricNameDescriptor {
+        MetricNameDescriptor(metricName: "dit_items_done", unitName: "total",
+                             helpText: "Items in a job's done shards.")
+    }
+    static var itemErrors: MetricNameDescriptor {
+        MetricNameDescriptor(metricName: "dit_item_errors", unitName: "total",
+                             helpText: "Items a job's workers could not process (per-item errors recorded).")
+    }
+    static var running: MetricNameDescriptor {
+        MetricNameDescriptor(metricName: "dit_job_running", unitName: "",
+                             helpText: "1 while a job is running, 0 once it ended (see the state label).")
+    }
+    static var workersKnown: MetricNameDescriptor {
+        MetricNameDescriptor(metricName: "dit_workers_known", unitName: "",
+                             helpText: "Workers the ledger has seen, by whether the ledger has them connected.")
+    }
 
     /// Prometheus text exposition of a snapshot.
     public static func exposition(_ r: JobStatusReport) -> [UInt8] {
