@@ -27,6 +27,8 @@ public struct SampleArguments: ParsableArguments {
     @Option(help: "Sampling steps (respacing K for DDPM, ddimK for DDIM, set_timesteps(K) for the diffusers samplers).") public var steps: Int = 250
     @Option(help: "Explicit respacing (overrides --steps' default): N, N1,N2,..., or ddimN.") public var respacing: String?
     @Option(help: "DDIM eta.") public var eta: Float = 0
+    @Flag(help: "ddpm, ddim: clamp every predicted x0 to [-1, 1] (ADM's clip_denoised=True, its default for pixel-space models; DiT's sample.py: False, for latents).")
+    public var clipDenoised = false
     @Option(help: "uniform, balanced, null (unconditional: the null class), or a file of labels (one integer per line, or .npy).") public var labels = "uniform"
     @Option(help: "Output folder (for a job: shared by coordinator and workers).") public var out: String
     @Option(help: "Samples per sampler batch.") public var batch = 16
@@ -47,8 +49,10 @@ public struct SampleArguments: ParsableArguments {
         case "batched": batching = .batched
         default: throw ValidationError("--model-calls must be per-sample or batched, got \(modelCalls)")
         }
-        return choice.settings(cfgScale: cfgScale, eta: eta, guideAllChannels: guideAllChannels, batching: batching,
-                               cfgInterval: try cfgInterval.map(GuidanceInterval.init(parsing:)))
+        var settings = choice.settings(cfgScale: cfgScale, eta: eta, guideAllChannels: guideAllChannels, batching: batching,
+                                       cfgInterval: try cfgInterval.map(GuidanceInterval.init(parsing:)))
+        settings.clipDenoised = clipDenoised
+        return settings
     }
 
     /// The distributed job's spec (paths made absolute).
@@ -65,6 +69,7 @@ public struct SampleArguments: ParsableArguments {
             vae: vae.map { $0 == AutoencoderSpec.identityName ? $0 : absolute($0) }, numSamples: numSamples, seed: seed,
             cfgScale: cfgScale, guideAllChannels: guideAllChannels, sampler: sampler, steps: steps, respacing: respacing,
             eta: eta, labels: ["uniform", "balanced"].contains(labels) ? labels : absolute(labels), batch: batch,
-            modelCalls: modelCalls, samplesPerShard: samplesPerShard, scheduler: scheduler, cfgInterval: cfgInterval)
+            modelCalls: modelCalls, samplesPerShard: samplesPerShard, scheduler: scheduler, cfgInterval: cfgInterval,
+            clipDenoised: clipDenoised ? true : nil)
     }
 }

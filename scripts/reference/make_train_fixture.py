@@ -42,59 +42,13 @@ p.add_argument("--weight-decay", type=float, default=0.0)
 p.add_argument("--seed", type=int, default=0)
 a = p.parse_args()
 
-sys.path.insert(0, a.dit_repo)
 import torch
 
-# timm imports torchvision at module level (data transforms, FrozenBatchNorm2d) though DiT's
-# PatchEmbed, Attention and Mlp use none of it. Where no torchvision matching this torch can be
-# installed (a CPU-only torch wheel), empty stand-in modules satisfy those imports.
-try:
-    import torchvision  # noqa: F401
-except Exception:
-    import importlib.abc, importlib.machinery, types
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dit_reference
 
-    class _StubMeta(type):
-        def __getattr__(cls, name):
-            if name.startswith("__"):
-                raise AttributeError(name)
-            return _StubMeta(name, (), {})
-
-    class _Stub(types.ModuleType):
-        def __getattr__(self, name):
-            if name.startswith("__"):
-                raise AttributeError(name)
-            if name[:1].isupper():  # a class (subclassed or used as an enum at import time)
-                c = _StubMeta(name, (), {})
-                setattr(self, name, c)
-                return c
-            return _stub(self.__name__ + "." + name)
-
-    def _stub(name):
-        if name not in sys.modules:
-            m = _Stub(name)
-            m.__path__ = []
-            m.__spec__ = importlib.machinery.ModuleSpec(name, None, is_package=True)
-            sys.modules[name] = m
-        return sys.modules[name]
-
-    class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-        def find_spec(self, name, path, target=None):
-            if name == "torchvision" or name.startswith("torchvision."):
-                return importlib.machinery.ModuleSpec(name, self, is_package=True)
-            return None
-
-        def create_module(self, spec):
-            return _stub(spec.name)
-
-        def exec_module(self, module):
-            pass
-
-    for k in [k for k in sys.modules if k == "torchvision" or k.startswith("torchvision.")]:
-        del sys.modules[k]
-    sys.meta_path.insert(0, _Finder())
+DiT, create_diffusion = dit_reference.import_dit(a.dit_repo)
 from safetensors.torch import save_file
-from models import DiT
-from diffusion import create_diffusion
 
 torch.manual_seed(a.seed)
 cfg = dict(input_size=a.input_size, patch_size=a.patch_size, in_channels=a.in_channels,

@@ -47,6 +47,9 @@ public struct SamplerSettings {
     public func validate() throws {
         guard cfgScale.isFinite, cfgScale >= 1 else { throw DiffusionError.cfgScaleBelowOne(cfgScale) }
         guard eta.isFinite, eta >= 0 else { throw DiffusionError.invalidArgument("DDIM eta \(eta) must be >= 0") }
+        if clipDenoised, scheduler != nil {
+            throw DiffusionError.invalidArgument("--clip-denoised is for the ddpm and ddim samplers; a diffusers scheduler clips by its config's clip_sample")
+        }
     }
 }
 

@@ -39,13 +39,15 @@ public struct SampleSpec: Codable, Equatable {
     public var scheduler: String?
     /// `--cfg-interval LO,HI`.
     public var cfgInterval: String?
+    /// `--clip-denoised` (ADM samplers); absent (older specs): false.
+    public var clipDenoised: Bool?
 
     public init(outputDir: String, dit: String, config: String? = nil, numHeads: Int? = nil, imageSize: Int = 256,
                 vae: String? = nil, numSamples: Int, seed: UInt64 = 0, cfgScale: Float = 1.5, guideAllChannels: Bool = false,
                 sampler: String = "ddpm", steps: Int = 250, respacing: String? = nil, eta: Float = 0,
                 labels: String = "uniform", batch: Int = 16, modelCalls: String = "per-sample", samplesPerShard: Int = 64,
-                scheduler: String? = nil, cfgInterval: String? = nil) {
-        self.scheduler = scheduler; self.cfgInterval = cfgInterval
+                scheduler: String? = nil, cfgInterval: String? = nil, clipDenoised: Bool? = nil) {
+        self.scheduler = scheduler; self.cfgInterval = cfgInterval; self.clipDenoised = clipDenoised
         self.outputDir = outputDir; self.dit = dit; self.config = config; self.numHeads = numHeads
         self.imageSize = imageSize; self.vae = vae; self.numSamples = numSamples; self.seed = seed
         self.cfgScale = cfgScale; self.guideAllChannels = guideAllChannels; self.sampler = sampler; self.steps = steps
@@ -80,6 +82,7 @@ public struct SampleSpec: Codable, Equatable {
         default: throw JobError.badSpec(kind: "sample", reason: "model calls must be per-sample or batched, got \(modelCalls)")
         }
         var settings = choice.settings(cfgScale: cfgScale, eta: eta, guideAllChannels: guideAllChannels, batching: batching)
+        settings.clipDenoised = clipDenoised ?? false
         do {
             settings.cfgInterval = try cfgInterval.map(GuidanceInterval.init(parsing:))
             if case .diffusers = choice, let text = scheduler {

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineTensor
 import PipelineFiles
 import PipelineDiT
 import PipelineDiffusion
@@ -89,15 +90,25 @@ public final class Trainer {
         }
     }
 
-    /// One optimisation step; returns the batch loss and the gradient norm before clipping.
-    @discardableResult
-    public func trainStep() throws -> (Float, Float) {
+    /// What one training step feeds the model: images, timesteps, labels after label dropout
+    /// (`num_classes` = the null label) and noise, in batch order.
+    public struct Batch {
+        public let indices: [Int]
+        public let x0: Tensor
+        public let t: [Int]
+        public let y: [Int]
+        public let noise: Tensor
+    }
+
+    /// The batch of training step `step`: a pure function of (seed, step, data), so a resumed run
+    /// draws the same values.
+    public func batch(at step: Int) throws -> Batch {
         let b = options.batch, c = model.config
         let drawn = (0..<b).map { sampleIndex(step * b + $0) }
         let indices = drawn.map(\.index)
         let x0 = try data.batch(indices, epochs: drawn.map(\.epoch))
         // Timesteps, label dropout and noise from the noise protocol, keyed by (item in the
-        // batch, purpose, training step): a resumed run draws the same values.
+        // batch, purpose, training step).
         let t = try (0..<b).map { try noise.uniformInt(below: diffusion.numTimesteps, index: $0, purpose: .trainingTimestep, step: step) }
         // Label dropout (LabelEmbedder.token_drop): rand < p → the null class.
         let y = try indices.enumerated().map { k, i -> Int in
@@ -105,7 +116,14 @@ public final class Trainer {
             return u < options.classDropoutProb ? c.numClasses : data.labels[i]
         }
         let eps = try noise.normal(indices: Array(0..<b), sampleShape: Array(x0.shape.dropFirst()), purpose: .trainingNoise, step: step)
-        let result = try model.lossAndGradients(x0: x0, t: t, noise: eps, y: y, diffusion: diffusion)
+        return Batch(indices: indices, x0: x0, t: t, y: y, noise: eps)
+    }
+
+    /// One optimisation step; returns the batch loss and the gradient norm before clipping.
+    @discardableResult
+    public func trainStep() throws -> (Float, Float) {
+        let batch = try batch(at: step)
+        let result = try model.lossAndGradients(x0: batch.x0, t: batch.t, noise: batch.noise, y: batch.y, diffusion: diffusion)
         guard result.loss.isFinite else { throw DiTError.badInput("the loss is not finite at step \(step)") }
         let norm = model.clipGradients(maxNorm: options.gradClip.map { Float($0) })
         optimizer.lr = Float(options.learningRate(atStep: step))
