@@ -22,10 +22,9 @@ struct ControlOptions: ParsableArguments {
             let curve = try keys.map { try KeyStore.loadControlKeys(directory: $0, name: keyName) }
             reply = try ControlClient.send(request, to: coordinator, curve: curve, timeout: timeout)
         } else {
-            let path = absolute(ledger.ledger)
-            let lock = try LedgerLock(ledger: path, role: request.operation.rawValue)
+            let lock = try ledger.lock(role: request.operation.rawValue)
             defer { lock.release() }
-            reply = LedgerControl.perform(request, on: try Ledger(path: path))
+            reply = LedgerControl.perform(request, on: try ledger.open())
         }
         if let notice = reply.notice { coordinatorLog.notice("\(notice)") }
         if let error = reply.error { throw CommandFailure(description: error) }

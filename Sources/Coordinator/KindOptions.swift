@@ -43,6 +43,8 @@ struct NoopOptions: KindOptions {
 struct LedgerOptions: ParsableArguments {
     @Option(help: "The job ledger (SQLite).") var ledger: String = "dit-ledger.sqlite"
     func open() throws -> Ledger { try Ledger(path: absolute(ledger)) }
+    /// Takes the ledger's lock (one coordinator or command per ledger) as `role`.
+    func lock(role: String) throws -> LedgerLock { try LedgerLock(ledger: absolute(ledger), role: role) }
 }
 
 /// How a job's shards are retried.

@@ -47,7 +47,7 @@ struct Serve: ParsableCommand {
     func run() throws {
         logging.bootstrap()
         let metrics = web.bootstrapMetrics()
-        let lock = try LedgerLock(ledger: absolute(ledger.ledger), role: "serve")
+        let lock = try ledger.lock(role: "serve")
         defer { lock.release() }
         let l = try ledger.open()
         var curve = try keys.map { try KeyStore.loadServerKeys(directory: $0, logger: coordinatorLog) }
@@ -112,7 +112,7 @@ struct RunKind<K: KindOptions>: ParsableCommand {
     func run() throws {
         logging.bootstrap()
         let metrics = web.bootstrapMetrics()
-        let lock = try LedgerLock(ledger: absolute(ledger.ledger), role: "run")
+        let lock = try ledger.lock(role: "run")
         defer { lock.release() }
         let l = try ledger.open()
         let server = try web.start(ledgerPath: l.path, metrics: metrics, logger: coordinatorLog)

@@ -115,11 +115,9 @@ public final class CoordinatorEndpoint {
     /// What a connected worker's id is bound to (its CURVE key and/or session token).
     public func credential(of peer: PeerID) -> WorkerCredential? { peers[peer]?.credential }
 
-    /// Makes a `receive` blocked on another thread return nil now (thread-safe): work done
-    /// off the coordinator's loop calls it when its result is ready.
-    public func interrupt() { wake.wake() }
-
-    /// `interrupt` as a closure any thread may keep and call (it holds the wake pipe, not the endpoint).
+    /// A closure that makes a `receive` blocked on another thread return nil now; any thread
+    /// may keep and call it (it holds the wake pipe, not the endpoint): work done off the
+    /// coordinator's loop calls it when its result is ready.
     public var interrupter: @Sendable () -> Void {
         let w = wake
         return { w.wake() }
