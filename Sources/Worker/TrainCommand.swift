@@ -23,6 +23,8 @@ struct Train: ParsableCommand {
     @Option(help: "Label classes of the model (default: the folder's).") var numClasses: Int?
     @Flag(inversion: .prefixedNo, help: "Learned-range variances (loss mse + vb, 2C output channels); --no-learn-sigma: fixed variances (FIXED_LARGE), loss mse only, as create_diffusion(learn_sigma=False).")
     var learnSigma = true
+    @Flag(help: "The model predicts x0 instead of the noise, as create_diffusion(predict_xstart=True); MSE loss against x0 (needs --no-learn-sigma). Recorded in config.json as predict_xstart.")
+    var predictXstart = false
     @Option(help: "Label dropout probability (class_dropout_prob).") var classDropoutProb: Double = 0.1
     @Option(help: "Total optimisation steps.") var steps: Int
     @Option(help: "Images per step.") var batch: Int = 32
@@ -58,7 +60,7 @@ struct Train: ParsableCommand {
         }
         o.model = model; o.patchSize = patchSize; o.hiddenSize = hiddenSize
         o.depth = depth; o.numHeads = heads; o.numClasses = numClasses ?? images.numClasses
-        o.learnSigma = learnSigma
+        o.learnSigma = learnSigma; o.predictXstart = predictXstart
         o.classDropoutProb = classDropoutProb; o.data = data; o.steps = steps; o.batch = batch; o.lr = lr
         o.warmupSteps = warmupSteps; o.lrSchedule = lrSchedule; o.minLR = minLr
         o.weightDecay = weightDecay; o.emaDecay = emaDecay; o.gradClip = gradClip; o.seed = seed

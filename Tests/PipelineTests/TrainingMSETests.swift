@@ -22,7 +22,7 @@ final class TrainingMSETests: XCTestCase {
         let per = 3 * 16
         for i in 0..<3 { (eps.data + i * per).update(from: learned.data + i * 2 * per, count: per) }
         let a = try loss.lossAndGradient(output: learned, x0: x0, xT: xT, t: t, noise: noise)
-        let b = try loss.mseLossAndGradient(output: eps, t: t, noise: noise)
+        let b = try loss.mseLossAndGradient(output: eps, t: t, target: noise)
         for i in 0..<3 {
             XCTAssertEqual(a.mse[i], b.mse[i], accuracy: 1e-6 * max(1, a.mse[i]), "mse of item \(i)")
             for j in 0..<per {
@@ -31,7 +31,7 @@ final class TrainingMSETests: XCTestCase {
             }
         }
         // Shape errors name what is wrong.
-        XCTAssertThrowsError(try loss.mseLossAndGradient(output: learned, t: t, noise: noise)) { e in
+        XCTAssertThrowsError(try loss.mseLossAndGradient(output: learned, t: t, target: noise)) { e in
             XCTAssertTrue("\(e)".contains("learn_sigma=False"), "\(e)")
         }
     }

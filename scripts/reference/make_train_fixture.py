@@ -2,7 +2,7 @@
 """Reference fixture for `dit-worker eval train` (one DiT training step), any configuration.
 
 Runs facebookresearch/DiT's own code (models.py, diffusion/) with PyTorch on CPU:
-  model = DiT(...), diffusion = create_diffusion(timestep_respacing="", learn_sigma=...)
+  model = DiT(...), diffusion = create_diffusion(timestep_respacing="", learn_sigma=..., predict_xstart=...)
   loss = training_losses(model, x0, t, dict(y=y), noise)["loss"].mean()
   loss.backward(); torch.optim.AdamW(lr, weight_decay).step()
 and writes, in OUT:
@@ -36,6 +36,7 @@ p.add_argument("--depth", type=int, default=2)
 p.add_argument("--num-heads", type=int, default=4)
 p.add_argument("--num-classes", type=int, default=10)
 p.add_argument("--learn-sigma", action=argparse.BooleanOptionalAction, default=True)
+p.add_argument("--predict-xstart", action="store_true", help="create_diffusion(predict_xstart=True): the MSE is against x0")
 p.add_argument("--batch", type=int, default=4)
 p.add_argument("--lr", type=float, default=1e-3)
 p.add_argument("--weight-decay", type=float, default=0.0)
@@ -75,9 +76,10 @@ os.makedirs(a.out, exist_ok=True)
 before = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
 save_file(before, os.path.join(a.out, "weights.safetensors"))
 with open(os.path.join(a.out, "config.json"), "w") as f:
-    json.dump(cfg, f, indent=1)
+    # predict_xstart is an argument of create_diffusion, not of DiT; the project's config.json records it.
+    json.dump({**cfg, **({"predict_xstart": True} if a.predict_xstart else {})}, f, indent=1)
 
-diffusion = create_diffusion(timestep_respacing="", learn_sigma=a.learn_sigma)
+diffusion = create_diffusion(timestep_respacing="", learn_sigma=a.learn_sigma, predict_xstart=a.predict_xstart)
 opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=a.weight_decay)
 opt.zero_grad()
 terms = diffusion.training_losses(model, x0, t, dict(y=y), noise)
@@ -95,7 +97,7 @@ for k, v in model.state_dict().items():
     io["after." + k] = v.detach().clone()
 g = opt.param_groups[0]
 meta = {"lr": str(a.lr), "weight_decay": str(a.weight_decay), "betas": str(tuple(g["betas"])), "eps": str(g["eps"]),
-        "learn_sigma": str(a.learn_sigma), "weights": "weights.safetensors",
+        "learn_sigma": str(a.learn_sigma), "predict_xstart": str(a.predict_xstart), "weights": "weights.safetensors",
         "note": "loss = mean over the batch of ADM training_losses (mse + vb when learn_sigma, mse alone otherwise); one torch.optim.AdamW step; "
                 f"torch {torch.__version__}"}
 save_file({k: v.contiguous() for k, v in io.items()}, os.path.join(a.out, "io.safetensors"), metadata=meta)

@@ -82,6 +82,8 @@ public struct DiTConfig: Equatable {
     /// `class_dropout_prob > 0`: the label table has a row for the null class (`num_classes`).
     public var hasNullClass: Bool
     public var learnSigma: Bool
+    /// What the first `in_channels` output channels predict (see `DiTPrediction`).
+    public var prediction: DiTPrediction = .epsilon
     public var layout: DiTKeyLayout
     /// eps of the LayerNorm before the MLP: 1e-6 in the reference; diffusers uses the
     /// config's `norm_eps` there (1e-5 by default) but 1e-6 before attention and at the end.
@@ -140,3 +142,14 @@ public struct DiTConfig: Equatable {
         try validateSizes(file: file)
     }
 }
+
+/// What a DiT's first `in_channels` output channels predict: the noise (DiT's default, ADM's
+/// `ModelMeanType.EPSILON`) or the clean input x0 (`create_diffusion(predict_xstart=True)`,
+/// `ModelMeanType.START_X`). Not an argument of the model's constructor but of its diffusion, so the
+/// reference keeps it outside the weights; `config.json` records it as `predict_xstart` (written only
+/// when true) so that training, sampling and evaluation agree on it.
+public enum DiTPrediction: String, Codable, Sendable {
+    case epsilon
+    case xStart = "x0"
+}
+

@@ -3,7 +3,7 @@ import Foundation
 extension DiTConfig {
     /// Reads a `config.json`: either DiT's constructor arguments (`input_size`, `patch_size`,
     /// `in_channels`, `hidden_size`, `depth`, `num_heads`, `mlp_ratio`, `class_dropout_prob`,
-    /// `num_classes`, `learn_sigma`; a `model` key such as "DiT-XL/2" supplies a preset's sizes)
+    /// `num_classes`, `learn_sigma`, and `predict_xstart` of its diffusion; a `model` key such as "DiT-XL/2" supplies a preset's sizes)
     /// or diffusers' `DiTTransformer2DModel` keys. Absent keys take the constructor's defaults.
     public static func parse(json data: Data, file: String) throws -> DiTConfig {
         guard let obj = try? JSONSerialization.jsonObject(with: data), let dict = obj as? [String: Any] else {
@@ -35,12 +35,13 @@ extension DiTConfig {
         if let s = try k.int("input_size") { inputSize = s }
         else if let image = try k.int("image_size") { inputSize = image / 8 }  // train.py args: latent = image / 8
         let dropout = try k.double("class_dropout_prob") ?? 0.1
-        let c = DiTConfig(inputSize: inputSize, patchSize: try k.int("patch_size") ?? patch,
+        var c = DiTConfig(inputSize: inputSize, patchSize: try k.int("patch_size") ?? patch,
                           inChannels: try k.int("in_channels") ?? 4, hiddenSize: try k.int("hidden_size") ?? hidden,
                           depth: try k.int("depth") ?? depth, numHeads: try k.int("num_heads") ?? heads,
                           mlpRatio: try k.double("mlp_ratio") ?? 4.0, numClasses: try k.int("num_classes") ?? 1000,
                           hasNullClass: dropout > 0, learnSigma: try k.bool("learn_sigma") ?? true,
                           layout: .reference, mlpNormEps: 1e-6)
+        if try k.bool("predict_xstart") ?? false { c.prediction = .xStart }
         try c.validate(file: k.file)
         return c
     }

@@ -8,6 +8,7 @@ extension DiT: NoisePredictionModel {
     public var numClasses: Int { config.numClasses }
     public var learnsSigma: Bool { config.learnSigma }
     public var supportsGuidance: Bool { config.hasNullClass }
+    public var predictsXstart: Bool { config.prediction == .xStart }
 }
 
 /// Where a sampling run's DiT comes from: a weights path (file or diffusers

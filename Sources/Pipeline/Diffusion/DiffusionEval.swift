@@ -48,7 +48,8 @@ public enum DiffusionEval {
             for (i, v) in y.enumerated() where v < 0 || v > model.numClasses {
                 throw DiffusionError.labelOutOfRange(label: v, index: i, numClasses: model.numClasses + 1)
             }
-            let full = try GaussianDiffusion.create(respacing: nil, schedule: schedule, learnSigma: model.learnsSigma,
+            let full = try GaussianDiffusion.create(respacing: nil, schedule: schedule, predictXstart: model.predictsXstart,
+                                                    learnSigma: model.learnsSigma,
                                                     diffusionSteps: steps)
             let terms = try full.trainingLosses(xStart: x0, t: t, noise: noise) { x, tm in try model.forward(x, t: tm, y: y) }
             out.add("x_t", terms.xT)
@@ -77,9 +78,9 @@ public enum DiffusionEval {
                 throw DiffusionError.invalidArgument("\(inputs.path): no ddim_respacing in the metadata; pass --ddim-respacing")
             }
             let ddpm = try GaussianDiffusion.create(respacing: try Respacing(parsing: ddpmText), schedule: schedule,
-                                                    learnSigma: model.learnsSigma, diffusionSteps: steps)
+                                                    predictXstart: model.predictsXstart, learnSigma: model.learnsSigma, diffusionSteps: steps)
             let ddim = try GaussianDiffusion.create(respacing: try Respacing(parsing: ddimText), schedule: schedule,
-                                                    learnSigma: model.learnsSigma, diffusionSteps: steps)
+                                                    predictXstart: model.predictsXstart, learnSigma: model.learnsSigma, diffusionSteps: steps)
             let indices = Array(0..<n)
             func run(_ d: GaussianDiffusion, _ kind: SamplerKind, _ scale: Float) throws -> Tensor {
                 try DiffusionSampler(diffusion: d, settings: SamplerSettings(kind: kind, cfgScale: scale))

@@ -32,6 +32,11 @@ extension DiffusionSampler: LatentSampler {
         guard diffusion.varType == .learnedRange || !model.learnsSigma else {
             throw DiffusionError.invalidArgument("the model learns sigma but the diffusion uses a fixed variance")
         }
+        guard (diffusion.meanType == .startX) == model.predictsXstart else {
+            throw DiffusionError.invalidArgument(model.predictsXstart
+                ? "the model predicts x0 (predict_xstart) but the diffusion expects the noise"
+                : "the model predicts the noise but the diffusion expects x0 (predict_xstart)")
+        }
     }
 }
 

@@ -12,6 +12,9 @@ public protocol NoisePredictionModel: AnyObject {
     var learnsSigma: Bool { get }
     /// Whether label `numClasses` (the null class of classifier-free guidance) exists.
     var supportsGuidance: Bool { get }
+    /// Whether the first C output channels are x0 (`create_diffusion(predict_xstart=True)`)
+    /// rather than the noise.
+    var predictsXstart: Bool { get }
     /// `forward(x, t, y)`: x `[N, C, H, W]`, t (original-chain timesteps) and y of
     /// length N → `[N, outC, H, W]`.
     func forward(_ x: Tensor, t: [Float], y: [Int]) throws -> Tensor
@@ -24,4 +27,5 @@ public protocol NoisePredictionModel: AnyObject {
 
 extension NoisePredictionModel {
     public var supportsGuidance: Bool { true }
+    public var predictsXstart: Bool { false }
 }

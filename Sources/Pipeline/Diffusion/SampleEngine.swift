@@ -69,7 +69,7 @@ public final class SampleEngine {
         } else {
             let diffusion = try GaussianDiffusion.create(
                 respacing: respacing ?? settings.kind.defaultRespacing(steps: steps), schedule: schedule,
-                learnSigma: model.learnsSigma, diffusionSteps: diffusionSteps)
+                predictXstart: model.predictsXstart, learnSigma: model.learnsSigma, diffusionSteps: diffusionSteps)
             sampler = try DiffusionSampler(diffusion: diffusion, settings: settings)
         }
         let noise = PhiloxNoise(seed: seed)

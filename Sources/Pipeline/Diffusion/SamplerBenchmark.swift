@@ -25,6 +25,7 @@ public struct SamplerBenchmark {
         var numClasses: Int { base.numClasses }
         var learnsSigma: Bool { base.learnsSigma }
         var supportsGuidance: Bool { base.supportsGuidance }
+        var predictsXstart: Bool { base.predictsXstart }
         private func admit() throws {
             lock.lock()
             defer { lock.unlock() }

@@ -6,7 +6,10 @@ import PipelineTensor
 /// x_in = scale_model_input(x, t), the model at t (a float: Euler / Heun / Karras timesteps
 /// are fractional) for the labels and, when guided, the null label; guidance
 /// uncond + s (cond - uncond) on all latent channels; eps = the first C channels of a
-/// learned-sigma output; x = step(eps, t, x).
+/// learned-sigma output; x = step(eps, t, x). An x0-predicting model (`predict_xstart`) is driven as
+/// diffusers drives `prediction_type="sample"`: its x0 becomes eps = (x_t − √ᾱ_t·x0) / √(1 − ᾱ_t) on the
+/// scheduler's training schedule (ᾱ_t = 1 / (1 + σ_t²) with σ interpolated at fractional t, as
+/// Euler's and Heun's sigmas are), which every scheduler turns back into the same x0.
 ///
 /// The model is called per sample (`ModelBatching`), the initial noise drawn by sample index,
 /// and every scheduler's arithmetic is row-wise, so a row depends only on its index and label.
@@ -36,13 +39,26 @@ public struct SchedulerSampler: LatentSampler {
             $0 * sigma0
         }
         let state = scheduler.makeState()
+        let sigmas = model.predictsXstart
+            ? SchedulerSpacing.interpolated(scheduler.callTimesteps, try SchedulerTrainingSchedule(scheduler.config)) : nil
         for (i, t) in scheduler.callTimesteps.enumerated() {
             let xin = scheduler.inputDivisor(call: i).map { d in SchedulerMath.map(x) { $0 / d } } ?? x
             let output = try settings.modelOutput(model, x: xin, labels: labels, t: Float(t), guided: settings.guides(at: t))
-            x = try state.step(eps: try Self.firstChannels(output, c), call: i, sample: x)
+            var eps = try Self.firstChannels(output, c)
+            if let sigmas { eps = Self.epsilon(fromXstart: eps, xT: xin, sigma: sigmas[i]) }
+            x = try state.step(eps: eps, call: i, sample: x)
             try onStep?(i)
         }
         return x
+    }
+
+    /// eps = (x_t − √ᾱ·x0) / √(1 − ᾱ) with ᾱ = 1 / (1 + σ²), for the variance-preserving input x_t.
+    static func epsilon(fromXstart x0: Tensor, xT: Tensor, sigma: Double) -> Tensor {
+        let abar = 1 / (1 + sigma * sigma)
+        let a = Float(abar.squareRoot()), inv = Float(1 / (1 - abar).squareRoot())
+        let out = Tensor(uninitialized: x0.shape)
+        for j in 0..<x0.count { out.data[j] = (xT.data[j] - a * x0.data[j]) * inv }
+        return out
     }
 
     /// The eps half of a learned-sigma output `[N, 2C, H, W]` (or all of a `[N, C, H, W]` one).

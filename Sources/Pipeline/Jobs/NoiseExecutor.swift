@@ -68,7 +68,7 @@ final class NoiseExecutor: ShardExecutor {
             }
         }
 
-        let diffusion = try s.diffusion(learnSigma: dit?.learnsSigma ?? true)
+        let diffusion = try s.diffusion(learnSigma: dit?.learnsSigma ?? true, predictXstart: dit?.predictsXstart ?? false)
         let draws = try NoiseDraws(seed: s.seed, numTimesteps: diffusion.numTimesteps)
         let n = rows.count * s.draws
         let shape = input.sampleShape

@@ -42,11 +42,12 @@ public struct NoiseSpec: Codable, Equatable {
         self.numHeads = numHeads; self.buckets = buckets; self.itemsPerShard = itemsPerShard
     }
 
-    /// The q_sample chain (and, for the losses, the model's variance type).
-    func diffusion(learnSigma: Bool) throws -> GaussianDiffusion {
+    /// The q_sample chain (and, for the losses, the model's variance type and what it predicts).
+    func diffusion(learnSigma: Bool, predictXstart: Bool = false) throws -> GaussianDiffusion {
         do {
             return try GaussianDiffusion.create(respacing: nil, schedule: try NoiseSchedule(parsing: schedule),
-                                                learnSigma: learnSigma, diffusionSteps: diffusionSteps)
+                                                predictXstart: predictXstart, learnSigma: learnSigma,
+                                                diffusionSteps: diffusionSteps)
         } catch {
             throw JobError.badSpec(kind: "noise", reason: "\(error)")
         }

@@ -109,10 +109,11 @@ public struct ADMTrainingLoss {
     }
 
     /// The loss `create_diffusion(learn_sigma=False)` trains with (FIXED_LARGE variances,
-    /// `LossType.MSE`): `training_losses` has no vb term then, and `loss = mse = mean_flat((noise − eps)²)`.
-    /// `output` is (N, C, H, W), the eps prediction only. Returns the per-sample MSE and
+    /// `LossType.MSE`): `training_losses` has no vb term then, and `loss = mse = mean_flat((target − output)²)`
+    /// with `target` the noise (epsilon prediction) or x0 (`predict_xstart`, ADM's `START_X` target).
+    /// `output` is (N, C, H, W), the prediction only. Returns the per-sample MSE and
     /// d(mean over the batch of mse)/d(output).
-    public func mseLossAndGradient(output: Tensor, t: [Int], noise: Tensor) throws -> (mse: [Float], dOutput: Tensor) {
+    public func mseLossAndGradient(output: Tensor, t: [Int], target noise: Tensor) throws -> (mse: [Float], dOutput: Tensor) {
         let n = noise.shape[0], per = noise.count / max(n, 1)
         guard output.shape == noise.shape else {
             throw DiTError.badInput("the MSE-only loss (learn_sigma=False) needs an output of the noise's shape \(noise.shape), got \(output.shape)")

@@ -15,6 +15,9 @@ public struct TrainingOptions: Codable, Equatable {
     public var mlpRatio: Double = 4
     public var numClasses: Int = 4
     public var learnSigma: Bool = true
+    /// `create_diffusion(predict_xstart=True)`: the model predicts x0 and the MSE is against x0
+    /// (with `learnSigma == false` only: the trainer's vb term is the epsilon one).
+    public var predictXstart: Bool = false
     /// Label dropout: each label is replaced by the null class (`num_classes`) with this probability.
     public var classDropoutProb: Double = 0.1
     public var data: String = ""
@@ -69,6 +72,7 @@ public struct TrainingOptions: Codable, Equatable {
         hiddenSize = try v(.hiddenSize, d.hiddenSize); depth = try v(.depth, d.depth)
         numHeads = try v(.numHeads, d.numHeads); mlpRatio = try v(.mlpRatio, d.mlpRatio)
         numClasses = try v(.numClasses, d.numClasses); learnSigma = try v(.learnSigma, d.learnSigma)
+        predictXstart = try v(.predictXstart, d.predictXstart)
         classDropoutProb = try v(.classDropoutProb, d.classDropoutProb); data = try v(.data, d.data)
         steps = try v(.steps, d.steps); batch = try v(.batch, d.batch); lr = try v(.lr, d.lr)
         warmupSteps = try v(.warmupSteps, d.warmupSteps); lrSchedule = try v(.lrSchedule, d.lrSchedule)
@@ -96,6 +100,12 @@ public struct TrainingOptions: Codable, Equatable {
             c = DiTConfig(preset: p, inputSize: imageSize, inChannels: inChannels, numClasses: numClasses)
             c.learnSigma = learnSigma
         }
+        if predictXstart {
+            guard !c.learnSigma else {
+                throw DiTConfigError.invalid(file: "train options", reason: "predict_xstart is trained with the MSE loss only: add --no-learn-sigma (the trainer's learned-variance vb term is the epsilon-prediction one)")
+            }
+            c.prediction = .xStart
+        }
         guard warmupSteps >= 0, lr > 0, minLR >= 0, minLR <= lr else {
             throw DiTConfigError.invalid(file: "train options", reason: "need lr > 0, 0 <= min lr <= lr and warm-up steps >= 0")
         }
@@ -108,12 +118,13 @@ public struct TrainingOptions: Codable, Equatable {
 
     /// `config.json` with DiT's constructor arguments, as `DiT.load` reads it.
     public static func configJSON(_ c: DiTConfig, classDropoutProb: Double) throws -> Data {
-        let dict: [String: Any] = [
+        var dict: [String: Any] = [
             "input_size": c.inputSize, "patch_size": c.patchSize, "in_channels": c.inChannels,
             "hidden_size": c.hiddenSize, "depth": c.depth, "num_heads": c.numHeads,
             "mlp_ratio": Double(c.mlpHiddenSize) / Double(c.hiddenSize), "class_dropout_prob": classDropoutProb,
             "num_classes": c.numClasses, "learn_sigma": c.learnSigma,
         ]
+        if c.prediction == .xStart { dict["predict_xstart"] = true }
         return try JSONSerialization.data(withJSONObject: dict, options: [.prettyPrinted, .sortedKeys])
     }
 }

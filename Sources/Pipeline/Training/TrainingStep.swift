@@ -27,10 +27,15 @@ extension TrainableDiT {
             let (out, acts) = try trainingForward(xT, t: t.map { Float($0) }, y: y)
             let (loss, mse, vb, dOutput): ([Float], [Float], [Float]?, Tensor)
             if config.learnSigma {
+                guard config.prediction == .epsilon else {
+                    throw DiTError.badInput("the learned-variance loss is the epsilon-prediction one; an x0-predicting model trains with the MSE only")
+                }
                 let terms = try diffusion.lossAndGradient(output: out, x0: x0, xT: xT, t: t, noise: noise)
                 (loss, mse, vb, dOutput) = (terms.loss, terms.mse, terms.vb, terms.dOutput)
             } else {
-                let terms = try diffusion.mseLossAndGradient(output: out, t: t, noise: noise)
+                // ADM's training_losses: target = {START_X: x_start, EPSILON: noise}[model_mean_type].
+                let target = config.prediction == .xStart ? x0 : noise
+                let terms = try diffusion.mseLossAndGradient(output: out, t: t, target: target)
                 (loss, mse, vb, dOutput) = (terms.mse, terms.mse, nil, terms.dOutput)
             }
             backward(dOutput, acts: acts)
