@@ -7,7 +7,11 @@ import PipelineImaging
 ///
 /// 1. The background colour is the per-channel median of the border pixels; each pixel's
 ///    foreground weight is its colour distance to it over the mean of the largest 2% of
-///    distances (the object's own contrast), clamped to [0, 1]: a soft mask m.
+///    distances (the object's own contrast), ramped from 0 at 1/4 of that contrast to 1 at 3/4:
+///    a soft mask m. The dead zone matters for generated images: their backgrounds carry a few
+///    levels of noise that a plain ratio would turn into hundreds of small weights far from the
+///    centroid, which dominate the higher moments (|z|^k) and turned clean squares and crosses
+///    into "triangles"; real images have exactly flat backgrounds.
 /// 2. On m: the area A and centroid, the complex central moments
 ///    c_pq = Σ m·(z − z̄)^p·conj(z − z̄)^q, whose moduli are rotation invariant, normalised by
 ///    A^((p+q)/2 + 1) (scale invariant): |c20| (elongation), |c30|, |c21| (3-fold: triangles),
@@ -41,7 +45,7 @@ public enum ShapeFeatures {
         let top = dist.sorted(by: >).prefix(max(1, w * h / 50))
         let ref = top.reduce(0, +) / Double(top.count)
         guard ref > 8 else { return [Double](repeating: 0, count: count) }  // < 8/255 contrast: empty
-        let m = dist.map { min($0 / ref, 1) }
+        let m = dist.map { min(max(($0 / ref - 0.25) * 2, 0), 1) }
         var area = 0.0, sx = 0.0, sy = 0.0
         for y in 0..<h {
             for x in 0..<w {
