@@ -21,9 +21,10 @@ inception=${INCEPTION:-random:0}
 bin=.build/release
 mkdir -p "$out"
 
-# 1. N samples through the pipeline (DDIM 25 steps, no guidance, classes balanced).
+# 1. N samples through the pipeline (the README's settings: DDIM 25 steps, classifier-free
+#    guidance 3, each predicted x0 clipped to [-1, 1] as ADM does for pixels; classes balanced).
 "$bin/dit-coordinator" run sample --dit "$dit" --vae identity \
-    --num-samples "$n" --seed 0 --sampler ddim --steps 25 --cfg-scale 1 --labels balanced \
+    --num-samples "$n" --seed 0 --sampler ddim --steps 25 --cfg-scale 3 --clip-denoised --labels balanced \
     --samples-per-shard 25 --workers 2 --out "$out/samples" --ledger "$out/ledger.sqlite"
 
 # 2. The sample sheet: the first 16 samples (labels balanced over the 4 classes, in a seeded order).

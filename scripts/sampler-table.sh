@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's sampler table: FID against model calls and seconds per image for each
-# sampler on the shipped model (models/shapes-dit), plus DiT-XL/2 timing with random weights.
+# sampler on a model (default the shipped models/shapes-dit; the README's table: DIT=models/shapes-dit-eps/ema.safetensors),
+# plus DiT-XL/2 timing with random weights.
 #
 #   scripts/sampler-table.sh [OUT [N]]     OUT default out/sampler-table, N samples per row (default 1000)
 #
