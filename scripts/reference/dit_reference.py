@@ -1,6 +1,7 @@
 """Shared set-up of the reference scripts that run facebookresearch/DiT's own code (models.py,
 diffusion/) with PyTorch on CPU: the import path, a stand-in for torchvision where it cannot be
-imported, a DiT built from a config.json + safetensors, and PNG folders as [-1, 1] tensors.
+imported, a DiT built from a config.json + safetensors, PNG folders as [-1, 1] tensors, and the
+small random model of the fixture scripts (its arguments, its making and its saving).
 
     import dit_reference as ref
     DiT, create_diffusion = ref.import_dit("/path/to/DiT")
@@ -107,3 +108,52 @@ def to_uint8(x):
 def write_png(path, hwc):
     from PIL import Image
     Image.fromarray(hwc).save(path)
+
+
+def add_model_arguments(p, hidden_size):
+    """The fixture scripts' arguments: the repository, OUT, a small DiT and its diffusion's options."""
+    import argparse
+    p.add_argument("--dit-repo", required=True, help="a checkout of facebookresearch/DiT (models.py, diffusion/)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--input-size", type=int, default=8)
+    p.add_argument("--patch-size", type=int, default=2)
+    p.add_argument("--in-channels", type=int, default=4)
+    p.add_argument("--hidden-size", type=int, default=hidden_size)
+    p.add_argument("--depth", type=int, default=2)
+    p.add_argument("--num-heads", type=int, default=4)
+    p.add_argument("--num-classes", type=int, default=10)
+    p.add_argument("--learn-sigma", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--predict-xstart", action="store_true",
+                   help="create_diffusion(predict_xstart=True): the model predicts x0 (recorded in config.json)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def perturbed_model(DiT, a):
+    """(model, cfg): DiT(**cfg) from the arguments after torch.manual_seed(a.seed), every tensor but the
+    frozen pos_embed perturbed by N(0, 0.05^2) (DiT's initialisation zeroes adaLN and the final layer,
+    so the model would predict 0 and every gradient but the final layer's would be 0)."""
+    import torch
+    torch.manual_seed(a.seed)
+    cfg = dict(input_size=a.input_size, patch_size=a.patch_size, in_channels=a.in_channels,
+               hidden_size=a.hidden_size, depth=a.depth, num_heads=a.num_heads, mlp_ratio=4.0,
+               class_dropout_prob=0.1, num_classes=a.num_classes, learn_sigma=a.learn_sigma)
+    model = DiT(**cfg)
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if name != "pos_embed":
+                t.add_(0.05 * torch.randn_like(t))
+    return model, cfg
+
+
+def save_model(model, cfg, a):
+    """OUT/weights.safetensors (the state dict now) and OUT/config.json: DiT's constructor arguments,
+    plus "predict_xstart": true when set (an argument of create_diffusion, not of DiT, which the
+    project's config.json records). Returns the saved config."""
+    from safetensors.torch import save_file
+    os.makedirs(a.out, exist_ok=True)
+    save_file({k: v.detach().clone().contiguous() for k, v in model.state_dict().items()},
+              os.path.join(a.out, "weights.safetensors"))
+    saved = {**cfg, **({"predict_xstart": True} if a.predict_xstart else {})}
+    with open(os.path.join(a.out, "config.json"), "w") as f:
+        json.dump(saved, f, indent=1)
+    return saved

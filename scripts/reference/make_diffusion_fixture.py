@@ -21,49 +21,26 @@ Usage (not used by the project or its tests; generates the committed references)
 """
 import argparse, json, os, sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dit_reference
+
 p = argparse.ArgumentParser()
-p.add_argument("--dit-repo", required=True, help="a checkout of facebookresearch/DiT (models.py, diffusion/)")
-p.add_argument("--out", required=True)
-p.add_argument("--input-size", type=int, default=8)
-p.add_argument("--patch-size", type=int, default=2)
-p.add_argument("--in-channels", type=int, default=4)
-p.add_argument("--hidden-size", type=int, default=32)
-p.add_argument("--depth", type=int, default=2)
-p.add_argument("--num-heads", type=int, default=4)
-p.add_argument("--num-classes", type=int, default=10)
-p.add_argument("--learn-sigma", action=argparse.BooleanOptionalAction, default=True)
-p.add_argument("--predict-xstart", action="store_true")
+dit_reference.add_model_arguments(p, hidden_size=32)
 p.add_argument("--noise-schedule", default="linear")
 p.add_argument("--respacing", default="10")
 p.add_argument("--ddim-respacing", default="ddim10")
 p.add_argument("--cfg-scale", type=float, default=4.0)
-p.add_argument("--seed", type=int, default=0)
 a = p.parse_args()
 
 import torch
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import dit_reference
 
 DiT, create_diffusion = dit_reference.import_dit(a.dit_repo)
 import diffusion.gaussian_diffusion as gd
 from safetensors.torch import save_file
 
-torch.manual_seed(a.seed)
-cfg = dict(input_size=a.input_size, patch_size=a.patch_size, in_channels=a.in_channels,
-           hidden_size=a.hidden_size, depth=a.depth, num_heads=a.num_heads, mlp_ratio=4.0,
-           class_dropout_prob=0.1, num_classes=a.num_classes, learn_sigma=a.learn_sigma)
-model = DiT(**cfg)
-with torch.no_grad():
-    for name, t in model.state_dict().items():
-        if name != "pos_embed":
-            t.add_(0.05 * torch.randn_like(t))
+model, cfg = dit_reference.perturbed_model(DiT, a)
 model.eval()
-os.makedirs(a.out, exist_ok=True)
-save_file({k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}, os.path.join(a.out, "weights.safetensors"))
-saved_cfg = {**cfg, **({"predict_xstart": True} if a.predict_xstart else {})}
-with open(os.path.join(a.out, "config.json"), "w") as f:
-    json.dump(saved_cfg, f, indent=1)
+saved_cfg = dit_reference.save_model(model, cfg, a)
 
 kw = dict(noise_schedule=a.noise_schedule, learn_sigma=a.learn_sigma, predict_xstart=a.predict_xstart)
 full = create_diffusion("", **kw)

@@ -25,41 +25,22 @@ Usage (not used by the project or its tests; generates data for the lead to plac
 """
 import argparse, json, os, sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dit_reference
+
 p = argparse.ArgumentParser()
-p.add_argument("--dit-repo", required=True, help="a checkout of facebookresearch/DiT (models.py, diffusion/)")
-p.add_argument("--out", required=True)
-p.add_argument("--input-size", type=int, default=8)
-p.add_argument("--patch-size", type=int, default=2)
-p.add_argument("--in-channels", type=int, default=4)
-p.add_argument("--hidden-size", type=int, default=64)
-p.add_argument("--depth", type=int, default=2)
-p.add_argument("--num-heads", type=int, default=4)
-p.add_argument("--num-classes", type=int, default=10)
-p.add_argument("--learn-sigma", action=argparse.BooleanOptionalAction, default=True)
-p.add_argument("--predict-xstart", action="store_true", help="create_diffusion(predict_xstart=True): the MSE is against x0")
+dit_reference.add_model_arguments(p, hidden_size=64)
 p.add_argument("--batch", type=int, default=4)
 p.add_argument("--lr", type=float, default=1e-3)
 p.add_argument("--weight-decay", type=float, default=0.0)
-p.add_argument("--seed", type=int, default=0)
 a = p.parse_args()
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import dit_reference
-
 DiT, create_diffusion = dit_reference.import_dit(a.dit_repo)
 from safetensors.torch import save_file
 
-torch.manual_seed(a.seed)
-cfg = dict(input_size=a.input_size, patch_size=a.patch_size, in_channels=a.in_channels,
-           hidden_size=a.hidden_size, depth=a.depth, num_heads=a.num_heads, mlp_ratio=4.0,
-           class_dropout_prob=0.1, num_classes=a.num_classes, learn_sigma=a.learn_sigma)
-model = DiT(**cfg)
-with torch.no_grad():
-    for name, t in model.state_dict().items():
-        if name != "pos_embed":
-            t.add_(0.05 * torch.randn_like(t))
+model, cfg = dit_reference.perturbed_model(DiT, a)
 model.train()
 # The training loop drops labels before the call; the fixture gives the labels as used
 # (the null class num_classes among them) and the model applies no dropout of its own.
@@ -72,12 +53,7 @@ t = torch.tensor([0, 1, 500, 999] + [int(v) for v in torch.randint(0, 1000, (max
 y = torch.tensor([i % (a.num_classes + 1) for i in range(n)])[:n]
 y[-1] = a.num_classes  # the dropped (null) label
 
-os.makedirs(a.out, exist_ok=True)
-before = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
-save_file(before, os.path.join(a.out, "weights.safetensors"))
-with open(os.path.join(a.out, "config.json"), "w") as f:
-    # predict_xstart is an argument of create_diffusion, not of DiT; the project's config.json records it.
-    json.dump({**cfg, **({"predict_xstart": True} if a.predict_xstart else {})}, f, indent=1)
+dit_reference.save_model(model, cfg, a)  # the state before the step
 
 diffusion = create_diffusion(timestep_respacing="", learn_sigma=a.learn_sigma, predict_xstart=a.predict_xstart)
 opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=a.weight_decay)
