@@ -32,7 +32,7 @@ if [ ! -f "$out/reference.npz" ]; then
         --out "$out/reference.npz" --threads 2 > /dev/null 2>> "$out/log"
 fi
 
-# accuracy_and_fid NAME: reads $out/NAME/stats.npz and the accuracy line already in $out/NAME/accuracy.txt.
+# finish NAME: the row's line from $out/NAME/stats.npz (FID against the reference) and $out/NAME/accuracy.txt.
 finish() {
     local name=$1
     local fid
@@ -64,16 +64,11 @@ model_row trained "$dit"
 if [ ! -f "$out/untrained/result.txt" ]; then
     "$bin/dit-worker" dataset shapes --count 8 --out "$out/tiny-data" > /dev/null
     args=$(dirname "$dit")/args.json
-    flags=$(python3 - "$args" <<'PY'
-import json, sys
-a = json.load(open(sys.argv[1]))
-f = [f"--patch-size {a['patchSize']}", f"--hidden-size {a['hiddenSize']}", f"--depth {a['depth']}",
-     f"--heads {a['numHeads']}", f"--seed {a['seed']}", f"--class-dropout-prob {a['classDropoutProb']}"]
-f.append("--learn-sigma" if a.get("learnSigma", True) else "--no-learn-sigma")
-if a.get("predictXstart"): f.append("--predict-xstart")
-print(" ".join(f))
-PY
-)
+    arg() { sed -n "s/^ *\"$1\" : \([^,]*\),\{0,1\}\$/\1/p" "$args"; }   # a value of args.json (pretty-printed)
+    flags="--patch-size $(arg patchSize) --hidden-size $(arg hiddenSize) --depth $(arg depth)"
+    flags+=" --heads $(arg numHeads) --seed $(arg seed) --class-dropout-prob $(arg classDropoutProb)"
+    [ "$(arg learnSigma)" = false ] && flags+=" --no-learn-sigma" || flags+=" --learn-sigma"
+    [ "$(arg predictXstart)" = true ] && flags+=" --predict-xstart"
     # shellcheck disable=SC2086
     "$bin/dit-worker" train --data "$out/tiny-data" --steps 0 $flags --out "$out/untrained-model" > /dev/null
 fi

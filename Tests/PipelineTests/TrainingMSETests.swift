@@ -89,24 +89,28 @@ final class TrainingMSETests: XCTestCase {
         XCTAssertGreaterThanOrEqual(mseCount, 2, "the MSE-only references in \(own)")
     }
 
-    /// The trainer runs a fixed-variance model, its loss falls, and the EMA weights reload as
-    /// a `learn_sigma=False` DiT (C output channels).
+    /// The trainer runs a fixed-variance model, predicting the noise or x0 (`predict_xstart`, the MSE
+    /// then against x0): its loss falls, and the EMA weights reload as a `learn_sigma=False` DiT
+    /// (C output channels) that predicts what it was trained to.
     func testTrainerTrainsAFixedVarianceModel() throws {
-        var o = TrainingOptions()
-        o.imageSize = 16; o.patchSize = 4; o.hiddenSize = 32; o.depth = 2; o.numHeads = 2; o.numClasses = 4
-        o.learnSigma = false
-        o.steps = 40; o.batch = 16; o.lr = 2e-3; o.emaDecay = 0.9; o.gradClip = 1
-        o.checkpointEvery = 1000; o.logEvery = 20; o.seed = 5
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("train-mse-\(UUID())").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let data = TrainingImages(shapes: ShapesDataset(seed: 4, size: 16), count: 64)
-        let trainer = try Trainer(options: o, data: data, out: dir, resume: false)
-        var losses: [Double] = []
-        try trainer.run { losses.append($0.loss) }
-        XCTAssertEqual(losses.count, 2)
-        XCTAssertLessThan(losses[1], losses[0], "the MSE falls over 40 steps: \(losses)")
-        let loaded = try DiT.load(path: dir + "/ema.safetensors")
-        XCTAssertFalse(loaded.config.learnSigma)
-        XCTAssertEqual(loaded.config.outChannels, 3)
+        for predictXstart in [false, true] {
+            var o = TrainingOptions()
+            o.imageSize = 16; o.patchSize = 4; o.hiddenSize = 32; o.depth = 2; o.numHeads = 2; o.numClasses = 4
+            o.learnSigma = false; o.predictXstart = predictXstart
+            o.steps = 40; o.batch = 16; o.lr = 2e-3; o.emaDecay = 0.9; o.gradClip = 1
+            o.checkpointEvery = 1000; o.logEvery = 20; o.seed = 5
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("train-mse-\(UUID())").path
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let data = TrainingImages(shapes: ShapesDataset(seed: 4, size: 16), count: 64)
+            let trainer = try Trainer(options: o, data: data, out: dir, resume: false)
+            var losses: [Double] = []
+            try trainer.run { losses.append($0.loss) }
+            XCTAssertEqual(losses.count, 2)
+            XCTAssertLessThan(losses[1], losses[0], "the MSE falls over 40 steps (predict_xstart \(predictXstart)): \(losses)")
+            let loaded = try DiT.load(path: dir + "/ema.safetensors")
+            XCTAssertFalse(loaded.config.learnSigma)
+            XCTAssertEqual(loaded.config.outChannels, 3)
+            XCTAssertEqual(loaded.config.prediction, predictXstart ? .xStart : .epsilon)
+        }
     }
 }

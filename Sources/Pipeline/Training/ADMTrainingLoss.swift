@@ -113,10 +113,10 @@ public struct ADMTrainingLoss {
     /// with `target` the noise (epsilon prediction) or x0 (`predict_xstart`, ADM's `START_X` target).
     /// `output` is (N, C, H, W), the prediction only. Returns the per-sample MSE and
     /// d(mean over the batch of mse)/d(output).
-    public func mseLossAndGradient(output: Tensor, t: [Int], target noise: Tensor) throws -> (mse: [Float], dOutput: Tensor) {
-        let n = noise.shape[0], per = noise.count / max(n, 1)
-        guard output.shape == noise.shape else {
-            throw DiTError.badInput("the MSE-only loss (learn_sigma=False) needs an output of the noise's shape \(noise.shape), got \(output.shape)")
+    public func mseLossAndGradient(output: Tensor, t: [Int], target: Tensor) throws -> (mse: [Float], dOutput: Tensor) {
+        let n = target.shape[0], per = target.count / max(n, 1)
+        guard output.shape == target.shape else {
+            throw DiTError.badInput("the MSE-only loss (learn_sigma=False) needs an output of its target's shape \(target.shape), got \(output.shape)")
         }
         for (i, tv) in t.enumerated() where tv < 0 || tv >= numTimesteps {
             throw DiTError.badInput("timestep \(tv) at index \(i) is outside 0..<\(numTimesteps)")
@@ -125,7 +125,7 @@ public struct ADMTrainingLoss {
         var mse = [Float](repeating: 0, count: n)
         let inv = 1 / Double(per), scale = Float(2 * inv / Double(n))
         for i in 0..<n {
-            let e = output.data + i * per, z = noise.data + i * per, g = grad.data + i * per
+            let e = output.data + i * per, z = target.data + i * per, g = grad.data + i * per
             var sq = 0.0
             for j in 0..<per {
                 let diff = e[j] - z[j]
